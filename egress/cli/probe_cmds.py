@@ -1,0 +1,1 @@
+"""Placeholder: commands registered by this module are being built."""

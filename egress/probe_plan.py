@@ -1,0 +1,127 @@
+"""The probe plan: the versioned list of checks that `compile` writes and `probe` reads.
+
+This module is the one contract between the compiler and the probe agent. A plan is
+plain JSON (``probe-plan.json``); :func:`load_plan` validates it and names the file
+and the offending check on error, so a hand-edited or truncated plan gives a clear
+message instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from egress.errors import PlanFileError
+
+PLAN_SCHEMA_VERSION = 1
+
+
+class Expectation(StrEnum):
+    """What the policy says must happen to this traffic."""
+
+    ALLOW = "allow"
+    DENY = "deny"
+
+
+class CheckKind(StrEnum):
+    """The deepest protocol exchange that can prove the verdict for this endpoint."""
+
+    HTTPS = "https"  # DNS, TCP, TLS with SNI, then an HTTP request over TLS
+    HTTP = "http"  # DNS, TCP, then a plain HTTP request (470 deny detection)
+    TLS = "tls"  # DNS, TCP, TLS handshake with SNI only (non-HTTP TLS services)
+    TCP = "tcp"  # DNS, TCP connect (never conclusive on 80/443 behind Azure Firewall)
+    NTP = "ntp"  # a real NTP mode-3 request over UDP
+    DNS = "dns"  # a real DNS query to the host as a resolver (exfiltration canary)
+    UNVERIFIABLE = "unverifiable"  # cannot be proven from a pod; reported as such
+
+
+class HostSource(StrEnum):
+    """Where the probe takes the concrete host from."""
+
+    LITERAL = "literal"  # `host` as written in the plan
+    API_SERVER = "api-server"  # KUBERNETES_SERVICE_HOST when it is an FQDN, else --api-server
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Check(_Frozen):
+    """One probe: a concrete host and port, with what must happen and why."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9._:/-]*$", max_length=200)
+    host: str = Field(min_length=1, max_length=253)  # FQDN or IP literal
+    host_source: HostSource = HostSource.LITERAL
+    port: int = Field(ge=1, le=65535)
+    transport: Literal["tcp", "udp"]
+    kind: CheckKind
+    expectation: Expectation
+    destination: str  # the rule destination it stands for, e.g. "*.hcp.eastus.azmk8s.io"
+    rule: str  # "<group>/<collection>/<rule>" it comes from, or "canary/<name>"
+    feature: str  # catalog feature group ("required", "gpu", ...), "policy" or "canary"
+    required: bool  # a failed allow check on a required endpoint fails compliance
+    purpose: str = ""
+    unverifiable_reason: str | None = None
+    dns_query_name: str | None = None  # for kind=dns: the name asked of the outside resolver
+
+    @model_validator(mode="after")
+    def _unverifiable_has_reason(self) -> Check:
+        if (self.kind is CheckKind.UNVERIFIABLE) != (self.unverifiable_reason is not None):
+            raise ValueError("kind 'unverifiable' and unverifiable_reason go together")
+        return self
+
+
+class ProbePlan(_Frozen):
+    """All checks for one cluster, in a stable order."""
+
+    schema_version: Literal[1] = PLAN_SCHEMA_VERSION
+    cloud: str
+    region: str
+    generated_by: str  # "egress <version>"
+    checks: tuple[Check, ...]
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> ProbePlan:
+        seen: set[str] = set()
+        dupes = sorted({c.id for c in self.checks if c.id in seen or seen.add(c.id)})
+        if dupes:
+            raise ValueError(f"duplicate check ids: {', '.join(dupes)}")
+        return self
+
+    def to_json(self) -> str:
+        """Deterministic JSON text (sorted keys, two-space indent, trailing newline)."""
+        return json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"
+
+    @property
+    def plan_hash(self) -> str:
+        """SHA-256 of the canonical JSON, so results can name the exact plan they ran."""
+        return hashlib.sha256(self.to_json().encode()).hexdigest()
+
+
+def parse_plan(text: str, *, origin: str) -> ProbePlan:
+    """Parse plan JSON text; `origin` names the file in error messages."""
+    try:
+        return ProbePlan.model_validate_json(text)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        raise PlanFileError(
+            f"{origin}: probe plan field '{where}' is invalid: {first['msg']}; "
+            "regenerate it with `egress compile` or fix that field."
+        ) from exc
+
+
+def load_plan(path: Path) -> ProbePlan:
+    """Read and validate a probe plan file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PlanFileError(
+            f"{path}: cannot read the probe plan ({exc.strerror}); check the path."
+        ) from exc
+    return parse_plan(text, origin=str(path))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from enum import StrEnum
 from pathlib import Path
 from typing import Literal
@@ -18,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from egress.errors import PlanFileError
 
-PLAN_SCHEMA_VERSION = 1
+PLAN_SCHEMA_VERSION: Literal[1] = 1
 
 
 class Expectation(StrEnum):
@@ -87,8 +88,8 @@ class ProbePlan(_Frozen):
 
     @model_validator(mode="after")
     def _unique_ids(self) -> ProbePlan:
-        seen: set[str] = set()
-        dupes = sorted({c.id for c in self.checks if c.id in seen or seen.add(c.id)})
+        counts = Counter(c.id for c in self.checks)
+        dupes = sorted(check_id for check_id, n in counts.items() if n > 1)
         if dupes:
             raise ValueError(f"duplicate check ids: {', '.join(dupes)}")
         return self

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from egress.probe_plan import CheckKind, Expectation
 
-RESULT_SCHEMA_VERSION = 1
+RESULT_SCHEMA_VERSION: Literal[1] = 1
 
 
 class Verdict(StrEnum):

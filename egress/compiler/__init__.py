@@ -1,0 +1,176 @@
+"""Compile the catalog and the user policy into the frozen CompiledPolicy every target reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from egress.catalog import load_catalog
+from egress.compiler.intents import collect, resolve_features, resolve_region
+from egress.compiler.layout import (
+    RCG_SIZE_BUDGET,
+    build_rules,
+    merge,
+    pack_groups,
+    subsume,
+)
+from egress.compiler.probes import build_probe_plan
+from egress.compiler.settings import Resolved, nat_rules, resolve_settings, service_publications
+from egress.errors import CompileError
+from egress.model import (
+    AzureScope,
+    CollectionAction,
+    CompiledPolicy,
+    FirewallSettings,
+    NetworkRule,
+    Rule,
+    RuleCollectionGroup,
+)
+from egress.policy import Policy, load_policy
+
+__all__ = ["CompileRequest", "compile_request"]
+
+
+@dataclass(frozen=True, slots=True)
+class CompileRequest:
+    """What to compile: cloud, region, extra features, and optional policy/catalog locations."""
+
+    cloud: str = "AzureCloud"
+    region: str = "eastus"
+    features: tuple[str, ...] = ()
+    policy_path: Path | None = None
+    catalog_dir: Path | None = None
+
+
+def compile_request(request: CompileRequest) -> CompiledPolicy:
+    """Compile one cluster's egress; raises EgressError subclasses on bad input."""
+    from egress.compiler.lint import lint_compiled, lint_policy, raise_on_errors
+
+    policy = load_policy(request.policy_path) if request.policy_path else Policy()
+    findings = lint_policy(policy)
+    compiled = compile_policy(request, policy)
+    findings += lint_compiled(compiled)
+    warnings = raise_on_errors(findings, origin=str(request.policy_path or "(no policy file)"))
+    if not warnings:
+        return compiled
+    return _with_warnings(compiled, warnings)
+
+
+def compile_policy(request: CompileRequest, policy: Policy) -> CompiledPolicy:
+    """Compile without lint (lint runs on the result); used by compile_request and lint."""
+    catalog = load_catalog(request.cloud, request.catalog_dir)
+    catalog_dir = request.catalog_dir
+    source = (
+        f"fqdn_lists/{catalog.cloud.value}.yaml"
+        if catalog_dir is None
+        else str(catalog_dir / f"{catalog.cloud.value}.yaml")
+    )
+    region = resolve_region(catalog, request.region)
+    features = resolve_features(catalog, (*request.features, *policy.features))
+    settings = resolve_settings(policy, region)
+    collected = collect(
+        catalog,
+        region,
+        features,
+        policy,
+        source=source,
+        policy_source=str(request.policy_path or "policy"),
+    )
+    first, provs = merge(collected.intents)
+    covered_by = subsume(first)
+    groups: list[RuleCollectionGroup] = []
+    rule_of: dict[tuple[str, str, str, str, bool], str] = {}
+    nats = nat_rules(policy, str(request.policy_path or "policy"))
+    for user, spec in ((False, settings.aks_group), (True, settings.user_group)):
+        networks, applications, where = build_rules(
+            first, provs, covered_by, settings.sources, user=user
+        )
+        prefix = "allow-" if user else ""
+        collections: list[tuple[str, CollectionAction, list[Rule]]] = []
+        if user and nats:
+            collections.append(("dnat", CollectionAction.DNAT, list(nats)))
+        if networks:
+            collections.append((f"{prefix}network", CollectionAction.ALLOW, networks))
+        if applications:
+            collections.append((f"{prefix}application", CollectionAction.ALLOW, applications))
+        if not collections:
+            continue
+        packed, paths = pack_groups(spec, collections, RCG_SIZE_BUDGET)
+        groups.extend(packed)
+        for key, local in where.items():
+            collection, _, rule = local.partition("/")
+            rule_of[key] = paths[f"{prefix}{collection}/{rule}"]
+    firewall = _firewall_settings(groups, settings, policy)
+    plan = build_probe_plan(
+        cloud=catalog.cloud.value,
+        region=region,
+        first=first,
+        covered=collected.tag_covered,
+        rule_of=rule_of,
+        groups=tuple(groups),
+        policy=policy,
+    )
+    return CompiledPolicy(
+        cloud=catalog.cloud,
+        region=region,
+        features=features,
+        network_plugin=policy.cluster.network_plugin,
+        sources=settings.sources,
+        firewall=firewall,
+        rule_collection_groups=tuple(groups),
+        route_table=settings.route_table,
+        services=service_publications(policy),
+        probe_plan=plan,
+        managed_prefix=policy.managed_prefix,
+        azure=AzureScope(
+            subscription_id=policy.azure.subscription_id,
+            resource_group=policy.azure.resource_group,
+            firewall_policy=policy.azure.firewall_policy,
+            route_table_resource_group=policy.azure.route_table.resource_group,
+        ),
+        warnings=(*settings.warnings, *collected.warnings),
+        skipped=tuple(sorted(collected.skipped)),
+    )
+
+
+def _firewall_settings(
+    groups: list[RuleCollectionGroup], settings: Resolved, policy: Policy
+) -> FirewallSettings:
+    fqdn_rules = [
+        (group.name, collection.name, rule)
+        for group in groups
+        for collection in group.collections
+        for rule in collection.rules
+        if isinstance(rule, NetworkRule) and rule.destination_fqdns
+    ]
+    if not fqdn_rules:
+        return FirewallSettings(
+            settings.private_ip,
+            settings.public_ip,
+            dns_proxy_required=False,
+            dns_proxy_reason="no network rule uses an FQDN",
+        )
+    listing = "; ".join(
+        f"{g}/{c}/{r.name}: {', '.join(r.destination_fqdns)} "
+        f"({', '.join(p.entry_id for p in r.provenance)})"
+        for g, c, r in fqdn_rules
+    )
+    if not policy.firewall.dns_proxy:
+        raise CompileError(
+            "network rules need the firewall's DNS proxy for FQDN destinations but the policy "
+            f"sets firewall.dns_proxy: false; offending entries: {listing}; fix: set "
+            "firewall.dns_proxy: true, or list those catalog entries under exclude and allow "
+            "their addresses by cidr instead."
+        )
+    return FirewallSettings(
+        settings.private_ip,
+        settings.public_ip,
+        dns_proxy_required=True,
+        dns_proxy_reason=f"network rules carry FQDNs: {listing}",
+    )
+
+
+def _with_warnings(compiled: CompiledPolicy, warnings: tuple[str, ...]) -> CompiledPolicy:
+    from dataclasses import replace
+
+    return replace(compiled, warnings=(*compiled.warnings, *warnings))

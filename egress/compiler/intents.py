@@ -1,0 +1,200 @@
+"""Turn the catalog (for one region) and the user policy into flat, normalised intents."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from egress.catalog import Catalog, Entry, closest, expand_region
+from egress.catalog.names import check_cidr, normalise_fqdn, parse_port_spec
+from egress.catalog.schema import PROBE_API_SERVER
+from egress.errors import UsageError
+from egress.model import Provenance
+from egress.policy import Allow, Policy
+
+DestKind = Literal["fqdn", "wildcard_fqdn", "fqdn_tag", "address"]
+USER_FEATURE = "policy"
+
+
+@dataclass(frozen=True, slots=True)
+class Intent:
+    """One destination on one protocol and port (range), with where it came from."""
+
+    dest_kind: DestKind
+    destination: str  # normalised FQDN, wildcard, tag, service tag or address
+    protocol: str  # http | https | tcp | udp
+    ports: str  # "443" or "1000-2000"
+    provenance: Provenance
+    probe: str | None = None  # concrete host, "api-server", "unverifiable: why", or None
+    user: bool = False  # from the policy's allow list: goes to the user collections
+
+    @property
+    def is_app(self) -> bool:
+        return self.protocol in ("http", "https")
+
+    @property
+    def feature(self) -> str:
+        return self.provenance.feature
+
+
+@dataclass(frozen=True, slots=True)
+class Collected:
+    intents: tuple[Intent, ...]
+    tag_covered: tuple[Intent, ...]  # explicit entries the FQDN tag replaces (probed, no rule)
+    skipped: tuple[str, ...]
+    warnings: tuple[str, ...]
+
+
+def resolve_features(catalog: Catalog, requested: tuple[str, ...]) -> tuple[str, ...]:
+    """Validate feature names against the catalog; 'all' enables every group."""
+    names = catalog.feature_names
+    if "all" in requested:
+        return tuple(sorted(names))
+    for name in requested:
+        if name not in names:
+            raise UsageError(
+                f"unknown feature '{name}' for {catalog.cloud.value}; "
+                f"{closest(name, [*names, 'all'])}"
+            )
+    return tuple(sorted({"required", *requested}))
+
+
+def resolve_region(catalog: Catalog, region: str) -> str:
+    lowered = region.strip().lower().replace(" ", "")
+    if lowered in catalog.regions:
+        return lowered
+    raise UsageError(
+        f"unknown region '{region}' for {catalog.cloud.value}; "
+        f"{closest(lowered, list(catalog.regions))}"
+    )
+
+
+def collect(
+    catalog: Catalog,
+    region: str,
+    features: tuple[str, ...],
+    policy: Policy,
+    *,
+    source: str,
+    policy_source: str,
+) -> Collected:
+    """Expand the enabled catalog entries and the policy's allowances into intents."""
+    intents: list[Intent] = []
+    covered: list[Intent] = []
+    skipped: list[str] = []
+    warnings: list[str] = []
+    excluded = set(policy.exclude)
+    known_ids = {f"{f.name}/{e.id}" for f in catalog.features for e in f.entries}
+    known_ids |= {e.id for f in catalog.features for e in f.entries}
+    for entry_id in sorted(excluded - known_ids):
+        raise UsageError(
+            f"policy exclude names unknown catalog entry '{entry_id}'; "
+            f"{closest(entry_id, sorted(known_ids))}"
+        )
+    for feature in catalog.features:
+        if feature.name not in features:
+            continue
+        if feature.warning:
+            warnings.append(f"feature {feature.name}: {feature.warning}")
+        for entry in feature.entries:
+            key = f"{feature.name}/{entry.id}"
+            reason = _skip_reason(entry, policy, excluded, key)
+            if reason:
+                skipped.append(f"{key}: {reason}")
+                continue
+            prov = Provenance(
+                entry_id=key,
+                feature=feature.name,
+                source=source,
+                doc=entry.doc or feature.doc,
+                purpose=entry.purpose,
+            )
+            probe = policy.probe_hosts.get(key) or policy.probe_hosts.get(entry.id) or entry.probe
+            for intent in _entry_intents(entry, region, policy, prov, probe):
+                tag_mode = policy.fqdn_mode == "tag" and catalog.fqdn_tag
+                if tag_mode and feature.name == "required" and intent.is_app:
+                    covered.append(intent)
+                else:
+                    intents.append(intent)
+    if covered and catalog.fqdn_tag:
+        tag_prov = Provenance(
+            entry_id=f"required/fqdn-tag-{catalog.fqdn_tag.lower()}",
+            feature="required",
+            source=source,
+            doc="https://learn.microsoft.com/azure/firewall/fqdn-tags",
+            purpose="Microsoft-maintained FQDN tag covering the AKS required FQDNs.",
+        )
+        intents.append(Intent("fqdn_tag", catalog.fqdn_tag, "https", "443", tag_prov))
+    intents.extend(_allow_intents(policy.allow, policy_source))
+    return Collected(tuple(intents), tuple(covered), tuple(skipped), tuple(warnings))
+
+
+def _skip_reason(entry: Entry, policy: Policy, excluded: set[str], key: str) -> str | None:
+    cluster = policy.cluster
+    if key in excluded or entry.id in excluded:
+        return "excluded by the policy's exclude list"
+    if "not_private_cluster" in entry.conditions and cluster.private_cluster:
+        return "not needed for private clusters (traffic stays on private networking)"
+    if "not_konnectivity" in entry.conditions and cluster.konnectivity:
+        return "not needed with the konnectivity agent"
+    if entry.destination == "custom_dns_ip" and not cluster.custom_dns_servers:
+        return "only with custom DNS servers (cluster.custom_dns_servers is empty)"
+    if entry.destination == "api_server_ip" and cluster.api_server_ip is None:
+        return (
+            "the API server public IP is known only after cluster creation; set "
+            "cluster.api_server_ip to add this rule"
+        )
+    return None
+
+
+def _entry_intents(
+    entry: Entry, region: str, policy: Policy, prov: Provenance, probe: str | None
+) -> list[Intent]:
+    if entry.type == "placeholder":
+        cluster = policy.cluster
+        if entry.destination == "custom_dns_ip":
+            values = cluster.custom_dns_servers
+        else:
+            values = (cluster.api_server_ip,) if cluster.api_server_ip else ()
+        destinations: list[tuple[str, DestKind]] = [(v, "address") for v in values]
+    else:
+        raw = expand_region(entry.destination, region)
+        if entry.type in ("fqdn", "wildcard_fqdn"):
+            raw = normalise_fqdn(raw, wildcard=entry.type == "wildcard_fqdn")
+        kind: DestKind = "address"
+        if entry.type in ("fqdn", "wildcard_fqdn", "fqdn_tag"):
+            kind = entry.type
+        destinations = [(raw, kind)]
+    hint = expand_region(probe, region) if probe and probe != PROBE_API_SERVER else probe
+    out = []
+    for destination, kind in destinations:
+        for spec in entry.ports:
+            proto, lo, hi = parse_port_spec(spec)
+            ports = str(lo) if lo == hi else f"{lo}-{hi}"
+            out.append(Intent(kind, destination, proto, ports, prov, hint))
+    return out
+
+
+def _allow_intents(allows: tuple[Allow, ...], source: str) -> list[Intent]:
+    out = []
+    for index, allow in enumerate(allows):
+        name = allow.name or f"allow-{index}"
+        prov = Provenance(
+            entry_id=f"policy/allow[{index}]" + (f" {allow.name}" if allow.name else ""),
+            feature=USER_FEATURE,
+            source=source,
+            doc="",
+            purpose=allow.purpose or f"application allowance {name}",
+        )
+        for spec in allow.ports:
+            proto, lo, hi = parse_port_spec(spec)
+            ports = str(lo) if lo == hi else f"{lo}-{hi}"
+            if allow.fqdn is not None:
+                app = proto in ("http", "https")
+                fqdn = normalise_fqdn(allow.fqdn, wildcard=app)
+                kind: DestKind = "wildcard_fqdn" if fqdn.startswith("*.") else "fqdn"
+                out.append(Intent(kind, fqdn, proto, ports, prov, allow.probe_host, user=True))
+            else:
+                dest = check_cidr(allow.cidr) if allow.cidr else allow.service_tag or ""
+                out.append(Intent("address", dest, proto, ports, prov, allow.probe_host, user=True))
+    return out

@@ -1,0 +1,97 @@
+"""Load the optional user policy file (YAML or TOML) and resolve its defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from egress.errors import PolicyError
+from egress.policy.schema import (
+    DOC_FIREWALL_PRIVATE_IP,
+    DOC_NODE_SUBNET,
+    Allow,
+    Cluster,
+    Firewall,
+    Policy,
+    Publication,
+)
+
+__all__ = [
+    "DOC_FIREWALL_PRIVATE_IP",
+    "DOC_NODE_SUBNET",
+    "Allow",
+    "Cluster",
+    "Firewall",
+    "Policy",
+    "Publication",
+    "load_policy",
+    "validate_policy",
+]
+
+
+def load_policy(path: Path) -> Policy:
+    """Read a .yaml/.yml/.toml policy file; errors name the file, field and fix."""
+    suffix = path.suffix.lower()
+    if suffix not in (".yaml", ".yml", ".toml"):
+        raise PolicyError(f"{path}: unknown policy format '{suffix}'; use .yaml, .yml or .toml.")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PolicyError(
+            f"{path}: cannot read the policy file ({exc.strerror}); check the path."
+        ) from None
+    return validate_policy(_parse(text, suffix, path), origin=str(path))
+
+
+def _parse(text: str, suffix: str, path: Path) -> Any:
+    if suffix == ".toml":
+        import tomllib
+
+        try:
+            return tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise PolicyError(f"{path}: not valid TOML ({exc}); fix the syntax there.") from None
+    import yaml
+
+    try:
+        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise PolicyError(f"{path}: not valid YAML{where}; fix the syntax there.") from None
+    return {} if data is None else data
+
+
+def validate_policy(raw: Any, *, origin: str) -> Policy:
+    """Validate parsed policy data; `origin` names the file in error messages."""
+    from pydantic import ValidationError
+
+    if not isinstance(raw, dict):
+        raise PolicyError(f"{origin}: the policy must be a mapping of fields (see docs/policy.md).")
+    try:
+        return Policy.model_validate(raw)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = _where(raw, error["loc"])
+        msg = str(error["msg"]).removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            msg = "is not a known field; check the spelling against docs/policy.md"
+        raise PolicyError(
+            f"{origin}: {where}: {msg}; fix that field (see docs/policy.md)."
+        ) from None
+
+
+def _where(raw: dict[str, Any], loc: tuple[int | str, ...]) -> str:
+    """'field allow[2] (name db).ports[0]' from a pydantic location."""
+    text = ""
+    node: Any = raw
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+            node = node[part] if isinstance(node, list) and part < len(node) else None
+            if isinstance(node, dict) and isinstance(node.get("name"), str):
+                text += f" (name '{node['name']}')"
+        else:
+            text += ("." if text else "") + part
+            node = node.get(part) if isinstance(node, dict) else None
+    return f"field '{text}'" if text else "(top level)"

@@ -1,1 +1,258 @@
-"""Placeholder: commands registered by this module are being built."""
+"""`egress compile`, `egress catalog` and `egress lint`: the compiler on the command line.
+
+Heavy modules (the compiler, pydantic catalog models, targets) are imported inside the
+command bodies so `egress --help` and every other command stay fast.
+"""
+
+from __future__ import annotations
+
+import difflib
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from egress.cli._apps import app
+from egress.cli._common import guarded, stderr_console
+from egress.errors import UnsupportedFeatureError, UsageError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from egress.model import CompiledPolicy
+    from egress.targets import Files
+    from egress.targets.summary import Summary
+
+REGION_HELP = "Azure region the cluster runs in (e.g. eastus)."
+CLOUD_HELP = "Azure cloud: AzureCloud, AzureChinaCloud or AzureUSGovernment."
+FEATURE_HELP = "Optional feature group to enable (repeatable); 'all' enables every group."
+POLICY_HELP = "User policy file (YAML) with sources, firewall IPs, allowances and DNAT."
+
+Region = Annotated[str, typer.Option("--region", help=REGION_HELP)]
+CloudOption = Annotated[str, typer.Option("--cloud", help=CLOUD_HELP)]
+Features = Annotated[list[str] | None, typer.Option("--feature", help=FEATURE_HELP)]
+PolicyPath = Annotated[
+    Path | None, typer.Option("--policy", help=POLICY_HELP, dir_okay=False, exists=False)
+]
+
+
+def suggestion(word: str, choices: list[str]) -> str:
+    """'did you mean ...?' for the nearest valid names, or the full list."""
+    near = difflib.get_close_matches(word, choices, n=3, cutoff=0.5)
+    if near:
+        return "did you mean " + " or ".join(f"'{n}'" for n in near) + "?"
+    return "valid names: " + ", ".join(choices)
+
+
+def parse_targets(names: list[str]) -> list[str]:
+    """Validate --target values (default: every target), keeping registry order."""
+    from egress.targets import TARGETS
+
+    known = list(TARGETS)
+    for name in names:
+        if name not in TARGETS and name != "all":
+            raise UsageError(f"unknown target '{name}'; {suggestion(name, [*known, 'all'])}")
+    if not names or "all" in names:
+        return known
+    return [name for name in known if name in names]
+
+
+def render_targets(policy: CompiledPolicy, names: list[str]) -> tuple[Files, tuple[str, ...]]:
+    """Render every named target; one error lists every entry any of them cannot express."""
+    from egress.targets import TARGETS
+
+    files: Files = {}
+    warnings: list[str] = []
+    problems: list[str] = []
+    for name in names:
+        target = TARGETS[name]()
+        try:
+            rendered = target.render(policy)
+        except UnsupportedFeatureError as error:
+            problems.append(error.message)
+            continue
+        clash = sorted(set(rendered) & set(files))
+        if clash:
+            raise RuntimeError(f"targets write the same file: {', '.join(clash)}")
+        files.update(rendered)
+        warnings.extend(target.warnings(policy))
+    if problems:
+        raise UnsupportedFeatureError(" ".join(problems))
+    return files, tuple(warnings)
+
+
+def print_summary(console: Console, summary: Summary) -> None:
+    """The summary table and notes (collections, rules, destinations, features, warnings)."""
+    from rich.table import Table
+
+    table = Table(title=f"egress: {summary.cloud} {summary.region}", title_justify="left")
+    for column in ("group", "collection", "kind"):
+        table.add_column(column, overflow="fold")
+    for column in ("priority", "rules", "destinations"):
+        table.add_column(column, justify="right")
+    for row in summary.rows:
+        table.add_row(
+            row.group,
+            row.collection,
+            f"{row.kind} {row.action.lower()}",
+            str(row.priority),
+            str(row.rules),
+            str(row.destinations),
+        )
+    table.add_section()
+    table.add_row("total", "", "", "", str(summary.rules), str(summary.destinations), style="bold")
+    console.print(table)
+    console.print(
+        f"{summary.rules} rules (a naive one-rule-per-destination/port compile: "
+        f"{summary.naive_rules}); {summary.routes} routes; {summary.services} services; "
+        f"{summary.probe_checks} probe checks"
+    )
+    console.print(f"features: {', '.join(summary.features)}")
+    proxy = "required" if summary.dns_proxy_required else "not required"
+    console.print(f"DNS proxy: {proxy} ({summary.dns_proxy_reason})")
+    if summary.skipped:
+        console.print(f"skipped {len(summary.skipped)} catalog entries:")
+        for skipped in summary.skipped:
+            console.print(f"  - {skipped}")
+    for warning in summary.warnings:
+        console.print(f"[bold yellow]warning:[/] {warning}")
+
+
+@app.command("compile")
+@guarded
+def compile_command(
+    *,
+    region: Region = "eastus",
+    cloud: CloudOption = "AzureCloud",
+    feature: Features = None,
+    policy: PolicyPath = None,
+    target: Annotated[
+        list[str] | None,
+        typer.Option("--target", help="Target to write (repeatable); default: all targets."),
+    ] = None,
+    output: Annotated[
+        Path, typer.Option("--output", help="Output folder, replaced atomically.")
+    ] = Path("egress-out"),
+    stdout: Annotated[
+        str | None,
+        typer.Option(
+            "--stdout",
+            metavar="TARGET",
+            help="Write this one target to stdout instead of the output folder.",
+        ),
+    ] = None,
+) -> None:
+    """Compile the AKS egress requirements into firewall rules, routes, templates and a plan."""
+    from egress.compiler import CompileRequest, compile_request
+    from egress.output import write_outputs
+    from egress.targets.summary import summarize
+
+    names = parse_targets([stdout] if stdout is not None else (target or []))
+    compiled = compile_request(
+        CompileRequest(
+            cloud=cloud, region=region, features=tuple(feature or ()), policy_path=policy
+        )
+    )
+    files, warnings = render_targets(compiled, names)
+    console = stderr_console()
+    if stdout is not None:
+        if not files:
+            raise UsageError(
+                f"target '{stdout}' has nothing to write for this policy "
+                "(k8s-services needs a DNAT publication in the policy file)."
+            )
+        (text,) = files.values()
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        for warning in (*compiled.warnings, *warnings):
+            console.print(f"[bold yellow]warning:[/] {warning}")
+        return
+    write_outputs(files, output)
+    print_summary(console, summarize(compiled, warnings))
+    console.print(f"wrote {len(files)} files to {output}: {', '.join(sorted(files))}")
+
+
+@app.command("catalog")
+@guarded
+def catalog_command(
+    cloud: Annotated[
+        str | None, typer.Option("--cloud", help="Only this cloud (default: all clouds).")
+    ] = None,
+    feature: Annotated[
+        list[str] | None, typer.Option("--feature", help="Only these feature groups.")
+    ] = None,
+    region: Annotated[
+        str | None, typer.Option("--region", help="Expand {region} placeholders for this region.")
+    ] = None,
+) -> None:
+    """List the clouds, regions, feature groups and entries of the catalog (fqdn_lists/)."""
+    from rich.console import Console
+
+    from egress.catalog import expand_region, load_catalog
+    from egress.model import Cloud
+
+    console = Console(soft_wrap=True, highlight=False)
+    clouds = [cloud] if cloud is not None else [c.value for c in Cloud]
+    for name in clouds:
+        catalog = load_catalog(name)
+        names = list(catalog.feature_names)
+        for wanted in feature or []:
+            if wanted not in names:
+                raise UsageError(
+                    f"unknown feature '{wanted}' for {catalog.cloud.value}; "
+                    f"{suggestion(wanted, names)}"
+                )
+        if region is not None and region not in catalog.regions:
+            raise UsageError(
+                f"unknown region '{region}' for {catalog.cloud.value}; "
+                f"{suggestion(region, list(catalog.regions))}"
+            )
+        console.print(f"[bold]{catalog.cloud.value}[/] ({len(catalog.regions)} regions)")
+        console.print("  regions: " + ", ".join(catalog.regions))
+        console.print("  features: " + ", ".join(names))
+        for group in catalog.features:
+            if feature and group.name not in feature:
+                continue
+            console.print(f"  [bold]{group.name}[/]: {group.description}")
+            for entry in group.entries:
+                destination = (
+                    expand_region(entry.destination, region) if region else entry.destination
+                )
+                conditions = f" (only if {', '.join(entry.conditions)})" if entry.conditions else ""
+                console.print(
+                    f"    {entry.id}: {entry.type} {destination} "
+                    f"[{', '.join(entry.ports)}]{conditions} - {entry.purpose}",
+                    markup=False,
+                )
+
+
+@app.command("lint")
+@guarded
+def lint_command(
+    policy: PolicyPath = None,
+    region: Region = "eastus",
+    cloud: CloudOption = "AzureCloud",
+    feature: Features = None,
+) -> None:
+    """Check the policy and compiled rules against AKS and Azure Firewall constraints."""
+    from egress.compiler import CompileRequest, compile_policy
+    from egress.compiler.lint import lint_compiled, lint_policy
+    from egress.policy import Policy, load_policy
+
+    request = CompileRequest(
+        cloud=cloud, region=region, features=tuple(feature or ()), policy_path=policy
+    )
+    parsed = load_policy(policy) if policy is not None else Policy()
+    findings = [*lint_policy(parsed), *lint_compiled(compile_policy(request, parsed))]
+    console = stderr_console()
+    errors = 0
+    for finding in findings:
+        if finding.severity == "error":
+            errors += 1
+            console.print(f"[bold red]error:[/] {finding.message}")
+        else:
+            console.print(f"[bold yellow]warning:[/] {finding.message}")
+    console.print(f"{errors} errors, {len(findings) - errors} warnings")
+    if errors:
+        raise typer.Exit(2)

@@ -1,1 +1,139 @@
-"""Placeholder: commands registered by this module are being built."""
+"""`egress probe run`: probe every check of a plan from here and report verdicts with evidence."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from egress.cli._apps import probe_app
+from egress.cli._common import guarded, stderr_console
+from egress.errors import ExitCode, ProbeError, UsageError
+from egress.probe_plan import Expectation, ProbePlan, load_plan
+from egress.results import CheckRecord, RunReport
+
+
+def _plan(
+    plan_path: Path | None,
+    cloud: str | None,
+    region: str | None,
+    features: list[str],
+    policy: Path | None,
+) -> ProbePlan:
+    if plan_path is not None:
+        if cloud or region or features or policy:
+            raise UsageError(
+                "--plan cannot be combined with --cloud/--region/--feature/--policy; pass "
+                "either a plan file or what to compile."
+            )
+        return load_plan(plan_path)
+    if region is None:
+        raise UsageError("pass --plan PATH, or --region (and optionally --cloud) to compile one.")
+    from egress.compiler import CompileRequest, compile_request
+
+    request = CompileRequest(
+        cloud=cloud or "AzureCloud", region=region, features=tuple(features), policy_path=policy
+    )
+    return compile_request(request).probe_plan
+
+
+def _check_control(plan: ProbePlan, control: str | None) -> None:
+    if control is None:
+        return
+    match = next((c for c in plan.checks if c.id == control), None)
+    if match is None or match.expectation is not Expectation.ALLOW:
+        raise UsageError(
+            f"--control {control!r} is not an allow check of the plan; name an allow check id."
+        )
+
+
+def _store(path: Path, run: RunReport) -> None:
+    from egress.store import ResultStore
+
+    with ResultStore(path) as store:
+        store.append_run(run)
+
+
+@probe_app.command("run")
+@guarded
+def run(  # noqa: PLR0917  (typer maps each option to a parameter)
+    plan_path: Annotated[
+        Path | None, typer.Option("--plan", help="Probe plan JSON from `egress compile`.")
+    ] = None,
+    cloud: Annotated[str | None, typer.Option(help="Compile for this cloud.")] = None,
+    region: Annotated[str | None, typer.Option(help="Compile for this region.")] = None,
+    feature: Annotated[list[str] | None, typer.Option(help="Optional feature group.")] = None,
+    policy: Annotated[Path | None, typer.Option(help="User policy file to compile in.")] = None,
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="table|jsonl (default: table on a TTY).")
+    ] = None,
+    report: Annotated[Path | None, typer.Option(help="Write the RunReport JSON here.")] = None,
+    junit: Annotated[Path | None, typer.Option(help="Write JUnit XML here.")] = None,
+    store: Annotated[Path | None, typer.Option(help="Append the run to this SQLite store.")] = None,
+    api_server: Annotated[
+        str | None, typer.Option(help="API server FQDN if KUBERNETES_SERVICE_HOST is an IP.")
+    ] = None,
+    resolver: Annotated[
+        str | None, typer.Option(help="DNS resolver IP[:PORT] (default: resolv.conf).")
+    ] = None,
+    concurrency: Annotated[int, typer.Option(min=1, help="Checks probing at once.")] = 32,
+    timeout: Annotated[float, typer.Option(min=0.05, help="Seconds per phase.")] = 3.0,
+    deadline: Annotated[float, typer.Option(min=0.1, help="Seconds for the whole run.")] = 60.0,
+    retries: Annotated[
+        int, typer.Option(min=0, help="Re-probes while observed differs from expected.")
+    ] = 2,
+    control: Annotated[
+        str | None, typer.Option(help="Allow check id to use as the control (default: any).")
+    ] = None,
+    cluster: Annotated[str | None, typer.Option(help="Cluster name for the records.")] = None,
+    node_pool: Annotated[str | None, typer.Option(help="Node pool name for the records.")] = None,
+    trust_store: Annotated[
+        Path | None, typer.Option(hidden=True, help="CA bundle instead of the public store.")
+    ] = None,
+) -> None:
+    """Probe every check of the plan and exit 0 (compliant), 1 (non-compliant) or 2/5."""
+    from egress.probe import DnspythonResolver, ProbeRun, ProbeSettings
+    from egress.probe.output import build_outputs
+    from egress.probe.settings import api_server_host, current_env, location_from_env
+
+    probe_plan = _plan(plan_path, cloud, region, feature or [], policy)
+    _check_control(probe_plan, control)
+    console = stderr_console()
+    outputs = build_outputs(fmt, report=report, junit=junit, console=console, stdout=sys.stdout)
+    env = current_env()
+    settings = ProbeSettings(
+        phase_timeout=timeout,
+        deadline=deadline,
+        concurrency=concurrency,
+        retries=retries,
+        api_server=api_server,
+        control_check=control,
+        trust_store=trust_store,
+    )
+
+    def emit(record: CheckRecord) -> None:
+        for output in outputs:
+            output.record(record)
+
+    probe = ProbeRun(
+        plan=probe_plan,
+        settings=settings,
+        resolver=DnspythonResolver.from_option(resolver),
+        location=location_from_env(env, cluster=cluster, node_pool=node_pool),
+        api_server=api_server_host(env, api_server),
+        on_record=emit,
+    )
+    for output in outputs:
+        output.start(probe_plan)
+    try:
+        result = asyncio.run(probe.execute())
+    except OSError as exc:
+        raise ProbeError(f"the probe could not run: {exc}; check the pod's network.") from exc
+    for output in outputs:
+        output.finish(result)
+    if store is not None:
+        _store(store, result)
+    raise typer.Exit(int(ExitCode.OK if result.compliant else ExitCode.NON_COMPLIANT))

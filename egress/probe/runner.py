@@ -1,0 +1,200 @@
+"""The asyncio runner: bounded concurrency, asymmetric retries, a deadline, one record per check."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from egress import __version__
+from egress.probe.connect import AsyncioConnector, Connector
+from egress.probe.control import ControlWitness
+from egress.probe.dns_client import Resolver
+from egress.probe.judge import judge, timeout_phase
+from egress.probe.ladder import Ladder
+from egress.probe.settings import ProbeSettings, trust_context, unverified_context
+from egress.probe.work import WorkItem, plan_work
+from egress.probe_plan import CheckKind, Expectation, ProbePlan
+from egress.results import Attempt, CheckRecord, Location, Phase, RunReport, Verdict
+
+Clock = Callable[[], datetime]
+RecordSink = Callable[[CheckRecord], None]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class _Progress:
+    """What a check has done so far; survives cancellation at the deadline."""
+
+    item: WorkItem
+    attempts: list[tuple[datetime, tuple[Phase, ...]]] = field(default_factory=list)
+    record: CheckRecord | None = None
+
+
+@dataclass
+class ProbeRun:
+    """One run of a plan from one vantage point."""
+
+    plan: ProbePlan
+    settings: ProbeSettings
+    resolver: Resolver
+    location: Location
+    api_server: str | None = None
+    connector: Connector = field(default_factory=AsyncioConnector)
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    clock: Clock = utc_now
+    on_record: RecordSink | None = None
+
+    async def execute(self) -> RunReport:
+        settings = self.settings
+        started_at = self.clock()
+        items = plan_work(self.plan, self.api_server)
+        self._ladder = Ladder(
+            settings=settings,
+            resolver=self.resolver,
+            connector=self.connector,
+            trusted=trust_context(settings.trust_store),
+            unverified=unverified_context(),
+            dns_gate=asyncio.Semaphore(settings.dns_concurrency),
+        )
+        self._global = asyncio.Semaphore(settings.concurrency)
+        per_destination = settings.per_destination
+        self._destinations: defaultdict[str, asyncio.Semaphore] = defaultdict(
+            lambda: asyncio.Semaphore(per_destination)
+        )
+        self._control = ControlWitness(_control_candidates(items, settings.control_check))
+        progress = [_Progress(item) for item in items]
+        tasks = [asyncio.create_task(self._probe(p)) for p in progress]
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=settings.deadline)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        for entry in progress:
+            if entry.record is None:  # cut off by the deadline
+                self._finish(entry, deadline_hit=True)
+        records = tuple(entry.record for entry in progress if entry.record is not None)
+        return RunReport(
+            run_id=self.run_id,
+            plan_hash=self.plan.plan_hash,
+            tool_version=__version__,
+            cloud=self.plan.cloud,
+            region=self.plan.region,
+            location=self.location,
+            started_at=started_at,
+            finished_at=self.clock(),
+            checks=records,
+        )
+
+    async def _probe(self, entry: _Progress) -> None:
+        item, check = entry.item, entry.item.check
+        try:
+            for attempt in range(1 + self.settings.retries):
+                if attempt:
+                    await asyncio.sleep(self.settings.retry_delay)
+                started = self.clock()
+                async with self._global, self._destinations[item.destination]:
+                    phases = await self._climb(item)
+                entry.attempts.append((started, phases))
+                if check.kind is CheckKind.UNVERIFIABLE or item.problem:
+                    break  # nothing a retry could change
+                if check.expectation is Expectation.ALLOW:
+                    verdict, compliant, _ = judge(check, phases, False)
+                    if verdict is Verdict.REACHABLE:
+                        self._control.succeeded(check.id, phases)
+                else:  # a deny verdict may need the control witness; wait outside the bounds
+                    stalled = timeout_phase(phases)
+                    witness = await self._control.wait_for(stalled) if stalled else None
+                    _, compliant, _ = judge(check, phases, witness is not None)
+                if compliant is True:
+                    break
+        finally:
+            self._control.finished(check.id)
+        for phase in {name for _, phases in entry.attempts if (name := timeout_phase(phases))}:
+            await self._control.wait_for(phase)  # final labels need the settled witness
+        self._finish(entry, deadline_hit=False)
+
+    async def _climb(self, item: WorkItem) -> tuple[Phase, ...]:
+        try:
+            return await self._ladder.climb(item)
+        except (OSError, ValueError, RuntimeError) as exc:  # unexpected I/O: a value, not a crash
+            detail = {"outcome": "error", "error": f"{type(exc).__name__}: {exc}"}
+            return (Phase(name="probe", ok=False, duration_ms=0.0, detail=detail),)
+
+    def _finish(self, entry: _Progress, *, deadline_hit: bool) -> None:
+        item, check = entry.item, entry.item.check
+        attempts: list[Attempt] = []
+        control: dict[str, Any] = {}
+        for started, phases in entry.attempts:
+            stalled = timeout_phase(phases)
+            witness = self._control.witness(stalled) if stalled else None
+            if witness:
+                control = {"check_id": witness, "phase": stalled}
+            verdict, _, reason = judge(check, phases, witness is not None)
+            attempts.append(
+                Attempt(started_at=started, verdict=verdict, reason=reason, phases=phases)
+            )
+        now = self.clock()
+        if deadline_hit and check.kind is not CheckKind.UNVERIFIABLE:
+            verdict, compliant = Verdict.INCONCLUSIVE, None
+            reason = (
+                f"deadline: the run deadline of {self.settings.deadline:g}s passed before this "
+                f"check finished ({len(attempts)} attempt(s) completed)"
+            )
+        else:
+            last = attempts[-1].phases if attempts else ()
+            stalled = timeout_phase(last)
+            witness = self._control.witness(stalled) if stalled else None
+            verdict, compliant, reason = judge(check, last, witness is not None)
+        evidence: dict[str, Any] = {"host": item.host, "attempts": len(attempts)}
+        if attempts:
+            evidence.update({phase.name: phase.detail for phase in attempts[-1].phases})
+        if control and verdict is Verdict.BLOCKED:
+            evidence["control"] = control
+        entry.record = CheckRecord(
+            run_id=self.run_id,
+            plan_hash=self.plan.plan_hash,
+            tool_version=__version__,
+            cloud=self.plan.cloud,
+            region=self.plan.region,
+            location=self.location,
+            check_id=check.id,
+            host=item.host,
+            port=check.port,
+            transport=check.transport,
+            kind=check.kind,
+            expectation=check.expectation,
+            destination=check.destination,
+            rule=check.rule,
+            feature=check.feature,
+            required=check.required,
+            verdict=verdict,
+            compliant=compliant,
+            reason=reason,
+            evidence=evidence,
+            attempts=tuple(attempts),
+            started_at=attempts[0].started_at if attempts else now,
+            finished_at=now,
+        )
+        if self.on_record is not None:
+            self.on_record(entry.record)
+
+
+def _control_candidates(items: list[WorkItem], explicit: str | None) -> list[str]:
+    """Every probeable allow check, or only the explicitly named control check."""
+    if explicit:
+        return [item.check.id for item in items if item.check.id == explicit]
+    return [
+        item.check.id
+        for item in items
+        if item.check.expectation is Expectation.ALLOW
+        and item.check.kind is not CheckKind.UNVERIFIABLE
+        and item.problem is None
+    ]

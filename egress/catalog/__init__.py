@@ -85,10 +85,11 @@ def validate_catalog(raw: Any, *, origin: str) -> Catalog:
     try:
         return Catalog.model_validate(raw)
     except ValidationError as exc:
-        error = exc.errors()[0]
+        problems = [f"{_where(raw, e['loc'])}: {_clean(e['msg'])}" for e in exc.errors()[:10]]
+        more = f" (and {exc.error_count() - 10} more)" if exc.error_count() > 10 else ""
         raise CatalogError(
-            f"{origin}: {_where(raw, error['loc'])}: {_clean(error['msg'])}; "
-            "fix that field (format: docs/catalog.md)."
+            f"{origin}: {'; '.join(problems)}{more}; fix "
+            f"{'that field' if len(problems) == 1 else 'those fields'} (format: docs/catalog.md)."
         ) from None
 
 
@@ -107,8 +108,8 @@ def _where(raw: dict[str, Any], loc: tuple[int | str, ...]) -> str:
             entries = feature.get("entries") or [] if isinstance(feature, dict) else []
             entry = entries[parts[3]] if parts[3] < len(entries) else {}
             eid = entry.get("id", f"#{parts[3] + 1}") if isinstance(entry, dict) else "?"
-            field = ".".join(str(p) for p in parts[4:]) or "(entry)"
-            return f"entry '{fname}/{eid}' field '{field}'"
+            field = ".".join(str(p) for p in parts[4:])
+            return f"entry '{fname}/{eid}'" + (f" field '{field}'" if field else "")
         field = ".".join(str(p) for p in parts[2:]) or "(feature)"
         return f"feature '{fname}' field '{field}'"
     return f"field '{'.'.join(str(p) for p in parts) or '(top level)'}'"

@@ -69,7 +69,10 @@ def build_probe_plan(
     allowed = sorted({i.destination for i, _ in probed if i.dest_kind in ("fqdn", "wildcard_fqdn")})
     for check in _canaries(allowed, groups, policy):
         checks[check.id] = check
-    ordered = sorted(checks.values(), key=lambda c: (c.expectation is Expectation.DENY, c.id))
+    ordered = sorted(
+        checks.values(),
+        key=lambda c: (c.expectation is Expectation.DENY, c.feature != "required", c.id),
+    )
     return ProbePlan(
         cloud=cloud, region=region, generated_by=f"egress {__version__}", checks=tuple(ordered)
     )
@@ -228,6 +231,5 @@ def _canaries(
                 dns_query_name=allowed_fqdn or "mcr.microsoft.com",
             )
         )
-    if not listed(SSH_HOST):
-        out.append(deny("ssh", SSH_HOST, 22, CheckKind.TCP, "no outbound SSH"))
+    out.append(deny("ssh", SSH_HOST, 22, CheckKind.TCP, "no outbound SSH"))
     return out

@@ -71,13 +71,16 @@ def validate_policy(raw: Any, *, origin: str) -> Policy:
     try:
         return Policy.model_validate(raw)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        where = _where(raw, error["loc"])
-        msg = str(error["msg"]).removeprefix("Value error, ")
-        if error["type"] == "extra_forbidden":
-            msg = "is not a known field; check the spelling against docs/policy.md"
+        problems = []
+        for error in exc.errors()[:10]:
+            msg = str(error["msg"]).removeprefix("Value error, ")
+            if error["type"] == "extra_forbidden":
+                msg = "is not a known field; check the spelling against docs/policy.md"
+            problems.append(f"{_where(raw, error['loc'])}: {msg}")
+        more = f" (and {exc.error_count() - 10} more)" if exc.error_count() > 10 else ""
         raise PolicyError(
-            f"{origin}: {where}: {msg}; fix that field (see docs/policy.md)."
+            f"{origin}: {'; '.join(problems)}{more}; fix "
+            f"{'that field' if len(problems) == 1 else 'those fields'} (see docs/policy.md)."
         ) from None
 
 

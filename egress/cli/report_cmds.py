@@ -1,1 +1,156 @@
-"""Placeholder: commands registered by this module are being built."""
+"""`egress report` (render the compliance report) and `egress report ingest` (load logs)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from egress.cli._apps import app
+from egress.cli._common import guarded, stderr_console
+from egress.errors import ExitCode, OutputError
+from egress.report import FormatName, build_report, make_format, parse_moment, resolve_window
+from egress.report.model import ComplianceReport
+from egress.store import ResultStore, ingest_files
+
+report_app = typer.Typer()
+app.add_typer(report_app, name="report")
+
+StoreOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--store",
+        envvar="EGRESS_STORE",
+        help="The SQLite result store (written by `probe run --store` or `report ingest`).",
+        dir_okay=False,
+    ),
+]
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write via a temporary file in the same folder and rename: never a partial file."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+                handle.write(text)
+            Path(temp).replace(path)
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise OutputError(
+            f"cannot write {path}: {exc.strerror or exc}; choose a writable path."
+        ) from exc
+
+
+def _summary(report: ComplianceReport) -> str:
+    return (
+        f"egress report: {report.status.value}: {len(report.leaks)} leaking, "
+        f"{len(report.failed_required)} failed required, {len(report.flapping)} flapping "
+        f"endpoint(s); {report.runs} runs on {len(report.coverage)} node pool(s)"
+    )
+
+
+def _require_store(store: Path | None) -> Path:
+    if store is None:
+        raise typer.BadParameter("give --store PATH (or set EGRESS_STORE).", param_hint="--store")
+    return store
+
+
+@report_app.callback(invoke_without_command=True)
+@guarded
+def report(
+    ctx: typer.Context,
+    *,
+    store: StoreOption = None,
+    days: Annotated[
+        float | None,
+        typer.Option("--days", help="Window: the last N days before --until (default 7)."),
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="Window start, ISO 8601 (UTC if no zone).")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", help="Window end, ISO 8601 (default: now).")
+    ] = None,
+    output_format: Annotated[
+        FormatName, typer.Option("--format", help="Output format.")
+    ] = FormatName.TERMINAL,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Write here (atomically) instead of stdout."),
+    ] = None,
+    now: Annotated[
+        str | None,
+        typer.Option("--now", hidden=True, envvar="EGRESS_REPORT_NOW", help="Fix 'now' (tests)."),
+    ] = None,
+) -> None:
+    """Render the compliance report for a time window (or run a subcommand).
+
+    Exit 1 when the window holds a leak or a failed required endpoint, 2 on bad usage,
+    5 when the store cannot be read.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    store_path = _require_store(store)
+    moment = parse_moment(now, option="--now") if now else datetime.now(UTC)
+    window = resolve_window(
+        moment,
+        days=days,
+        since=parse_moment(since, option="--since") if since else None,
+        until=parse_moment(until, option="--until") if until else None,
+    )
+    with ResultStore(store_path, create=False) as result_store:
+        compliance = build_report(result_store, window, now=moment)
+    to_terminal = output is None and sys.stdout.isatty()
+    renderer = make_format(output_format, color=to_terminal)
+    text = renderer.render(compliance)
+    if output is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    else:
+        write_atomically(output, text)
+    if not (output is None and output_format is FormatName.TERMINAL):
+        stderr_console().print(_summary(compliance), markup=False)
+    raise typer.Exit(int(compliance.exit_code))
+
+
+@report_app.command("ingest")
+@guarded
+def ingest(
+    files: Annotated[
+        list[Path], typer.Argument(help="JSON-lines files or RunReport JSON files.", dir_okay=False)
+    ],
+    store: StoreOption = None,
+    ignore_non_json: Annotated[
+        bool,
+        typer.Option(
+            "--ignore-non-json",
+            help="Skip lines that are not JSON objects (log noise) instead of rejecting them.",
+        ),
+    ] = False,
+) -> None:
+    """Load probe results gathered with `kubectl logs` (or --report files) into the store.
+
+    Runs already stored (same run id) are skipped. Each rejected line is listed as
+    FILE:LINE: reason and the rest is kept; the exit code is then 2, else 0.
+    """
+    store_path = _require_store(store)
+    with ResultStore(store_path) as result_store:
+        result = ingest_files(result_store, files, ignore_non_json=ignore_non_json)
+    console = stderr_console()
+    for rejected in result.rejected:
+        console.print(f"rejected: {rejected}", markup=False)
+    console.print(
+        f"ingested {result.runs_added} run(s) ({result.checks_added} results); "
+        f"{result.runs_already_stored} already stored; {len(result.rejected)} line(s) rejected",
+        markup=False,
+    )
+    raise typer.Exit(int(ExitCode.USAGE if result.rejected else ExitCode.OK))

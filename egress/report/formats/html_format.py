@@ -1,0 +1,163 @@
+"""The report as one self-contained HTML page: inline CSS and SVG, no script, no assets."""
+
+from __future__ import annotations
+
+from html import escape
+
+from egress.report.formats.base import STATUS_TEXT, ReportFormat, change_text, percent, when
+from egress.report.formats.timeline_svg import timeline_svg
+from egress.report.model import ComplianceReport, Finding, Window, scope_name
+
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;
+margin:2rem auto;max-width:1100px;color:#212529;padding:0 1rem;line-height:1.4}
+h1{font-size:1.6rem;margin-bottom:.2rem}h2{font-size:1.25rem;margin-top:2rem;
+border-bottom:2px solid #dee2e6;padding-bottom:.2rem}
+.status{padding:.8rem 1rem;border-radius:6px;font-weight:600;font-size:1.1rem;margin:1rem 0}
+.status.leak{background:#a51111;color:#fff}.status.fail{background:#ffe3e3;color:#a51111;
+border:1px solid #a51111}.status.pass{background:#d3f9d8;color:#1b5e20}
+.status.no-data{background:#fff3bf;color:#5c3c00}
+.meta{color:#495057;font-size:.9rem}
+table{border-collapse:collapse;width:100%;margin:.5rem 0 1rem;font-size:.9rem}
+th,td{border:1px solid #dee2e6;padding:.3rem .5rem;text-align:left;vertical-align:top}
+th{background:#f1f3f5}code{font-family:ui-monospace,"DejaVu Sans Mono",monospace;
+font-size:.85em}
+.finding{border:1px solid #dee2e6;border-left:6px solid #d9480f;border-radius:4px;
+padding:.6rem 1rem;margin:1rem 0}.finding.leak{border-left-color:#a51111}
+.finding.failed-optional{border-left-color:#f59f00}
+.finding h3{margin:.2rem 0;font-size:1rem}
+pre{background:#f8f9fa;border:1px solid #dee2e6;padding:.6rem;overflow-x:auto;
+font-size:.8rem;max-height:24rem}
+.none{color:#2f9e44}
+"""
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _finding(finding: Finding, window: Window) -> str:
+    latest = finding.latest
+    where = escape(scope_name(finding.cluster, finding.node_pool))
+    facts = (
+        f"<p>{escape(finding.host)}:{finding.port}/{escape(finding.transport)} "
+        f"({escape(finding.kind)}), expected <b>{escape(finding.expectation)}</b>, rule "
+        f"<code>{escape(finding.rule)}</code>, destination "
+        f"<code>{escape(finding.destination)}</code>"
+        f"{', required' if finding.required else ''}.<br>"
+        f"Failed {finding.failed} of {finding.total} results (pass rate "
+        f"{percent(finding.pass_rate)}); first failure {escape(when(finding.first_failure))}, "
+        f"last {escape(when(finding.last_failure))}.</p>"
+    )
+    evidence = ""
+    if latest is not None:
+        evidence = (
+            f"<p>Latest failure: run <code>{escape(latest.run_id)}</code> on node "
+            f"{escape(latest.node or '?')}, pod {escape(latest.pod or '?')}, "
+            f"{escape(when(latest.run_started_at))}: <b>{escape(latest.verdict)}</b>: "
+            f"{escape(latest.reason)}</p>"
+            f"<details><summary>Evidence and attempts</summary>"
+            f"<pre>{escape(latest.details_json)}</pre></details>"
+        )
+    return (
+        f'<div class="finding {finding.category.value}">'
+        f"<h3>{escape(finding.category.value)}: <code>{escape(finding.check_id)}</code> on "
+        f"{where}</h3>{facts}{timeline_svg(finding, window)}{evidence}</div>"
+    )
+
+
+def _findings(title: str, findings: tuple[Finding, ...], empty: str, window: Window) -> str:
+    if not findings:
+        return f'<h2>{escape(title)}</h2><p class="none">{escape(empty)}</p>'
+    return f"<h2>{escape(title)}</h2>" + "".join(_finding(f, window) for f in findings)
+
+
+class HtmlFormat(ReportFormat):
+    """For auditors: status, findings with timelines and evidence, coverage and drift."""
+
+    name = "html"
+    suffix = ".html"
+
+    def render(self, report: ComplianceReport) -> str:
+        window = report.window
+        sections = [
+            f'<div class="status {report.status.value}">'
+            f"{escape(STATUS_TEXT[report.status.value])}</div>",
+            f'<p class="meta">Window {escape(when(window.since))} to '
+            f"{escape(when(window.until))}: {report.runs} runs, {report.results} results, "
+            f"{report.unjudged} inconclusive or unverifiable. Generated "
+            f"{escape(when(report.generated_at))}.</p>",
+            _findings("Leaks", report.leaks, "No deny canary was reachable.", window),
+            _findings(
+                "Failed required endpoints",
+                report.failed_required,
+                "Every required endpoint passed.",
+                window,
+            ),
+            _findings(
+                "Failed optional endpoints",
+                report.failed_optional,
+                "No optional endpoint failed.",
+                window,
+            ),
+            "<h2>Flapping endpoints</h2>"
+            + (
+                _table(
+                    ["node pool", "check", "pass rate", "first failure", "last failure"],
+                    [
+                        [
+                            escape(scope_name(f.cluster, f.node_pool)),
+                            f"<code>{escape(f.check_id)}</code>",
+                            percent(f.pass_rate),
+                            escape(when(f.first_failure)),
+                            escape(when(f.last_failure)),
+                        ]
+                        for f in report.flapping
+                    ],
+                )
+                if report.flapping
+                else '<p class="none">No endpoint both passed and failed.</p>'
+            ),
+            "<h2>Node pool coverage</h2>"
+            + _table(
+                ["node pool", "runs", "nodes", "first run", "last probed"],
+                [
+                    [
+                        escape(scope_name(c.cluster, c.node_pool)),
+                        str(c.runs),
+                        str(c.nodes),
+                        escape(when(c.first_run)),
+                        escape(when(c.last_run)),
+                    ]
+                    for c in report.coverage
+                ],
+            ),
+            "<h2>Drift between the last two runs</h2>" + self._drift(report),
+        ]
+        return (
+            '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>Egress compliance report: {escape(report.status.value)}</title>"
+            f"<style>{_CSS}</style></head><body><h1>Egress compliance report</h1>\n"
+            + "\n".join(sections)
+            + "\n</body></html>\n"
+        )
+
+    @staticmethod
+    def _drift(report: ComplianceReport) -> str:
+        rows = [
+            [
+                escape(scope_name(d.cluster, d.node_pool)),
+                f"<code>{escape(c.check_id)}</code>",
+                escape(change_text(c)),
+                f"<code>{escape(d.previous_run_id)}</code> → "
+                f"<code>{escape(d.latest_run_id)}</code>",
+            ]
+            for d in report.drift
+            for c in d.changes
+        ]
+        if not rows:
+            return '<p class="none">No check changed its result between the last two runs.</p>'
+        return _table(["node pool", "check", "change", "runs"], rows)

@@ -1,0 +1,129 @@
+"""The report as one schema-versioned JSON document (for tools and dashboards)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from egress.report.formats.base import ReportFormat
+from egress.report.model import REPORT_SCHEMA_VERSION, ComplianceReport, Finding
+
+
+def _ts(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat().replace("+00:00", "Z")
+
+
+def _finding(finding: Finding) -> dict[str, Any]:
+    latest = finding.latest
+    return {
+        "cluster": finding.cluster,
+        "node_pool": finding.node_pool,
+        "check_id": finding.check_id,
+        "host": finding.host,
+        "port": finding.port,
+        "transport": finding.transport,
+        "kind": finding.kind,
+        "expectation": finding.expectation,
+        "destination": finding.destination,
+        "rule": finding.rule,
+        "feature": finding.feature,
+        "required": finding.required,
+        "category": finding.category.value,
+        "results": finding.total,
+        "passed": finding.passed,
+        "failed": finding.failed,
+        "unjudged": finding.unjudged,
+        "pass_rate": None if finding.pass_rate is None else round(finding.pass_rate, 4),
+        "flapping": finding.flapping,
+        "first_failure": _ts(finding.first_failure),
+        "last_failure": _ts(finding.last_failure),
+        "latest_failure": None
+        if latest is None
+        else {
+            "run_id": latest.run_id,
+            "node": latest.node,
+            "pod": latest.pod,
+            "run_started_at": _ts(latest.run_started_at),
+            "verdict": latest.verdict,
+            "reason": latest.reason,
+            "duration_ms": latest.duration_ms,
+            **json.loads(latest.details_json),
+        },
+        "timeline": [
+            {"hour": _ts(p.hour), "results": p.total, "passed": p.passed, "failed": p.failed}
+            for p in finding.timeline
+        ],
+    }
+
+
+class JsonFormat(ReportFormat):
+    """Every section of the report, with times in ISO 8601 UTC."""
+
+    name = "json"
+    suffix = ".json"
+
+    def render(self, report: ComplianceReport) -> str:
+        document = {
+            "schema_version": REPORT_SCHEMA_VERSION,
+            "generated_at": _ts(report.generated_at),
+            "window": {"since": _ts(report.window.since), "until": _ts(report.window.until)},
+            "status": report.status.value,
+            "compliant": report.exit_code == 0,
+            "runs": report.runs,
+            "results": report.results,
+            "unjudged": report.unjudged,
+            "leaks": [_finding(f) for f in report.leaks],
+            "failed_required": [_finding(f) for f in report.failed_required],
+            "failed_optional": [_finding(f) for f in report.failed_optional],
+            "flapping": [
+                {"cluster": f.cluster, "node_pool": f.node_pool, "check_id": f.check_id}
+                for f in report.flapping
+            ],
+            "coverage": [
+                {
+                    "cluster": c.cluster,
+                    "node_pool": c.node_pool,
+                    "runs": c.runs,
+                    "nodes": c.nodes,
+                    "first_run": _ts(c.first_run),
+                    "last_run": _ts(c.last_run),
+                }
+                for c in report.coverage
+            ],
+            "drift": [
+                {
+                    "cluster": d.cluster,
+                    "node_pool": d.node_pool,
+                    "previous_run_id": d.previous_run_id,
+                    "previous_at": _ts(d.previous_at),
+                    "latest_run_id": d.latest_run_id,
+                    "latest_at": _ts(d.latest_at),
+                    "changes": [
+                        {
+                            "check_id": c.check_id,
+                            "before": c.before,
+                            "after": c.after,
+                            "before_compliant": c.before_compliant,
+                            "after_compliant": c.after_compliant,
+                        }
+                        for c in d.changes
+                    ],
+                }
+                for d in report.drift
+            ],
+            "endpoints": [
+                {
+                    "cluster": e.cluster,
+                    "node_pool": e.node_pool,
+                    "check_id": e.check_id,
+                    "results": e.total,
+                    "passed": e.passed,
+                    "failed": e.failed,
+                    "unjudged": e.unjudged,
+                    "category": None if e.category is None else e.category.value,
+                }
+                for e in report.endpoints
+            ],
+        }
+        return json.dumps(document, indent=2, sort_keys=True) + "\n"

@@ -1,0 +1,80 @@
+"""The report as JUnit XML: one test suite per node pool, one test case per endpoint."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections import defaultdict
+
+from egress.report.formats.base import ReportFormat, percent, when
+from egress.report.model import Category, ComplianceReport, EndpointResult, Finding, scope_name
+
+_FAILING = (Category.LEAK, Category.FAILED_REQUIRED)
+
+
+def _failure_text(finding: Finding) -> str:
+    lines = [
+        f"{finding.category.value}: {finding.host}:{finding.port}/{finding.transport} "
+        f"({finding.expectation}, rule {finding.rule})",
+        f"failed {finding.failed} of {finding.total} results, pass rate "
+        f"{percent(finding.pass_rate)}, first {when(finding.first_failure)}, "
+        f"last {when(finding.last_failure)}",
+    ]
+    if finding.latest is not None:
+        latest = finding.latest
+        lines += [
+            f"latest: run {latest.run_id} on node {latest.node or '?'}: {latest.verdict}: "
+            f"{latest.reason}",
+            latest.details_json,
+        ]
+    return "\n".join(lines)
+
+
+class JunitFormat(ReportFormat):
+    """Leaks and failed required endpoints are failures; optional failures are noted only."""
+
+    name = "junit"
+    suffix = ".xml"
+
+    def render(self, report: ComplianceReport) -> str:
+        findings = {(f.cluster, f.node_pool, f.check_id): f for f in report.findings}
+        suites: dict[tuple[str, str], list[EndpointResult]] = defaultdict(list)
+        for endpoint in report.endpoints:
+            suites[(endpoint.cluster, endpoint.node_pool)].append(endpoint)
+        total_failures = sum(1 for e in report.endpoints if e.category in _FAILING)
+        root = ET.Element(
+            "testsuites",
+            name="egress report",
+            tests=str(len(report.endpoints)),
+            failures=str(total_failures),
+            timestamp=report.generated_at.strftime("%Y-%m-%dT%H:%M:%S"),
+        )
+        for (cluster, pool), endpoints in sorted(suites.items()):
+            suite = ET.SubElement(
+                root,
+                "testsuite",
+                name=scope_name(cluster, pool),
+                tests=str(len(endpoints)),
+                failures=str(sum(1 for e in endpoints if e.category in _FAILING)),
+            )
+            for endpoint in endpoints:
+                case = ET.SubElement(
+                    suite,
+                    "testcase",
+                    classname=f"egress.{scope_name(cluster, pool)}",
+                    name=endpoint.check_id,
+                )
+                finding = findings.get((cluster, pool, endpoint.check_id))
+                if finding is None:
+                    continue
+                if finding.category in _FAILING:
+                    failure = ET.SubElement(
+                        case,
+                        "failure",
+                        type=finding.category.value,
+                        message=finding.latest.reason if finding.latest else finding.category,
+                    )
+                    failure.text = _failure_text(finding)
+                else:
+                    ET.SubElement(case, "system-out").text = _failure_text(finding)
+        ET.indent(root)
+        return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, "unicode") + "\n"

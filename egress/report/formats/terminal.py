@@ -1,0 +1,118 @@
+"""The report as a terminal view (rich tables); colour only when writing to a terminal."""
+
+from __future__ import annotations
+
+import io
+
+from rich import box
+from rich.console import Console, Group, RenderableType
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from egress.report.formats.base import STATUS_TEXT, ReportFormat, change_text, percent, when
+from egress.report.model import ComplianceReport, Finding, Status, scope_name
+
+_STATUS_STYLE = {
+    Status.LEAK: "bold white on red",
+    Status.FAIL: "bold red",
+    Status.PASS: "bold green",
+    Status.NO_DATA: "bold yellow",
+}
+
+
+def _table(title: str, columns: list[str]) -> Table:
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, expand=False)
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    return table
+
+
+def _findings(title: str, findings: tuple[Finding, ...], style: str) -> RenderableType:
+    if not findings:
+        return Text(f"{title}: none", style="green")
+    table = _table(title, ["node pool", "check", "endpoint", "failed", "last", "latest reason"])
+    for f in findings:
+        table.add_row(
+            scope_name(f.cluster, f.node_pool),
+            Text(f.check_id, style=style),
+            f"{f.host}:{f.port}/{f.transport}",
+            f"{f.failed}/{f.total}",
+            when(f.last_failure),
+            f.latest.reason if f.latest else "-",
+        )
+    return table
+
+
+class TerminalFormat(ReportFormat):
+    """A compact view for people at a terminal; details live in the HTML and JSON."""
+
+    name = "terminal"
+    suffix = ".txt"
+
+    def __init__(self, *, color: bool = False, width: int = 120) -> None:
+        self.color = color
+        self.width = width
+
+    def render(self, report: ComplianceReport) -> str:
+        buffer = io.StringIO()
+        console = Console(
+            file=buffer,
+            width=self.width,
+            color_system="standard" if self.color else None,
+            force_terminal=self.color,
+            highlight=False,
+            emoji=False,
+        )
+        console.print(self._renderable(report))
+        return buffer.getvalue()
+
+    def _renderable(self, report: ComplianceReport) -> RenderableType:
+        window = report.window
+        header = Panel(
+            Text.assemble(
+                (STATUS_TEXT[report.status.value], _STATUS_STYLE[report.status]),
+                f"\nwindow {when(window.since)} to {when(window.until)}; {report.runs} runs, "
+                f"{report.results} results, {report.unjudged} inconclusive or unverifiable",
+            ),
+            title="egress compliance report",
+            title_align="left",
+            box=box.ASCII,
+        )
+        parts: list[RenderableType] = [
+            header,
+            _findings("Leaks", report.leaks, "bold red"),
+            _findings("Failed required endpoints", report.failed_required, "red"),
+            _findings("Failed optional endpoints", report.failed_optional, "yellow"),
+        ]
+        if report.flapping:
+            flapping = _table(
+                "Flapping endpoints", ["node pool", "check", "pass rate", "first", "last"]
+            )
+            for f in report.flapping:
+                flapping.add_row(
+                    scope_name(f.cluster, f.node_pool),
+                    f.check_id,
+                    percent(f.pass_rate),
+                    when(f.first_failure),
+                    when(f.last_failure),
+                )
+            parts.append(flapping)
+        coverage = _table("Node pool coverage", ["node pool", "runs", "nodes", "last probed"])
+        for pool in report.coverage:
+            coverage.add_row(
+                scope_name(pool.cluster, pool.node_pool),
+                str(pool.runs),
+                str(pool.nodes),
+                when(pool.last_run),
+            )
+        parts.append(coverage if report.coverage else Text("No node pool probed.", "yellow"))
+        changes = [(d, c) for d in report.drift for c in d.changes]
+        if changes:
+            drift = _table("Drift between the last two runs", ["node pool", "check", "change"])
+            for d, c in changes:
+                drift.add_row(scope_name(d.cluster, d.node_pool), c.check_id, change_text(c))
+            parts.append(drift)
+        else:
+            parts.append(Text("Drift between the last two runs: none"))
+        return Group(*parts)

@@ -1,0 +1,192 @@
+"""The compliance report as frozen values: what every output format renders."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from egress.errors import ExitCode
+
+REPORT_SCHEMA_VERSION = 1
+
+
+class Status(StrEnum):
+    """The verdict over the whole window, most severe first."""
+
+    LEAK = "leak"  # traffic that must be blocked got through
+    FAIL = "fail"  # a required endpoint was unreachable
+    PASS = "pass"
+    NO_DATA = "no-data"  # no run in the window: nothing was proven
+
+
+class Category(StrEnum):
+    """Why an endpoint appears as a failure."""
+
+    LEAK = "leak"
+    FAILED_REQUIRED = "failed-required"
+    FAILED_OPTIONAL = "failed-optional"
+
+
+@dataclass(frozen=True)
+class Window:
+    """The half-open time range [since, until) the report covers (UTC)."""
+
+    since: datetime
+    until: datetime
+
+
+@dataclass(frozen=True)
+class HourPoint:
+    """Counts for one endpoint in one clock hour, for its timeline."""
+
+    hour: datetime
+    total: int
+    passed: int
+    failed: int
+    unjudged: int
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """The latest failing result of an endpoint: where, when, and what the probe saw."""
+
+    run_id: str
+    node: str | None
+    pod: str | None
+    run_started_at: datetime
+    verdict: str
+    reason: str
+    duration_ms: float
+    details_json: str  # {"evidence": ..., "attempts": [...]} as sorted, indented JSON
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One endpoint on one node pool that failed at least once in the window."""
+
+    cluster: str
+    node_pool: str
+    check_id: str
+    host: str
+    port: int
+    transport: str
+    kind: str
+    expectation: str
+    destination: str
+    rule: str
+    feature: str
+    required: bool
+    category: Category
+    total: int
+    passed: int
+    failed: int
+    unjudged: int
+    first_failure: datetime | None
+    last_failure: datetime | None
+    latest: Evidence | None
+    timeline: tuple[HourPoint, ...]
+
+    @property
+    def pass_rate(self) -> float | None:
+        """Share of judged results that passed (inconclusive ones are not counted)."""
+        judged = self.passed + self.failed
+        return None if judged == 0 else self.passed / judged
+
+    @property
+    def flapping(self) -> bool:
+        return self.passed > 0 and self.failed > 0
+
+
+@dataclass(frozen=True)
+class EndpointResult:
+    """Counts for every endpoint probed in the window (failing or not)."""
+
+    cluster: str
+    node_pool: str
+    check_id: str
+    total: int
+    passed: int
+    failed: int
+    unjudged: int
+    category: Category | None  # None: never failed in the window
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """When a node pool was probed in the window."""
+
+    cluster: str
+    node_pool: str
+    runs: int
+    nodes: int
+    first_run: datetime
+    last_run: datetime
+
+
+@dataclass(frozen=True)
+class DriftChange:
+    """A check whose result differs between a pool's last two runs (None: absent)."""
+
+    check_id: str
+    before: str | None
+    after: str | None
+    before_compliant: bool | None
+    after_compliant: bool | None
+
+
+@dataclass(frozen=True)
+class Drift:
+    """The changes between the last two runs of one node pool."""
+
+    cluster: str
+    node_pool: str
+    previous_run_id: str
+    previous_at: datetime
+    latest_run_id: str
+    latest_at: datetime
+    changes: tuple[DriftChange, ...]
+
+
+@dataclass(frozen=True)
+class ComplianceReport:
+    """Everything the report says about one window of the result store."""
+
+    generated_at: datetime
+    window: Window
+    status: Status
+    runs: int
+    results: int
+    unjudged: int
+    leaks: tuple[Finding, ...]
+    failed_required: tuple[Finding, ...]
+    failed_optional: tuple[Finding, ...]
+    coverage: tuple[Coverage, ...]
+    drift: tuple[Drift, ...]
+    endpoints: tuple[EndpointResult, ...]
+
+    @property
+    def findings(self) -> tuple[Finding, ...]:
+        """Every failing endpoint, leaks first, then failed required, then the rest."""
+        return self.leaks + self.failed_required + self.failed_optional
+
+    @property
+    def flapping(self) -> tuple[Finding, ...]:
+        """Failing endpoints that also passed in the window, lowest pass rate first."""
+        flapping = [f for f in self.findings if f.flapping]
+        return tuple(sorted(flapping, key=lambda f: (f.pass_rate or 0.0, _key(f))))
+
+    @property
+    def exit_code(self) -> ExitCode:
+        if self.status in (Status.LEAK, Status.FAIL):
+            return ExitCode.NON_COMPLIANT
+        return ExitCode.OK
+
+
+def _key(finding: Finding) -> tuple[str, str, str]:
+    return (finding.cluster, finding.node_pool, finding.check_id)
+
+
+def scope_name(cluster: str, node_pool: str) -> str:
+    """How a (cluster, node pool) pair is shown; "?" where the probe did not know it."""
+    return f"{cluster or '?'}/{node_pool or '?'}"

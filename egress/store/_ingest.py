@@ -1,0 +1,208 @@
+"""Load JSON-lines records and RunReport files into the store, keeping every good line.
+
+Input is what `kubectl logs` gathers from probe pods: one CheckRecord JSON object per line
+(optionally behind kubectl's `--prefix` / `--timestamps` decorations), or whole RunReport
+documents (`egress probe run --report`). Lines are grouped back into runs by run id; each
+bad line is reported with its file and line number and the rest is kept.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from egress.errors import PlanFileError, UsageError
+from egress.results import CheckRecord, RunReport
+from egress.store._store import ResultStore
+
+# kubectl logs --prefix adds "[pod/name/container] ", --timestamps adds "2026-...Z ".
+_KUBECTL_DECORATION = re.compile(
+    r"^(\[[^\]]*\]\s+)?(\d{4}-\d{2}-\d{2}T[0-9:.]+(Z|[+-][0-9:]+)\s+)?"
+)
+
+
+@dataclass(frozen=True)
+class RejectedLine:
+    """One input line that could not be used, and why."""
+
+    file: Path
+    line: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What an ingest did: runs added, runs already present, and every rejected line."""
+
+    runs_added: int
+    runs_already_stored: int
+    checks_added: int
+    rejected: tuple[RejectedLine, ...]
+
+
+@dataclass
+class _PendingRun:
+    first: tuple[Path, int]
+    identity: dict[str, Any]
+    checks: dict[str, tuple[CheckRecord, tuple[Path, int]]] = field(default_factory=dict)
+
+
+@dataclass
+class _Collector:
+    documents: dict[str, tuple[RunReport, tuple[Path, int]]] = field(default_factory=dict)
+    pending: dict[str, _PendingRun] = field(default_factory=dict)
+    rejected: list[RejectedLine] = field(default_factory=list)
+    duplicate_documents: int = 0
+
+    def reject(self, where: tuple[Path, int], reason: str) -> None:
+        self.rejected.append(RejectedLine(where[0], where[1], reason))
+
+    def add_document(self, run: RunReport, where: tuple[Path, int]) -> None:
+        if run.run_id in self.documents:
+            self.duplicate_documents += 1
+        else:
+            self.documents[run.run_id] = (run, where)
+
+    def add_check(self, record: CheckRecord, where: tuple[Path, int]) -> None:
+        identity = record.model_dump(
+            mode="json", include={"plan_hash", "tool_version", "cloud", "region", "location"}
+        )
+        run = self.pending.setdefault(record.run_id, _PendingRun(where, identity))
+        if identity != run.identity:
+            first_file, first_line = run.first
+            self.reject(
+                where,
+                f"run {record.run_id} is described differently (plan hash, version, cloud, "
+                f"region or location) than at {first_file}:{first_line}",
+            )
+            return
+        seen = run.checks.get(record.check_id)
+        if seen is None:
+            run.checks[record.check_id] = (record, where)
+        elif seen[0] != record:
+            self.reject(
+                where,
+                f"check {record.check_id} of run {record.run_id} was already read at "
+                f"{seen[1][0]}:{seen[1][1]} with a different result",
+            )
+        # an identical repeated line (logs gathered twice) is dropped silently
+
+    def runs(self) -> list[tuple[RunReport, tuple[Path, int]]]:
+        """Whole documents first, then runs rebuilt from lines (unless a document has them)."""
+        result = list(self.documents.values())
+        for run_id, pending in self.pending.items():
+            if run_id in self.documents:
+                continue
+            checks = [record for record, _ in pending.checks.values()]
+            run = RunReport.model_validate(
+                {
+                    **pending.identity,
+                    "run_id": run_id,
+                    "started_at": min(c.started_at for c in checks),
+                    "finished_at": max(c.finished_at for c in checks),
+                    "checks": checks,
+                }
+            )
+            result.append((run, pending.first))
+        return result
+
+
+def _explain(error: ValidationError) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
+    return f"field '{where}' is invalid: {first['msg']}{more}"
+
+
+def _read_object(
+    collector: _Collector, data: object, where: tuple[Path, int], *, document: bool
+) -> None:
+    if not isinstance(data, dict):
+        collector.reject(where, "not a JSON object")
+        return
+    try:
+        if "checks" in data:
+            collector.add_document(RunReport.model_validate(data), where)
+        elif data.get("record") == "check":
+            collector.add_check(CheckRecord.model_validate(data), where)
+        else:
+            kind = "document" if document else "line"
+            collector.reject(
+                where, f'this {kind} is neither a check record ("record": "check") nor a run report'
+            )
+    except ValidationError as exc:
+        collector.reject(where, _explain(exc))
+
+
+def _read_file(collector: _Collector, path: Path, *, ignore_non_json: bool) -> None:
+    raw = path.read_bytes()
+    try:
+        whole = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        whole = None
+    if isinstance(whole, dict) and "checks" in whole:  # one pretty-printed RunReport
+        _read_object(collector, whole, (path, 1), document=True)
+        return
+    for number, line_bytes in enumerate(raw.splitlines(), start=1):
+        where = (path, number)
+        try:
+            line = line_bytes.decode("utf-8").strip()
+        except UnicodeDecodeError:
+            collector.reject(where, "not valid UTF-8")
+            continue
+        line = _KUBECTL_DECORATION.sub("", line, count=1)
+        if not line:
+            continue
+        if not line.startswith("{"):
+            if not ignore_non_json:
+                collector.reject(where, f"not a JSON record: {line[:60]!r}")
+            continue
+        try:
+            data = json.loads(line)
+        except ValueError as exc:
+            collector.reject(where, f"invalid JSON: {exc}")
+            continue
+        _read_object(collector, data, where, document=False)
+
+
+def ingest_files(
+    store: ResultStore, paths: Sequence[Path], *, ignore_non_json: bool = False
+) -> IngestResult:
+    """Read every file, then append each run in its own transaction (dedupe by run id)."""
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise UsageError(f"cannot read {', '.join(missing)}: no such file; nothing was ingested.")
+    collector = _Collector()
+    for path in paths:
+        _read_file(collector, path, ignore_non_json=ignore_non_json)
+    added = already = checks = 0
+    for run, where in collector.runs():
+        try:
+            stored = store.append_run(run)
+        except PlanFileError as exc:
+            collector.reject(where, exc.message)
+            continue
+        if stored:
+            added += 1
+            checks += len(run.checks)
+        else:
+            already += 1
+    return IngestResult(
+        runs_added=added,
+        runs_already_stored=already + collector.duplicate_documents,
+        checks_added=checks,
+        rejected=tuple(_sorted(collector.rejected)),
+    )
+
+
+def _sorted(rejected: Iterable[RejectedLine]) -> list[RejectedLine]:
+    return sorted(rejected, key=lambda r: (str(r.file), r.line))

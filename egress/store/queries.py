@@ -1,0 +1,263 @@
+"""Read queries for the report: aggregates computed in SQL, detail rows only for failures.
+
+Counts come from `check_hourly` for the whole hours inside a window and from the raw rows
+for the partial hours at its two edges, so a 30-day report reads a few hundred thousand
+small summary rows instead of millions of check rows. Evidence is read only for the
+latest failure of each failing endpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from egress.store._schema import FAILING_SQL, HOURLY_COLUMNS, HOURLY_GROUP, HOURLY_SELECT
+from egress.store._store import format_ts, parse_ts
+
+Scope = tuple[str, str]  # (cluster, node pool); "" when the probe did not know it
+EndpointKey = tuple[str, str, str]  # (cluster, node pool, check id)
+
+
+@dataclass(frozen=True)
+class EndpointTotals:
+    """Counts for one check on one node pool over the window."""
+
+    cluster: str
+    node_pool: str
+    check_id: str
+    total: int
+    passed: int
+    failed: int
+    unjudged: int
+    leaks: int
+    failed_required: int
+    first_failure: datetime | None
+    last_failure: datetime | None
+
+    @property
+    def key(self) -> EndpointKey:
+        return (self.cluster, self.node_pool, self.check_id)
+
+
+@dataclass(frozen=True)
+class HourCounts:
+    """Counts for one check on one node pool in one clock hour."""
+
+    hour: datetime
+    total: int
+    passed: int
+    failed: int
+    unjudged: int
+
+
+@dataclass(frozen=True)
+class PoolCoverage:
+    """How often one node pool was probed in the window."""
+
+    cluster: str
+    node_pool: str
+    runs: int
+    nodes: int
+    first_run: datetime
+    last_run: datetime
+
+
+@dataclass(frozen=True)
+class StoredCheck:
+    """One stored check result with where and when its run happened."""
+
+    run_id: str
+    node: str | None
+    pod: str | None
+    run_started_at: datetime
+    check_id: str
+    host: str
+    port: int
+    transport: str
+    kind: str
+    expectation: str
+    destination: str
+    rule: str
+    feature: str
+    required: bool
+    verdict: str
+    compliant: bool | None
+    reason: str
+    evidence: dict[str, Any]
+    attempts: list[dict[str, Any]]
+    duration_ms: float
+
+
+@dataclass(frozen=True)
+class RunVerdicts:
+    """One run's verdict per check id, for drift between consecutive runs of a pool."""
+
+    run_id: str
+    started_at: datetime
+    verdicts: dict[str, tuple[str, bool | None]]
+
+
+def _hour_floor(moment: datetime) -> datetime:
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+def _hourly_source(since: datetime, until: datetime) -> tuple[str, list[str]]:
+    """SQL (and parameters) yielding check_hourly-shaped rows for exactly [since, until)."""
+    inner_start = _hour_floor(since)
+    if inner_start < since:
+        inner_start += timedelta(hours=1)
+    inner_end = max(_hour_floor(until), inner_start)
+    head_end, tail_start = min(inner_start, until), max(inner_end, since)
+    raw = f"{HOURLY_SELECT} WHERE r.started_at >= ? AND r.started_at < ? {HOURLY_GROUP}"
+    sql = (
+        f"SELECT {HOURLY_COLUMNS} FROM check_hourly WHERE hour >= ? AND hour < ? "
+        f"UNION ALL {raw} UNION ALL {raw}"
+    )
+    params = [
+        format_ts(inner_start)[:13],
+        format_ts(inner_end)[:13],
+        format_ts(since),
+        format_ts(head_end),
+        format_ts(tail_start),
+        format_ts(until),
+    ]
+    return sql, params
+
+
+def _maybe_ts(text: str | None) -> datetime | None:
+    return None if text is None else parse_ts(text)
+
+
+def endpoint_totals(
+    conn: sqlite3.Connection, since: datetime, until: datetime
+) -> list[EndpointTotals]:
+    """Per (cluster, node pool, check) counts over the window, sorted by that key."""
+    source, params = _hourly_source(since, until)
+    rows = conn.execute(
+        f"""WITH h AS ({source})
+        SELECT cluster, node_pool, check_id, sum(total), sum(passed), sum(failed),
+               sum(unjudged), sum(leaks), sum(failed_required),
+               min(first_failure), max(last_failure)
+        FROM h GROUP BY cluster, node_pool, check_id ORDER BY cluster, node_pool, check_id""",
+        params,
+    )
+    return [
+        EndpointTotals(
+            cluster=row[0],
+            node_pool=row[1],
+            check_id=row[2],
+            total=int(row[3]),
+            passed=int(row[4]),
+            failed=int(row[5]),
+            unjudged=int(row[6]),
+            leaks=int(row[7]),
+            failed_required=int(row[8]),
+            first_failure=_maybe_ts(row[9]),
+            last_failure=_maybe_ts(row[10]),
+        )
+        for row in rows
+    ]
+
+
+def hourly_counts(
+    conn: sqlite3.Connection, since: datetime, until: datetime, keys: list[EndpointKey]
+) -> dict[EndpointKey, list[HourCounts]]:
+    """The hour-by-hour counts of the given endpoints (for their timeline charts)."""
+    if not keys:
+        return {}
+    source, params = _hourly_source(since, until)
+    wanted = ", ".join("(?, ?, ?)" for _ in keys)
+    rows = conn.execute(
+        f"""WITH h AS ({source})
+        SELECT cluster, node_pool, check_id, hour, sum(total), sum(passed), sum(failed),
+               sum(unjudged)
+        FROM h WHERE (cluster, node_pool, check_id) IN (VALUES {wanted})
+        GROUP BY cluster, node_pool, check_id, hour ORDER BY cluster, node_pool, check_id, hour""",
+        [*params, *(part for key in keys for part in key)],
+    )
+    result: dict[EndpointKey, list[HourCounts]] = {key: [] for key in keys}
+    for cluster, pool, check_id, hour, *counts in rows:
+        moment = parse_ts(f"{hour}:00:00Z")
+        result[(cluster, pool, check_id)].append(HourCounts(moment, *(int(n) for n in counts)))
+    return result
+
+
+def coverage(conn: sqlite3.Connection, since: datetime, until: datetime) -> list[PoolCoverage]:
+    """Runs per node pool in the window, with the first and last time it was probed."""
+    rows = conn.execute(
+        """SELECT cluster, node_pool, count(*), count(DISTINCT node), min(started_at),
+                  max(started_at)
+        FROM runs WHERE started_at >= ? AND started_at < ?
+        GROUP BY cluster, node_pool ORDER BY cluster, node_pool""",
+        (format_ts(since), format_ts(until)),
+    )
+    return [
+        PoolCoverage(cluster, pool, int(runs), int(nodes), parse_ts(first), parse_ts(last))
+        for cluster, pool, runs, nodes, first, last in rows
+    ]
+
+
+def failing_check_at(
+    conn: sqlite3.Connection, key: EndpointKey, run_started_at: datetime
+) -> StoredCheck | None:
+    """The failing result of `key` in the run that started at that moment (its evidence)."""
+    row = conn.execute(
+        f"""SELECT r.run_id, r.node, r.pod, r.started_at, c.check_id, c.host, c.port,
+                   c.transport, c.kind, c.expectation, c.destination, c.rule, c.feature,
+                   c.required, c.verdict, c.compliant, c.reason, c.evidence, c.attempts,
+                   c.duration_ms
+        FROM runs AS r JOIN checks AS c ON c.run = r.id AND c.check_id = ?
+        WHERE r.cluster = ? AND r.node_pool = ? AND r.started_at = ? AND {FAILING_SQL}
+        ORDER BY r.run_id LIMIT 1""",
+        (key[2], key[0], key[1], format_ts(run_started_at)),
+    ).fetchone()
+    if row is None:
+        return None
+    compliant = row[15]
+    return StoredCheck(
+        run_id=row[0],
+        node=row[1],
+        pod=row[2],
+        run_started_at=parse_ts(row[3]),
+        check_id=row[4],
+        host=row[5],
+        port=int(row[6]),
+        transport=row[7],
+        kind=row[8],
+        expectation=row[9],
+        destination=row[10],
+        rule=row[11],
+        feature=row[12],
+        required=bool(row[13]),
+        verdict=row[14],
+        compliant=None if compliant is None else bool(compliant),
+        reason=row[16],
+        evidence=json.loads(row[17]),
+        attempts=json.loads(row[18]),
+        duration_ms=float(row[19]),
+    )
+
+
+def last_two_runs(
+    conn: sqlite3.Connection, scope: Scope, since: datetime, until: datetime
+) -> list[RunVerdicts]:
+    """The newest two runs of one node pool in the window, newest first."""
+    runs = conn.execute(
+        """SELECT id, run_id, started_at FROM runs
+        WHERE cluster = ? AND node_pool = ? AND started_at >= ? AND started_at < ?
+        ORDER BY started_at DESC, run_id DESC LIMIT 2""",
+        (scope[0], scope[1], format_ts(since), format_ts(until)),
+    ).fetchall()
+    result = []
+    for pk, run_id, started_at in runs:
+        verdicts = {
+            check_id: (verdict, None if compliant is None else bool(compliant))
+            for check_id, verdict, compliant in conn.execute(
+                "SELECT check_id, verdict, compliant FROM checks WHERE run = ?", (pk,)
+            )
+        }
+        result.append(RunVerdicts(run_id, parse_ts(started_at), verdicts))
+    return result

@@ -1,0 +1,403 @@
+"""Rule-level diff of desired vs live state into an ordered plan of writes, honouring ownership."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from egress.azure.state import (
+    MANAGED_TAG,
+    AzureTarget,
+    DesiredState,
+    LiveState,
+    SubnetRef,
+)
+from egress.errors import AzureApplyError, AzureConflictError, UsageError
+
+# Read-only at any depth; "type" only at the top (rule collection actions have a "type" too).
+READ_ONLY_KEYS = frozenset({"etag", "id", "provisioningState", "size", "subnets"})
+
+
+class Kind(StrEnum):
+    ROUTE_TABLE = "route table"
+    TABLE_TAGS = "route table tags"
+    ROUTE = "route"
+    GROUP = "rule collection group"
+    SUBNET = "subnet"
+
+
+class Action(StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One write: what, how, the etag seen at plan time (None: must not exist), the body."""
+
+    kind: Kind
+    action: Action
+    name: str
+    etag: str | None
+    body: dict[str, Any] | None
+    details: tuple[str, ...] = ()  # one diff line each, starting with +, - or ~
+    subnet: SubnetRef | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Ordered writes (route table, then groups, then subnets) plus what is left alone."""
+
+    target: AzureTarget
+    steps: tuple[Step, ...]
+    kept: tuple[str, ...] = ()  # managed but no longer desired; deleted only with --prune
+    unmanaged: tuple[str, ...] = ()  # never touched
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.steps)
+
+    def count(self, action: Action) -> int:
+        return sum(1 for step in self.steps if step.action is action)
+
+
+def clean(value: Any, *, top: bool = True) -> Any:
+    """Drop read-only fields and empty defaults (ARM returns omitted lists as [])."""
+    if isinstance(value, dict):
+        out = {
+            k: clean(v, top=False)
+            for k, v in value.items()
+            if k not in READ_ONLY_KEYS
+            and not (top and k == "type")
+            and v not in (None, "", False, [], {})
+        }
+        return {k: v for k, v in out.items() if v not in ([], {})}
+    if isinstance(value, list):
+        return [clean(v, top=False) for v in value]
+    return value
+
+
+RULE_MARKER = "egress:"  # every rule egress compiles has a description starting with this
+
+
+def is_managed_group(name: str, body: dict[str, Any], prefix: str) -> bool:
+    """Egress owns a group when its name has the prefix and every rule carries the marker.
+
+    Rule collection groups have no tags, so the marker lives in what Azure stores and returns:
+    the rule descriptions the compiler writes (``egress: <features>``).
+    """
+    rules = [
+        rule
+        for collection in (body.get("properties") or {}).get("ruleCollections") or []
+        for rule in collection.get("rules") or []
+    ]
+    return (
+        name.startswith(prefix)
+        and bool(rules)
+        and all(str(rule.get("description") or "").startswith(RULE_MARKER) for rule in rules)
+    )
+
+
+def is_managed_table(table: dict[str, Any] | None) -> bool:
+    key, value = MANAGED_TAG
+    return bool(table) and ((table or {}).get("tags") or {}).get(key) == value
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, list):
+        return ", ".join(_show(v) for v in value) if value else "(none)"
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True)
+    return str(value)
+
+
+def rule_summary(rule: dict[str, Any]) -> str:
+    rule = clean(rule)
+    sources = _show(rule.get("sourceAddresses", []) + rule.get("sourceIpGroups", []))
+    kind = rule.get("ruleType", "")
+    if kind == "ApplicationRule":
+        protocols = ", ".join(f"{p['protocolType']}:{p['port']}" for p in rule.get("protocols", []))
+        targets = (
+            rule.get("fqdnTags", []) + rule.get("targetFqdns", []) + rule.get("targetUrls", [])
+        )
+        return f"{protocols} from {sources} to {_show(targets)}"
+    if kind == "NatRule":
+        return (
+            f"{_show(rule.get('ipProtocols', []))} from {sources} to "
+            f"{_show(rule.get('destinationAddresses', []))}:"
+            f"{_show(rule.get('destinationPorts', []))}"
+            f" -> {rule.get('translatedAddress') or rule.get('translatedFqdn')}"
+            f":{rule.get('translatedPort')}"
+        )
+    destinations = (
+        rule.get("destinationAddresses", [])
+        + rule.get("destinationFqdns", [])
+        + rule.get("destinationIpGroups", [])
+    )
+    return (
+        f"{_show(rule.get('ipProtocols', []))} from {sources} to {_show(destinations)} "
+        f"port {_show(rule.get('destinationPorts', []))}"
+    )
+
+
+def _collection_head(collection: dict[str, Any]) -> str:
+    action = (collection.get("action") or {}).get("type", "")
+    count = len(collection.get("rules") or [])
+    return (
+        f"collection {collection.get('name')} "
+        f"(priority {collection.get('priority')}, {action}, {count} rule{'s' * (count != 1)})"
+    )
+
+
+def _field_changes(indent: str, desired: dict[str, Any], live: dict[str, Any]) -> list[str]:
+    lines = []
+    for key in sorted(set(desired) | set(live)):
+        if key in ("rules", "name") or desired.get(key) == live.get(key):
+            continue
+        old, new = _show(live.get(key, "(none)")), _show(desired.get(key, "(none)"))
+        lines.append(f"~ {indent}{key}: {old} -> {new}")
+    return lines
+
+
+def group_details(desired: dict[str, Any], live: dict[str, Any] | None) -> list[str]:
+    """Rule-level lines: collections and rules added, removed or changed (field by field)."""
+    want = clean(desired.get("properties") or {})
+    have = clean((live or {}).get("properties") or {})
+    lines: list[str] = []
+    if live is not None and want.get("priority") != have.get("priority"):
+        lines.append(f"~ priority: {have.get('priority')} -> {want.get('priority')}")
+    want_cols = {c["name"]: c for c in want.get("ruleCollections", [])}
+    have_cols = {c["name"]: c for c in have.get("ruleCollections", [])}
+    for name, collection in want_cols.items():
+        if name not in have_cols:
+            lines.append(f"+ {_collection_head(collection)}")
+            lines += [
+                f"+   rule {r['name']}: {rule_summary(r)}" for r in collection.get("rules", [])
+            ]
+            continue
+        old = have_cols[name]
+        if collection == old:
+            continue
+        lines.append(f"~ collection {name}")
+        lines += _field_changes("  ", collection, old)
+        want_rules = {r["name"]: r for r in collection.get("rules", [])}
+        have_rules = {r["name"]: r for r in old.get("rules", [])}
+        for rule_name, rule in want_rules.items():
+            if rule_name not in have_rules:
+                lines.append(f"+   rule {rule_name}: {rule_summary(rule)}")
+            elif rule != have_rules[rule_name]:
+                lines.append(f"~   rule {rule_name}")
+                lines += _field_changes("    ", rule, have_rules[rule_name])
+        lines += [f"-   rule {n}" for n in sorted(set(have_rules) - set(want_rules))]
+    lines += [f"- collection {n}" for n in sorted(set(have_cols) - set(want_cols))]
+    return lines
+
+
+def _route_line(sign: str, route: dict[str, Any]) -> str:
+    props = route.get("properties") or {}
+    hop = " ".join(str(p) for p in (props.get("nextHopType"), props.get("nextHopIpAddress")) if p)
+    return f"{sign} route {route.get('name')}: {props.get('addressPrefix')} -> {hop}"
+
+
+def _route_props(route: dict[str, Any]) -> dict[str, Any]:
+    props = clean(route.get("properties") or {})
+    props.pop("hasBgpOverride", None)
+    return dict(props)
+
+
+def _group_steps(
+    desired: DesiredState, live: LiveState, prune: bool
+) -> tuple[list[Step], list[str], list[str]]:
+    steps: list[Step] = []
+    kept: list[str] = []
+    unmanaged = sorted(
+        n for n, b in live.groups.items() if not is_managed_group(n, b, desired.prefix)
+    )
+    for name, body in desired.groups.items():
+        if not name.startswith(desired.prefix):
+            raise UsageError(
+                f"rule collection group '{name}' does not start with the managed prefix "
+                f"'{desired.prefix}'; egress only writes groups it can recognise as its own."
+            )
+        if not is_managed_group(name, body, desired.prefix):
+            raise UsageError(
+                f"rule collection group '{name}' has rules without the '{RULE_MARKER}' description "
+                "marker, so a later run could not recognise it as egress-managed; recompile it."
+            )
+        current = live.groups.get(name)
+        if current is not None and name in unmanaged:
+            raise AzureConflictError(
+                f"rule collection group '{name}' already exists in firewall policy "
+                f"'{live.policy.get('name')}' but is not managed by egress (its rules lack the "
+                f"'{RULE_MARKER}' description marker); rename or delete it, nothing was written."
+            )
+        if current is None:
+            details = [
+                f"+ priority {body['properties'].get('priority')}",
+                *group_details(body, None),
+            ]
+            steps.append(Step(Kind.GROUP, Action.CREATE, name, None, body, tuple(details)))
+        elif clean(body.get("properties")) != clean(current.get("properties")):
+            steps.append(
+                Step(
+                    Kind.GROUP,
+                    Action.UPDATE,
+                    name,
+                    current.get("etag"),
+                    body,
+                    tuple(group_details(body, current)),
+                )
+            )
+    for name in sorted(set(live.groups) - set(desired.groups) - set(unmanaged)):
+        if prune:
+            steps.append(Step(Kind.GROUP, Action.DELETE, name, live.groups[name].get("etag"), None))
+        else:
+            kept.append(f"rule collection group {name}")
+    return steps, kept, [f"rule collection group {n}" for n in unmanaged]
+
+
+def _table_steps(
+    desired: DesiredState, live: LiveState, target: AzureTarget, prune: bool
+) -> tuple[list[Step], list[str], list[str]]:
+    want = desired.route_table
+    if want is None or not target.route_table:
+        return [], [], []
+    table_name = target.route_table
+    have = live.route_table
+    if have is None:
+        body = {k: v for k, v in want.items() if k in ("location", "tags", "properties")}
+        details = [_route_line("+", r) for r in body.get("properties", {}).get("routes", [])]
+        bgp = body.get("properties", {}).get("disableBgpRoutePropagation")
+        details.append(f"+ disableBgpRoutePropagation: {bgp}")
+        details += [f"+ tag {k}={v}" for k, v in sorted((body.get("tags") or {}).items())]
+        return (
+            [Step(Kind.ROUTE_TABLE, Action.CREATE, table_name, None, body, tuple(details))],
+            [],
+            [],
+        )
+    steps: list[Step] = []
+    managed_table = is_managed_table(have)
+    live_routes = {r["name"]: r for r in (have.get("properties") or {}).get("routes") or []}
+    owned = {n for n in live_routes if managed_table and n.startswith(desired.prefix)}
+    wanted_tags = {str(k): str(v) for k, v in (want.get("tags") or {}).items()}
+    have_tags = {str(k): str(v) for k, v in (have.get("tags") or {}).items()}
+    if any(have_tags.get(k) != v for k, v in wanted_tags.items()):
+        merged = {**have_tags, **wanted_tags}
+        tag_lines = tuple(
+            f"+ tag {k}={v}" for k, v in sorted(wanted_tags.items()) if have_tags.get(k) != v
+        )
+        steps.append(
+            Step(
+                Kind.TABLE_TAGS,
+                Action.UPDATE,
+                table_name,
+                have.get("etag"),
+                {"tags": merged},
+                tag_lines,
+            )
+        )
+    for route in (want.get("properties") or {}).get("routes") or []:
+        name = route["name"]
+        if not name.startswith(desired.prefix):
+            raise UsageError(
+                f"route '{name}' does not start with the managed prefix '{desired.prefix}'."
+            )
+        current = live_routes.get(name)
+        if current is not None and name not in owned:
+            raise AzureConflictError(
+                f"route '{name}' already exists in route table '{table_name}', which egress does "
+                "not manage (no managed-by=egress tag); rename or remove it, nothing was written."
+            )
+        clash = [
+            n
+            for n, r in live_routes.items()
+            if n not in owned
+            and n != name
+            and (r.get("properties") or {}).get("addressPrefix")
+            == route["properties"].get("addressPrefix")
+        ]
+        if clash:
+            raise AzureConflictError(
+                f"route table '{table_name}' already routes "
+                f"{route['properties'].get('addressPrefix')} through route '{clash[0]}', which "
+                "egress does not own; remove it first, nothing was written."
+            )
+        body = {"properties": route["properties"]}
+        if current is None:
+            steps.append(
+                Step(Kind.ROUTE, Action.CREATE, name, None, body, (_route_line("+", route),))
+            )
+        elif _route_props(current) != _route_props(route):
+            lines = tuple(_field_changes("", _route_props(route), _route_props(current)))
+            steps.append(Step(Kind.ROUTE, Action.UPDATE, name, current.get("etag"), body, lines))
+    kept: list[str] = []
+    wanted_names = {r["name"] for r in (want.get("properties") or {}).get("routes") or []}
+    for name in sorted(owned - wanted_names):
+        if prune:
+            steps.append(Step(Kind.ROUTE, Action.DELETE, name, live_routes[name].get("etag"), None))
+        else:
+            kept.append(f"route {name}")
+    unmanaged = [f"route {n}" for n in sorted(set(live_routes) - owned - wanted_names)]
+    return steps, kept, unmanaged
+
+
+def _subnet_steps(live: LiveState, target: AzureTarget, table_exists: bool) -> list[Step]:
+    if not target.route_table or not table_exists:
+        return []
+    steps = []
+    for subnet in target.subnets:
+        doc = live.subnets[subnet.id]
+        current = ((doc.get("properties") or {}).get("routeTable") or {}).get("id")
+        if (current or "").lower() == target.route_table_id.lower():
+            continue
+        line = f"~ routeTable: {current or '(none)'} -> {target.route_table_id}"
+        steps.append(
+            Step(
+                Kind.SUBNET,
+                Action.UPDATE,
+                f"{subnet.vnet}/{subnet.name}",
+                doc.get("etag"),
+                None,
+                (line,),
+                subnet,
+            )
+        )
+    return steps
+
+
+def check_dns_proxy(desired: DesiredState, live: LiveState, target: AzureTarget) -> None:
+    """FQDNs in network rules need the firewall's DNS proxy (or requireProxy disabled)."""
+    if not desired.dns_proxy_required:
+        return
+    dns = (live.policy.get("properties") or {}).get("dnsSettings") or {}
+    if dns.get("enableProxy") is True or dns.get("requireProxyForNetworkRules") is False:
+        return
+    reason = f" ({desired.dns_proxy_reason})" if desired.dns_proxy_reason else ""
+    raise AzureApplyError(
+        f"firewall policy '{target.firewall_policy}' has DNS proxy disabled but the compiled "
+        f"network rules use FQDNs{reason}; enable it (az network firewall policy update "
+        f"--name {target.firewall_policy} --resource-group {target.resource_group} "
+        "--enable-dns-proxy true) and re-run."
+    )
+
+
+def build_plan(
+    desired: DesiredState, live: LiveState, target: AzureTarget, *, prune: bool = False
+) -> Plan:
+    """Diff desired against live; raise when a write would touch something egress does not own."""
+    check_dns_proxy(desired, live, target)
+    table_steps, table_kept, table_unmanaged = _table_steps(desired, live, target, prune)
+    group_steps, group_kept, group_unmanaged = _group_steps(desired, live, prune)
+    table_exists = live.route_table is not None or any(
+        s.kind is Kind.ROUTE_TABLE for s in table_steps
+    )
+    subnet_steps = _subnet_steps(live, target, table_exists)
+    return Plan(
+        target=target,
+        steps=tuple(table_steps + group_steps + subnet_steps),
+        kept=tuple(table_kept + group_kept),
+        unmanaged=tuple(group_unmanaged + table_unmanaged),
+    )

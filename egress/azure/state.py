@@ -1,0 +1,221 @@
+"""Desired state (from the compiler or a compiled folder) and live state (read from Azure)."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from egress.azure import permissions as perms
+from egress.azure.boundary import get_or_none, map_azure_errors
+from egress.errors import AzureNotFoundError, UsageError
+
+if TYPE_CHECKING:
+    from azure.mgmt.network import NetworkManagementClient
+
+    from egress.model import CompiledPolicy
+
+GROUPS_FILE = "rule-collection-groups.json"
+ROUTE_TABLE_FILE = "route-table.json"
+MANAGED_TAG = ("managed-by", "egress")
+PREFIX_TAG = "egress-prefix"
+_SUBNET_ID = re.compile(
+    r"^/subscriptions/([^/]+)/resourceGroups/([^/]+)/providers/Microsoft\.Network/"
+    r"virtualNetworks/([^/]+)/subnets/([^/]+)$",
+    re.I,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SubnetRef:
+    """A subnet, parsed from its resource id."""
+
+    id: str
+    subscription_id: str
+    resource_group: str
+    vnet: str
+    name: str
+
+    @classmethod
+    def parse(cls, subnet_id: str) -> SubnetRef:
+        found = _SUBNET_ID.match(subnet_id.strip())
+        if not found:
+            raise UsageError(
+                f"subnet id '{subnet_id}' is not a subnet resource id; expected "
+                "/subscriptions/<sub>/resourceGroups/<rg>/providers/Microsoft.Network/"
+                "virtualNetworks/<vnet>/subnets/<subnet>."
+            )
+        return cls(subnet_id.strip(), *found.groups())
+
+
+@dataclass(frozen=True, slots=True)
+class AzureTarget:
+    """The Azure resources one plan/apply reads and writes."""
+
+    subscription_id: str
+    resource_group: str
+    firewall_policy: str
+    route_table: str | None
+    route_table_resource_group: str
+    subnets: tuple[SubnetRef, ...] = ()
+
+    @property
+    def policy_id(self) -> str:
+        return (
+            f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
+            f"/providers/Microsoft.Network/firewallPolicies/{self.firewall_policy}"
+        )
+
+    @property
+    def route_table_id(self) -> str:
+        return (
+            f"/subscriptions/{self.subscription_id}/resourceGroups/"
+            f"{self.route_table_resource_group}/providers/Microsoft.Network/routeTables/"
+            f"{self.route_table}"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DesiredState:
+    """What egress wants in Azure: group bodies by name, the route table body, DNS needs."""
+
+    prefix: str
+    groups: dict[str, dict[str, Any]]  # RCG name -> {"properties": {...}}
+    route_table: dict[str, Any] | None  # {"location", "tags", "properties": {"routes", ...}}
+    dns_proxy_required: bool
+    dns_proxy_reason: str = ""
+
+
+@dataclass(slots=True)
+class LiveState:
+    """What Azure holds now, as REST-shaped dicts (read-only fields included)."""
+
+    policy: dict[str, Any]
+    groups: dict[str, dict[str, Any]] = field(default_factory=dict)
+    route_table: dict[str, Any] | None = None
+    subnets: dict[str, dict[str, Any]] = field(default_factory=dict)  # by subnet id
+
+
+def network_rules_use_fqdns(groups: dict[str, dict[str, Any]]) -> bool:
+    return any(
+        rule.get("ruleType") == "NetworkRule" and rule.get("destinationFqdns")
+        for body in groups.values()
+        for collection in body.get("properties", {}).get("ruleCollections", [])
+        for rule in collection.get("rules", [])
+    )
+
+
+def desired_from_policy(policy: CompiledPolicy) -> DesiredState:
+    """Render the compiled policy with the same targets `egress compile` uses."""
+    from egress.targets.azure_policy import rule_collection_group_bodies
+    from egress.targets.route_table import route_table_body
+
+    groups = rule_collection_group_bodies(policy)
+    return DesiredState(
+        prefix=policy.managed_prefix,
+        groups=groups,
+        route_table=route_table_body(policy) if policy.route_table.routes else None,
+        dns_proxy_required=policy.firewall.dns_proxy_required or network_rules_use_fqdns(groups),
+        dns_proxy_reason=policy.firewall.dns_proxy_reason,
+    )
+
+
+def _find(folder: Path, name: str) -> Path | None:
+    direct = folder / name
+    if direct.is_file():
+        return direct
+    nested = sorted(folder.glob(f"*/{name}"))
+    return nested[0] if nested else None
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise UsageError(
+            f"cannot read compiled file {path}: {error}; re-run egress compile."
+        ) from None
+    if not isinstance(value, dict):
+        raise UsageError(f"compiled file {path} is not a JSON object; re-run egress compile.")
+    return value
+
+
+def desired_from_dir(folder: Path, *, prefix: str | None = None) -> DesiredState:
+    """Read the Azure bodies an `egress compile` output folder holds."""
+    if not folder.is_dir():
+        raise UsageError(
+            f"--from {folder} is not a folder; pass the output folder of egress compile."
+        )
+    groups_path = _find(folder, GROUPS_FILE)
+    if groups_path is None:
+        raise UsageError(
+            f"{folder} has no {GROUPS_FILE}; run egress compile with the azure-policy target."
+        )
+    groups = _read_json(groups_path)
+    table_path = _find(folder, ROUTE_TABLE_FILE)
+    table = _read_json(table_path) if table_path else None
+    found_prefix = prefix or ((table or {}).get("tags") or {}).get(PREFIX_TAG)
+    if not found_prefix:
+        raise UsageError(
+            f"cannot tell the managed name prefix from {folder}; pass --managed-prefix."
+        )
+    return DesiredState(
+        prefix=str(found_prefix),
+        groups=groups,
+        route_table=table,
+        dns_proxy_required=network_rules_use_fqdns(groups),
+        dns_proxy_reason="network rules in the compiled groups use destinationFqdns",
+    )
+
+
+def _as_dict(model: Any) -> dict[str, Any]:
+    return dict(model.as_dict())
+
+
+def read_live(client: NetworkManagementClient, target: AzureTarget) -> LiveState:
+    """GET the firewall policy, its groups, the route table and the subnets (reads only)."""
+    policy_name, rg = target.firewall_policy, target.resource_group
+    policy = get_or_none(
+        lambda: client.firewall_policies.get(rg, policy_name),
+        resource=f"firewall policy '{policy_name}'",
+        needs=perms.READ_POLICY,
+    )
+    if policy is None:
+        with map_azure_errors(f"resource group '{rg}'", needs=perms.READ_POLICY):
+            existing = sorted(p.name or "" for p in client.firewall_policies.list(rg))
+        there = ", ".join(existing) if existing else "none"
+        raise AzureNotFoundError(
+            f"firewall policy '{policy_name}' was not found in resource group '{rg}' "
+            f"(policies there: {there}); pass --firewall-policy with one of them."
+        )
+    live = LiveState(policy=_as_dict(policy))
+    with map_azure_errors(f"rule collection groups of '{policy_name}'", needs=perms.READ_GROUPS):
+        for group in client.firewall_policy_rule_collection_groups.list(rg, policy_name):
+            live.groups[str(group.name)] = _as_dict(group)
+    if target.route_table:
+        table_name, table_rg = target.route_table, target.route_table_resource_group
+        table = get_or_none(
+            lambda: client.route_tables.get(table_rg, table_name),
+            resource=f"route table '{table_name}'",
+            needs=perms.READ_ROUTE_TABLE,
+        )
+        live.route_table = _as_dict(table) if table is not None else None
+    for subnet in target.subnets:
+        live.subnets[subnet.id] = read_subnet(client, subnet)
+    return live
+
+
+def read_subnet(client: NetworkManagementClient, subnet: SubnetRef) -> dict[str, Any]:
+    found = get_or_none(
+        lambda: client.subnets.get(subnet.resource_group, subnet.vnet, subnet.name),
+        resource=f"subnet '{subnet.vnet}/{subnet.name}'",
+        needs=perms.READ_SUBNET,
+    )
+    if found is None:
+        raise AzureNotFoundError(
+            f"subnet '{subnet.name}' of virtual network '{subnet.vnet}' in resource group "
+            f"'{subnet.resource_group}' was not found; check --subnet-id."
+        )
+    return _as_dict(found)

@@ -1,0 +1,91 @@
+"""The SDK boundary: every azure-core exception is mapped, and clouds have the right endpoints."""
+
+from __future__ import annotations
+
+import inspect
+
+import azure.core.exceptions as core
+import azure.identity
+import pytest
+
+from egress.azure.boundary import EXCEPTION_MAP, IGNORED_EXCEPTIONS, map_azure_errors
+from egress.azure.cloud import endpoints_for
+from egress.errors import AzureAuthError, AzureError, AzureNotFoundError, UsageError
+
+
+def _exception_classes(module: object) -> set[type[BaseException]]:
+    return {
+        obj
+        for obj in vars(module).values()
+        if inspect.isclass(obj) and issubclass(obj, BaseException)
+    }
+
+
+def test_every_azure_core_exception_is_mapped_or_explicitly_ignored() -> None:
+    classes = _exception_classes(core) | _exception_classes(azure.identity)
+    classes = {c for c in classes if c.__module__.startswith("azure.")}
+    unhandled = sorted(
+        c.__name__ for c in classes if c not in EXCEPTION_MAP and c not in IGNORED_EXCEPTIONS
+    )
+    assert unhandled == []
+    assert all(issubclass(target, AzureError) for target in EXCEPTION_MAP.values())
+
+
+def test_mapped_errors_become_one_sentence_azure_errors_and_ignored_ones_pass() -> None:
+    with pytest.raises(AzureAuthError, match="no Azure credential is available"):
+        with map_azure_errors("firewall policy 'fp'"):
+            raise azure.identity.CredentialUnavailableError("nothing configured")
+    with pytest.raises(AzureError) as caught:
+        with map_azure_errors("route table 'rt'"):
+            raise core.ServiceRequestError("connection refused")
+    assert "route table 'rt'" in str(caught.value)
+    with pytest.raises(core.SerializationError):
+        with map_azure_errors("x"):
+            raise core.SerializationError("bug in our body")
+    assert not isinstance(AzureNotFoundError("x"), UsageError)
+
+
+@pytest.mark.parametrize(
+    ("cloud", "arm", "authority", "scope"),
+    [
+        (
+            "AzureCloud",
+            "https://management.azure.com",
+            "https://login.microsoftonline.com",
+            "https://management.azure.com/.default",
+        ),
+        (
+            "AzureChinaCloud",
+            "https://management.chinacloudapi.cn",
+            "https://login.chinacloudapi.cn",
+            "https://management.chinacloudapi.cn/.default",
+        ),
+        (
+            "AzureUSGovernment",
+            "https://management.usgovcloudapi.net",
+            "https://login.microsoftonline.us",
+            "https://management.core.usgovcloudapi.net/.default",
+        ),
+    ],
+)
+def test_sovereign_clouds_use_their_own_endpoints(
+    cloud: str, arm: str, authority: str, scope: str
+) -> None:
+    # Data only: these hosts are never contacted by the tests.
+    endpoints = endpoints_for(cloud)
+    assert (endpoints.arm_endpoint, endpoints.authority_host, endpoints.credential_scope) == (
+        arm,
+        authority,
+        scope,
+    )
+
+
+def test_endpoint_overrides_set_the_token_scope_and_refuse_plain_http() -> None:
+    endpoints = endpoints_for(
+        "AzureCloud", arm_endpoint="https://127.0.0.1:8443/", authority_host="https://127.0.0.1:9"
+    )
+    assert endpoints.credential_scope == "https://127.0.0.1:8443/.default"
+    with pytest.raises(UsageError, match="--arm-endpoint must be an https"):
+        endpoints_for("AzureCloud", arm_endpoint="http://127.0.0.1:8080")
+    with pytest.raises(UsageError, match="unknown cloud 'Mars'"):
+        endpoints_for("Mars")

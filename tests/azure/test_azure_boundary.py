@@ -32,16 +32,14 @@ def test_every_azure_core_exception_is_mapped_or_explicitly_ignored() -> None:
 
 
 def test_mapped_errors_become_one_sentence_azure_errors_and_ignored_ones_pass() -> None:
-    with pytest.raises(AzureAuthError, match="no Azure credential is available"):
-        with map_azure_errors("firewall policy 'fp'"):
-            raise azure.identity.CredentialUnavailableError("nothing configured")
-    with pytest.raises(AzureError) as caught:
-        with map_azure_errors("route table 'rt'"):
-            raise core.ServiceRequestError("connection refused")
+    expected = pytest.raises(AzureAuthError, match="no Azure credential is available")
+    with expected, map_azure_errors("firewall policy 'fp'"):
+        raise azure.identity.CredentialUnavailableError("nothing configured")
+    with pytest.raises(AzureError) as caught, map_azure_errors("route table 'rt'"):
+        raise core.ServiceRequestError("connection refused")
     assert "route table 'rt'" in str(caught.value)
-    with pytest.raises(core.SerializationError):
-        with map_azure_errors("x"):
-            raise core.SerializationError("bug in our body")
+    with pytest.raises(core.SerializationError), map_azure_errors("x"):
+        raise core.SerializationError("bug in our body")
     assert not isinstance(AzureNotFoundError("x"), UsageError)
 
 

@@ -258,9 +258,9 @@ class ArmEmulator:
     def _authorize(self, kind: str, method: str, path: str, body: dict[str, Any] | None) -> None:
         verb = {"GET": "read", "PUT": "write", "PATCH": "write", "DELETE": "delete"}[method]
         needed = [f"Microsoft.Network/{ACTION_TYPES[kind]}/{verb}"]
-        if kind == "subnet" and method == "PUT" and body is not None:
-            if (body.get("properties") or {}).get("routeTable"):
-                needed.append("Microsoft.Network/routeTables/join/action")
+        route_table = ((body or {}).get("properties") or {}).get("routeTable")
+        if kind == "subnet" and method == "PUT" and route_table:
+            needed.append("Microsoft.Network/routeTables/join/action")
         for action in needed:
             if action in self.denied_actions:
                 raise ArmError(

@@ -15,7 +15,7 @@ import typer
 
 from egress.cli._apps import app
 from egress.cli._common import guarded, stderr_console
-from egress.errors import UnsupportedFeatureError, UsageError
+from egress.errors import ExitCode, UnsupportedFeatureError, UsageError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -40,6 +40,7 @@ PolicyPath = Annotated[
 def suggestion(word: str, choices: list[str]) -> str:
     """'did you mean ...?' for the nearest valid names, or the full list."""
     near = difflib.get_close_matches(word, choices, n=3, cutoff=0.5)
+    near += [c for c in choices if c not in near and (c in word or word in c)]
     if near:
         return "did you mean " + " or ".join(f"'{n}'" for n in near) + "?"
     return "valid names: " + ", ".join(choices)
@@ -84,6 +85,7 @@ def render_targets(policy: CompiledPolicy, names: list[str]) -> tuple[Files, tup
 
 def print_summary(console: Console, summary: Summary) -> None:
     """The summary table and notes (collections, rules, destinations, features, warnings)."""
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title=f"egress: {summary.cloud} {summary.region}", title_justify="left")
@@ -93,8 +95,8 @@ def print_summary(console: Console, summary: Summary) -> None:
         table.add_column(column, justify="right")
     for row in summary.rows:
         table.add_row(
-            row.group,
-            row.collection,
+            escape(row.group),
+            escape(row.collection),
             f"{row.kind} {row.action.lower()}",
             str(row.priority),
             str(row.rules),
@@ -108,15 +110,15 @@ def print_summary(console: Console, summary: Summary) -> None:
         f"{summary.naive_rules}); {summary.routes} routes; {summary.services} services; "
         f"{summary.probe_checks} probe checks"
     )
-    console.print(f"features: {', '.join(summary.features)}")
+    console.print(f"features: {', '.join(summary.features)}", markup=False)
     proxy = "required" if summary.dns_proxy_required else "not required"
-    console.print(f"DNS proxy: {proxy} ({summary.dns_proxy_reason})")
+    console.print(f"DNS proxy: {proxy} ({summary.dns_proxy_reason})", markup=False)
     if summary.skipped:
         console.print(f"skipped {len(summary.skipped)} catalog entries:")
         for skipped in summary.skipped:
-            console.print(f"  - {skipped}")
+            console.print(f"  - {skipped}", markup=False)
     for warning in summary.warnings:
-        console.print(f"[bold yellow]warning:[/] {warning}")
+        console.print(f"[bold yellow]warning:[/] {escape(warning)}")
 
 
 @app.command("compile")
@@ -144,6 +146,8 @@ def compile_command(
     ] = None,
 ) -> None:
     """Compile the AKS egress requirements into firewall rules, routes, templates and a plan."""
+    from rich.markup import escape
+
     from egress.compiler import CompileRequest, compile_request
     from egress.output import write_outputs
     from egress.targets.summary import summarize
@@ -166,11 +170,11 @@ def compile_command(
         sys.stdout.write(text)
         sys.stdout.flush()
         for warning in (*compiled.warnings, *warnings):
-            console.print(f"[bold yellow]warning:[/] {warning}")
+            console.print(f"[bold yellow]warning:[/] {escape(warning)}")
         return
     write_outputs(files, output)
     print_summary(console, summarize(compiled, warnings))
-    console.print(f"wrote {len(files)} files to {output}: {', '.join(sorted(files))}")
+    console.print(f"wrote {len(files)} files to {output}: {', '.join(sorted(files))}", markup=False)
 
 
 @app.command("catalog")
@@ -209,12 +213,12 @@ def catalog_command(
                 f"{suggestion(region, list(catalog.regions))}"
             )
         console.print(f"[bold]{catalog.cloud.value}[/] ({len(catalog.regions)} regions)")
-        console.print("  regions: " + ", ".join(catalog.regions))
-        console.print("  features: " + ", ".join(names))
+        console.print("  regions: " + ", ".join(catalog.regions), markup=False)
+        console.print("  features: " + ", ".join(names), markup=False)
         for group in catalog.features:
             if feature and group.name not in feature:
                 continue
-            console.print(f"  [bold]{group.name}[/]: {group.description}")
+            console.print(f"  {group.name}: {group.description}", markup=False)
             for entry in group.entries:
                 destination = (
                     expand_region(entry.destination, region) if region else entry.destination
@@ -236,23 +240,21 @@ def lint_command(
     feature: Features = None,
 ) -> None:
     """Check the policy and compiled rules against AKS and Azure Firewall constraints."""
-    from egress.compiler import CompileRequest, compile_policy
-    from egress.compiler.lint import lint_compiled, lint_policy
-    from egress.policy import Policy, load_policy
+    from rich.markup import escape
 
-    request = CompileRequest(
-        cloud=cloud, region=region, features=tuple(feature or ()), policy_path=policy
+    from egress.compiler import CompileRequest
+    from egress.compiler.lint import lint
+
+    report = lint(
+        CompileRequest(
+            cloud=cloud, region=region, features=tuple(feature or ()), policy_path=policy
+        )
     )
-    parsed = load_policy(policy) if policy is not None else Policy()
-    findings = [*lint_policy(parsed), *lint_compiled(compile_policy(request, parsed))]
     console = stderr_console()
-    errors = 0
-    for finding in findings:
-        if finding.severity == "error":
-            errors += 1
-            console.print(f"[bold red]error:[/] {finding.message}")
-        else:
-            console.print(f"[bold yellow]warning:[/] {finding.message}")
-    console.print(f"{errors} errors, {len(findings) - errors} warnings")
-    if errors:
-        raise typer.Exit(2)
+    for finding in report.errors:
+        console.print(f"[bold red]error:[/] {escape(str(finding))}")
+    for finding in report.warnings:
+        console.print(f"[bold yellow]warning:[/] {escape(str(finding))}")
+    console.print(f"{len(report.errors)} errors, {len(report.warnings)} warnings")
+    if report.errors:
+        raise typer.Exit(int(ExitCode.USAGE))

@@ -1,1 +1,152 @@
-"""Placeholder: commands registered by this module are being built."""
+"""`egress probe manifest`: the Kubernetes objects that run the probe in-cluster."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from egress.cli._apps import probe_app
+from egress.cli._common import guarded, stderr_console
+from egress.errors import OutputError, UsageError
+
+if TYPE_CHECKING:
+    from egress.k8s import Target
+    from egress.probe_plan import ProbePlan
+
+
+def _plan(
+    plan_path: Path | None,
+    cloud: str | None,
+    region: str | None,
+    features: list[str],
+    policy: Path | None,
+) -> ProbePlan:
+    if plan_path is not None:
+        if cloud or region or features or policy:
+            raise UsageError(
+                "--plan cannot be combined with --cloud/--region/--feature/--policy; pass "
+                "either a plan file or what to compile."
+            )
+        from egress.probe_plan import load_plan
+
+        return load_plan(plan_path)
+    if region is None:
+        raise UsageError("pass --plan PATH, or --region (and optionally --cloud) to compile one.")
+    from egress.compiler import CompileRequest, compile_request
+
+    request = CompileRequest(
+        cloud=cloud or "AzureCloud", region=region, features=tuple(features), policy_path=policy
+    )
+    return compile_request(request).probe_plan
+
+
+def _targets(pools: list[str], selectors: list[str]) -> tuple[Target, ...]:
+    from egress.k8s import any_node_target, pool_target, selector_target
+
+    targets = [pool_target(p) for p in pools] + [selector_target(s) for s in selectors]
+    return tuple(targets) or (any_node_target(),)
+
+
+def _write(path: Path, text: str) -> None:
+    """Temp file in the same folder, then rename: never a partial manifest."""
+    try:
+        fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+                handle.write(text)
+            Path(temp).replace(path)
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise OutputError(
+            f"cannot write {path}: {exc.strerror or exc}; choose a writable path."
+        ) from exc
+
+
+@probe_app.command("manifest")
+@guarded
+def manifest(  # noqa: PLR0917  (typer maps each option to a parameter)
+    plan_path: Annotated[
+        Path | None, typer.Option("--plan", help="Probe plan JSON from `egress compile`.")
+    ] = None,
+    cloud: Annotated[str | None, typer.Option(help="Compile for this cloud.")] = None,
+    region: Annotated[str | None, typer.Option(help="Compile for this region.")] = None,
+    feature: Annotated[list[str] | None, typer.Option(help="Optional feature group.")] = None,
+    policy: Annotated[Path | None, typer.Option(help="User policy file to compile in.")] = None,
+    node_pool: Annotated[
+        list[str] | None,
+        typer.Option(help="AKS node pool to probe from (repeatable); one Job/CronJob each."),
+    ] = None,
+    node_selector: Annotated[
+        list[str] | None,
+        typer.Option(help="Node selector key=value[,key=value] (repeatable); one each."),
+    ] = None,
+    schedule: Annotated[
+        str | None,
+        typer.Option(help="Cron schedule (UTC), e.g. '*/5 * * * *': CronJobs instead of Jobs."),
+    ] = None,
+    store_pvc: Annotated[
+        str | None,
+        typer.Option(
+            help="Keep results and the HTML report on a PersistentVolumeClaim of this size "
+            "(e.g. 1Gi), one per node pool."
+        ),
+    ] = None,
+    storage_class: Annotated[
+        str | None, typer.Option(help="StorageClass for the store (default: the cluster's).")
+    ] = None,
+    image: Annotated[
+        str | None, typer.Option(help="Probe image (default: ghcr.io/egress/egress:<version>).")
+    ] = None,
+    namespace: Annotated[str, typer.Option(help="Namespace to create and run in.")] = (
+        "egress-probe"
+    ),
+    cluster: Annotated[
+        str | None, typer.Option(help="Cluster name recorded with every result.")
+    ] = None,
+    deadline: Annotated[
+        int, typer.Option(help="Seconds the probe may run (the Job gets 120 s more).")
+    ] = 120,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the YAML here, not stdout.")
+    ] = None,
+) -> None:
+    """Render Namespace, ServiceAccount, plan ConfigMap, store PVCs and probe Jobs/CronJobs.
+
+    Pipe it to `kubectl apply -f -`. Pods meet the Pod Security Standard "restricted".
+    """
+    from egress import __version__
+    from egress.k8s import ManifestSpec, render_manifest
+    from egress.k8s.spec import check_options
+
+    spec = ManifestSpec(
+        version=__version__,
+        targets=_targets(node_pool or [], node_selector or []),
+        namespace=namespace,
+        image=image,
+        cluster=cluster,
+        schedule=schedule,
+        store_size=store_pvc,
+        storage_class=storage_class,
+        deadline_seconds=deadline,
+    )
+    check_options(spec)  # fail on a bad flag before compiling
+    plan = _plan(plan_path, cloud, region, feature or [], policy)
+    text = render_manifest(plan, spec)
+    if output is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    else:
+        _write(output, text)
+    kind = "CronJob" if schedule else "Job"
+    names = ", ".join(t.name for t in spec.targets)
+    stderr_console().print(
+        f"egress probe manifest: {len(spec.targets)} {kind}(s) in namespace {namespace} "
+        f"for {names}; plan {plan.plan_hash[:12]} with {len(plan.checks)} checks."
+    )

@@ -16,7 +16,7 @@ from egress.probe.connect import Connector
 from egress.probe.dns_client import Resolver
 from egress.probe.http_phase import http_get
 from egress.probe.settings import ProbeSettings, is_ip_literal
-from egress.probe.tls_phase import close_stream, handshake, tls_phase_detail
+from egress.probe.tls_phase import handshake, tls_phase_detail
 from egress.probe.work import WorkItem
 from egress.probe_plan import CheckKind
 from egress.results import Phase
@@ -64,7 +64,7 @@ class Ladder:
         if stream is None:
             return
         if check.kind in (CheckKind.TCP, CheckKind.HTTP):
-            await close_stream(stream)
+            stream[1].close()
             if check.kind is CheckKind.HTTP:
                 phases.append(await self._http("http", item.host, address, check.port, False))
             return
@@ -81,14 +81,18 @@ class Ladder:
         time_limit = self.settings.phase_timeout
         sni = None if is_ip_literal(host) else host
         began = time.perf_counter()
-        first, _ = await handshake(stream, self.trusted, sni or host, time_limit)
-        await close_stream(stream)
+        try:
+            first, _ = await handshake(stream, self.trusted, sni or host, time_limit)
+        finally:  # also on cancellation at the deadline
+            stream[1].close()
         second: dict[str, Any] | None = None
         if first["outcome"] == "verify-failed":  # record the certificate the peer presented
             _, again = await self.connector.tcp(address, port, time_limit)
             if again is not None:
-                second, _ = await handshake(again, self.unverified, sni, time_limit)
-                await close_stream(again)
+                try:
+                    second, _ = await handshake(again, self.unverified, sni, time_limit)
+                finally:
+                    again[1].close()
         ok, detail = tls_phase_detail(first, second)
         detail["sni"] = sni  # IP literals are verified against IP SANs but sent without SNI
         return ok, Phase(name="tls", ok=ok, duration_ms=_ms(began), detail=detail)

@@ -114,13 +114,6 @@ def certificate_summary(der: bytes | None) -> dict[str, Any] | None:
     }
 
 
-async def close_stream(stream: Stream) -> None:
-    writer = stream[1]
-    writer.close()
-    with contextlib.suppress(ConnectionError, OSError, TimeoutError):
-        await asyncio.wait_for(writer.wait_closed(), 1.0)
-
-
 def tls_phase_detail(
     verified: dict[str, Any], unverified: dict[str, Any] | None
 ) -> tuple[bool, dict[str, Any]]:

@@ -253,7 +253,8 @@ class TcpPeer:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             return
         if mode == "hang":
-            await reader.read(65536)  # until the client gives up and closes
+            while await reader.read(65536):  # swallow the ClientHello; never answer
+                pass
             return
         if self.tls is not None and mode in ("serve", "garbage"):
             await writer.start_tls(self.tls)

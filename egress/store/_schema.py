@@ -64,11 +64,11 @@ CREATE TABLE checks (
 HOURLY_SELECT = f"""
 SELECT substr(r.started_at, 1, 13) AS hour, r.cluster, r.node_pool, c.check_id,
        count(*) AS total,
-       sum(c.compliant = 1 AND NOT {LEAK_SQL}) AS passed,
-       sum({FAILING_SQL}) AS failed,
-       sum(c.compliant IS NULL AND NOT {LEAK_SQL}) AS unjudged,
-       sum({LEAK_SQL}) AS leaks,
-       sum({FAILED_REQUIRED_SQL}) AS failed_required,
+       sum(CASE WHEN c.compliant = 1 AND NOT {LEAK_SQL} THEN 1 ELSE 0 END) AS passed,
+       sum(CASE WHEN {FAILING_SQL} THEN 1 ELSE 0 END) AS failed,
+       sum(CASE WHEN c.compliant IS NULL AND NOT {LEAK_SQL} THEN 1 ELSE 0 END) AS unjudged,
+       sum(CASE WHEN {LEAK_SQL} THEN 1 ELSE 0 END) AS leaks,
+       sum(CASE WHEN {FAILED_REQUIRED_SQL} THEN 1 ELSE 0 END) AS failed_required,
        min(CASE WHEN {FAILING_SQL} THEN r.started_at END) AS first_failure,
        max(CASE WHEN {FAILING_SQL} THEN r.started_at END) AS last_failure
 FROM runs AS r JOIN checks AS c ON c.run = r.id

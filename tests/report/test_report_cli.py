@@ -1,0 +1,138 @@
+"""`egress report`: golden output per format from a fixed store, and its exit codes."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from store.sample_runs import BASE, clean_history, fixed_history, make_run
+from typer.testing import CliRunner
+
+from egress.cli import app
+from egress.report import FORMATS, FormatName
+from egress.results import RunReport, Verdict
+from egress.store import ResultStore
+
+RUNNER = CliRunner()
+NOW = (BASE + timedelta(hours=7)).isoformat()
+GOLDEN_SUFFIX = {
+    "terminal": "txt",
+    "html": "html",
+    "markdown": "md",
+    "json": "json",
+    "junit": "xml",
+}
+
+
+def _store(path: Path, runs: list[RunReport]) -> Path:
+    with ResultStore(path) as store:
+        for run in runs:
+            store.append_run(run)
+    return path
+
+
+def _report(store: Path, *args: str) -> tuple[int, str, str]:
+    result = RUNNER.invoke(app, ["report", "--store", str(store), "--now", NOW, *args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_every_format_is_registered_once() -> None:
+    assert set(FORMATS) == set(FormatName)
+    assert {cls.name for cls in FORMATS.values()} == {name.value for name in FormatName}
+
+
+@pytest.mark.parametrize("name", [n.value for n in FormatName])
+def test_golden_output_per_format(tmp_path: Path, golden, name: str) -> None:  # type: ignore[no-untyped-def]
+    store = _store(tmp_path / "s.sqlite", fixed_history())
+    code, out, _ = _report(store, "--days", "1", "--format", name)
+    assert code == 1
+    golden(f"report/fixed.{GOLDEN_SUFFIX[name]}", out)
+
+
+def test_the_fixed_history_is_judged_as_documented(tmp_path: Path) -> None:
+    import json
+
+    store = _store(tmp_path / "s.sqlite", fixed_history())
+    code, out, _ = _report(store, "--days", "1", "--format", "json")
+    doc = json.loads(out)
+    assert code == 1 and doc["status"] == "leak"
+    assert [(f["node_pool"], f["check_id"]) for f in doc["leaks"]] == [("gpu", "canary-bing-443")]
+    mcr = doc["failed_required"][0]
+    assert (mcr["check_id"], mcr["failed"], mcr["passed"], mcr["flapping"]) == (
+        "mcr-443",
+        2,
+        4,
+        True,
+    )
+    assert mcr["first_failure"] == "2026-11-20T02:05:00Z"
+    assert mcr["last_failure"] == "2026-11-20T04:05:00Z"
+    assert mcr["latest_failure"]["run_id"] == "sys-4"
+    assert mcr["latest_failure"]["evidence"]["status"] == 470
+    assert [f["check_id"] for f in doc["failed_optional"]] == ["nvidia-443"]
+    gpu_drift = next(d for d in doc["drift"] if d["node_pool"] == "gpu")
+    assert [(c["check_id"], c["before"], c["after"]) for c in gpu_drift["changes"]] == [
+        ("canary-bing-443", "blocked", "reachable")
+    ]
+    assert {c["node_pool"]: c["last_run"] for c in doc["coverage"]} == {
+        "gpu": "2026-11-20T05:35:00Z",
+        "system": "2026-11-20T05:05:00Z",
+    }
+
+
+def test_a_window_without_the_failures_is_clean(tmp_path: Path) -> None:
+    store = _store(tmp_path / "s.sqlite", fixed_history())
+    window = ["--since", "2026-11-20T00:00Z", "--until", "2026-11-20T02:00Z"]
+    code, out, _ = _report(store, *window, "--format", "markdown")
+    # gpu's optional failure is in this window but does not fail compliance
+    assert code == 0, out
+    assert "COMPLIANT" in out and "nvidia-443" in out
+
+
+def test_exit_codes_leak_failed_required_clean(tmp_path: Path) -> None:
+    leak = _store(
+        tmp_path / "leak.sqlite",
+        [make_run("l", BASE, overrides={"canary-bing-443": Verdict.REACHABLE})],
+    )
+    failed = _store(
+        tmp_path / "failed.sqlite", [make_run("f", BASE, overrides={"api-443": Verdict.BLOCKED})]
+    )
+    clean = _store(tmp_path / "clean.sqlite", clean_history())
+    assert _report(leak, "--format", "json")[0] == 1
+    assert _report(failed, "--format", "json")[0] == 1
+    assert _report(clean, "--format", "json")[0] == 0
+    assert '"status": "pass"' in _report(clean, "--format", "json")[1]
+
+
+def test_an_empty_window_has_no_data_and_exits_zero(tmp_path: Path) -> None:
+    store = _store(tmp_path / "s.sqlite", clean_history())
+    code, out, _ = _report(store, "--since", "2026-01-01", "--until", "2026-01-02")
+    assert code == 0
+    assert "NO DATA" in out
+
+
+def test_usage_errors_exit_2(tmp_path: Path) -> None:
+    store = _store(tmp_path / "s.sqlite", clean_history())
+    assert _report(store, "--days", "3", "--since", "2026-11-01")[0] == 2
+    assert _report(store, "--since", "yesterday")[0] == 2
+    assert _report(store, "--since", "2026-11-22", "--until", "2026-11-21")[0] == 2
+    assert _report(store, "--format", "pdf")[0] == 2
+    assert RUNNER.invoke(app, ["report", "--now", NOW]).exit_code == 2  # no --store
+
+
+def test_an_unreadable_store_exits_5(tmp_path: Path) -> None:
+    garbage = tmp_path / "garbage.sqlite"
+    garbage.write_bytes(b"\x00not sqlite\x00" * 100)
+    code, _, err = _report(garbage)
+    assert code == 5 and "cannot be read" in err
+    assert _report(tmp_path / "missing.sqlite")[0] == 5
+
+
+def test_output_file_is_written_whole_and_summary_goes_to_stderr(tmp_path: Path) -> None:
+    store = _store(tmp_path / "s.sqlite", fixed_history())
+    target = tmp_path / "out" / "report.html"
+    code, out, err = _report(store, "--days", "1", "--format", "html", "--output", str(target))
+    assert code == 1 and out == ""
+    assert target.read_text().startswith("<!DOCTYPE html>")
+    assert "egress report: leak: 1 leaking, 1 failed required" in err
+    assert [p.name for p in target.parent.iterdir()] == ["report.html"]  # no temp file left

@@ -1,0 +1,84 @@
+"""ResultStore: append and read back, duplicates, summaries, and unreadable stores."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from store.sample_runs import BASE, fixed_history, make_run
+
+from egress.errors import ExitCode, PlanFileError, StoreError
+from egress.results import Verdict
+from egress.store import LATEST_VERSION, ResultStore, rebuild_hourly
+
+
+def test_append_then_read_back_gives_the_same_run(tmp_path: Path) -> None:
+    run = make_run("r1", BASE, overrides={"mcr-443": Verdict.BLOCKED})
+    with ResultStore(tmp_path / "results.sqlite") as store:
+        assert store.append_run(run) is True
+        assert store.read_run("r1") == run
+        assert store.read_run("missing") is None
+        assert store.schema_version == LATEST_VERSION
+
+
+def test_the_store_is_a_wal_file_another_process_can_open(tmp_path: Path) -> None:
+    path = tmp_path / "results.sqlite"
+    with ResultStore(path) as store:
+        store.append_run(make_run("r1", BASE))
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("SELECT count(*) FROM checks").fetchone()[0] == 5
+
+
+def test_a_duplicate_run_id_is_ignored(tmp_path: Path) -> None:
+    with ResultStore(tmp_path / "s.sqlite") as store:
+        assert store.append_run(make_run("r1", BASE))
+        changed = make_run("r1", BASE + timedelta(hours=1), overrides={"api-443": Verdict.BLOCKED})
+        assert store.append_run(changed) is False
+        assert store.read_run("r1") == make_run("r1", BASE)
+        assert store.run_ids() == ["r1"]
+
+
+def test_a_run_with_a_check_twice_is_refused_whole(tmp_path: Path) -> None:
+    run = make_run("r1", BASE)
+    doubled = run.model_copy(update={"checks": (*run.checks, run.checks[0])})
+    with ResultStore(tmp_path / "s.sqlite") as store:
+        with pytest.raises(PlanFileError, match="mcr-443"):
+            store.append_run(doubled)
+        assert store.run_ids() == []
+
+
+def test_hourly_summary_kept_by_appends_equals_a_full_rebuild(tmp_path: Path) -> None:
+    with ResultStore(tmp_path / "s.sqlite") as store:
+        for run in fixed_history():
+            store.append_run(run)
+        query = "SELECT * FROM check_hourly ORDER BY 1, 2, 3, 4"
+        incremental = store.connection.execute(query).fetchall()
+        store.write_transaction(rebuild_hourly)
+        assert store.connection.execute(query).fetchall() == incremental
+    leaks = [row for row in incremental if row[8]]
+    assert [(row[2], row[3]) for row in leaks] == [("gpu", "canary-bing-443")]
+
+
+def test_report_refuses_to_create_a_missing_store(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="does not exist") as caught:
+        ResultStore(tmp_path / "absent.sqlite", create=False)
+    assert caught.value.exit_code is ExitCode.ENVIRONMENT
+    assert not (tmp_path / "absent.sqlite").exists()
+
+
+def test_a_file_that_is_not_a_database_is_a_store_error(tmp_path: Path) -> None:
+    path = tmp_path / "notes.sqlite"
+    path.write_text("these are not the rows you are looking for\n" * 50)
+    with pytest.raises(StoreError, match="cannot be read"):
+        ResultStore(path, create=False)
+
+
+def test_a_store_from_a_newer_egress_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "future.sqlite"
+    with sqlite3.connect(path) as conn:
+        conn.execute(f"PRAGMA user_version = {LATEST_VERSION + 1}")
+    with pytest.raises(StoreError, match="newer than this egress"):
+        ResultStore(path)

@@ -28,7 +28,7 @@ from egress.model import (
 )
 from egress.policy import Policy, load_policy
 
-__all__ = ["CompileRequest", "compile_request"]
+__all__ = ["CompileRequest", "compile_checked", "compile_policy", "compile_request"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,9 +44,14 @@ class CompileRequest:
 
 def compile_request(request: CompileRequest) -> CompiledPolicy:
     """Compile one cluster's egress; raises EgressError subclasses on bad input."""
+    policy = load_policy(request.policy_path) if request.policy_path else Policy()
+    return compile_checked(request, policy)
+
+
+def compile_checked(request: CompileRequest, policy: Policy) -> CompiledPolicy:
+    """Lint the loaded policy, compile it, lint the result; errors raise one CompileError."""
     from egress.compiler.lint import lint_compiled, lint_policy, raise_on_errors
 
-    policy = load_policy(request.policy_path) if request.policy_path else Policy()
     findings = lint_policy(policy)
     compiled = compile_policy(request, policy)
     findings += lint_compiled(compiled)
@@ -97,9 +102,8 @@ def compile_policy(request: CompileRequest, policy: Policy) -> CompiledPolicy:
             continue
         packed, paths = pack_groups(spec, collections, RCG_SIZE_BUDGET)
         groups.extend(packed)
-        for key, local in where.items():
-            collection, _, rule = local.partition("/")
-            rule_of[key] = paths[f"{prefix}{collection}/{rule}"]
+        for key, (local, destination) in where.items():
+            rule_of[key] = paths[(f"{prefix}{local}", destination)]
     firewall = _firewall_settings(groups, settings, policy)
     plan = build_probe_plan(
         cloud=catalog.cloud.value,

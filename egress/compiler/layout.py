@@ -109,10 +109,10 @@ def build_rules(
     sources: Sources,
     *,
     user: bool,
-) -> tuple[list[Rule], list[Rule], dict[IntentKey, str]]:
+) -> tuple[list[Rule], list[Rule], dict[IntentKey, tuple[str, str]]]:
     """Group destinations sharing protocols, ports and sources into application/network rules.
 
-    Returns (network rules, application rules, intent -> "<collection>/<rule>").
+    Returns (network rules, application rules, intent -> ("<collection>/<rule>", destination)).
     """
     # application: destination -> {(protocol, port)}; tags and FQDNs never share a rule
     app: dict[tuple[str, str], set[tuple[str, int]]] = defaultdict(set)
@@ -184,18 +184,17 @@ def build_rules(
         )
         for bucket in buckets:
             where[bucket] = f"network/{name}"
-    rule_of: dict[IntentKey, str] = {}
+    rule_of: dict[IntentKey, tuple[str, str]] = {}
     for key, intent in first.items():
         if intent.user != user:
             continue
-        target = covered_by.get(key, key)
-        t = first[target]
+        t = first[covered_by.get(key, key)]
         if t.is_app:
             cls = "tag" if t.dest_kind == "fqdn_tag" else "fqdn"
-            rule_of[key] = where[("app", t.destination, cls)]
+            rule_of[key] = (where[("app", t.destination, cls)], t.destination)
         else:
             cls = "fqdn" if t.dest_kind == "fqdn" else "addr"
-            rule_of[key] = where[("net", t.destination, cls, t.protocol)]
+            rule_of[key] = (where[("net", t.destination, cls, t.protocol)], t.destination)
     return networks, applications, rule_of
 
 
@@ -296,28 +295,32 @@ def _replace_net(
 
 def pack_groups(
     spec: GroupSpec, collections: list[tuple[str, CollectionAction, list[Rule]]], budget: int
-) -> tuple[list[RuleCollectionGroup], dict[str, str]]:
+) -> tuple[list[RuleCollectionGroup], dict[tuple[str, str], str]]:
     """Fill groups up to the size budget, overflowing into '<name>-2' (priority + 1), ...
 
-    Returns the groups and "<collection>/<rule>" -> "<group>/<collection>/<rule>".
+    Returns the groups and ("<collection>/<rule>", destination) -> "<group>/<collection>/<part>"
+    so every destination can be traced to the (possibly split) rule that carries it.
     """
     groups: list[dict[str, list[Rule]]] = [{}]
+    placed: list[tuple[int, str, str, Rule]] = []  # group index, collection, original name, part
     size = 0
     for collection, _, rules in collections:
-        for rule in (part for r in rules for part in split_rule(r, budget)):
-            rule_size = estimate_size(rule)
-            if size + rule_size > budget and any(groups[-1].values()):
-                groups.append({})
-                size = 0
-            groups[-1].setdefault(collection, []).append(rule)
-            size += rule_size
+        for original in rules:
+            for rule in split_rule(original, budget):
+                rule_size = estimate_size(rule)
+                if size + rule_size > budget and any(groups[-1].values()):
+                    groups.append({})
+                    size = 0
+                groups[-1].setdefault(collection, []).append(rule)
+                placed.append((len(groups) - 1, collection, original.name, rule))
+                size += rule_size
     actions = {name: action for name, action, _ in collections}
     out: list[RuleCollectionGroup] = []
-    paths: dict[str, str] = {}
+    names = [spec.name if i == 0 else f"{spec.name}-{i + 1}" for i in range(len(groups))]
     for index, content in enumerate(groups):
         if not content:
             continue
-        name = spec.name if index == 0 else f"{spec.name}-{index + 1}"
+        name = names[index]
         cols = tuple(
             RuleCollection(
                 name=cname,
@@ -330,7 +333,17 @@ def pack_groups(
             )
         )
         out.append(RuleCollectionGroup(name=name, priority=spec.priority + index, collections=cols))
-        for col in cols:
-            for rule in col.rules:
-                paths.setdefault(f"{col.name}/{rule.name}", f"{name}/{col.name}/{rule.name}")
+    paths: dict[tuple[str, str], str] = {}
+    for index, collection, original_name, part in placed:
+        full = f"{names[index]}/{collection}/{part.name}"
+        for destination in _destinations(part):
+            paths[(f"{collection}/{original_name}", destination)] = full
     return out, paths
+
+
+def _destinations(rule: Rule) -> tuple[str, ...]:
+    if isinstance(rule, ApplicationRule):
+        return (*rule.target_fqdns, *rule.fqdn_tags)
+    if isinstance(rule, NetworkRule):
+        return (*rule.destination_addresses, *rule.destination_fqdns)
+    return ()

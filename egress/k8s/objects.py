@@ -250,7 +250,10 @@ def _job_spec(spec: ManifestSpec, target: Target, plan_hash: str) -> Obj:
                         "values": list(VERDICT_EXIT_CODES),
                     },
                 },
-                {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
+                {
+                    "action": "Ignore",
+                    "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}],
+                },
             ]
         },
         "template": {"metadata": pod_meta, "spec": _pod_spec(target, container, volumes)},

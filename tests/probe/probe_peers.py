@@ -245,7 +245,9 @@ class TcpPeer:
             self.open_now -= 1
             writer.close()
 
-    async def _run(self, mode: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _run(
+        self, mode: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         if mode in ("cut", "reset"):
             self.first_bytes.append(await reader.read(4096))  # the ClientHello
             if mode == "reset":

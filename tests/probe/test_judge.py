@@ -1,5 +1,7 @@
 """The pure judging rules, one table row per rule."""
 
+# ruff: noqa: E501  (one rule per table row reads better than wrapped rows)
+
 from __future__ import annotations
 
 import errno
@@ -15,9 +17,7 @@ from egress.results import Phase, Verdict
 ALLOW, DENY = Expectation.ALLOW, Expectation.DENY
 DNS_OK = Phase(name="dns", ok=True, duration_ms=1, detail={"outcome": "answers"})
 TCP_OK = Phase(name="tcp", ok=True, duration_ms=1, detail={"outcome": "connected"})
-TLS_OK = Phase(
-    name="tls", ok=True, duration_ms=1, detail={"outcome": "complete", "verified": True}
-)
+TLS_OK = Phase(name="tls", ok=True, duration_ms=1, detail={"outcome": "complete", "verified": True})
 
 
 def bad(name: str, **detail: Any) -> Phase:
@@ -87,20 +87,9 @@ ROWS: list[tuple[str, CheckKind, int, Expectation, tuple[Phase, ...], bool, Verd
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(
-    ("kind", "port", "expectation", "phases", "control_ok", "verdict", "compliant"),
-    [row[1:] for row in ROWS],
-    ids=[row[0] for row in ROWS],
-)
-def test_judge_table(
-    kind: CheckKind,
-    port: int,
-    expectation: Expectation,
-    phases: tuple[Phase, ...],
-    control_ok: bool,
-    verdict: Verdict,
-    compliant: bool | None,
-) -> None:
+@pytest.mark.parametrize("row", ROWS, ids=[row[0] for row in ROWS])
+def test_judge_table(row: tuple[Any, ...]) -> None:
+    _, kind, port, expectation, phases, control_ok, verdict, compliant = row
     check = make_check("c", "a.test", port, kind=kind, expectation=expectation)
     got_verdict, got_compliant, reason = judge(check, phases, control_ok)
     assert (got_verdict, got_compliant) == (verdict, compliant), reason
@@ -112,7 +101,9 @@ def test_unverifiable_is_never_compliant() -> None:
         "u", "a.test", 1194, kind=CheckKind.UNVERIFIABLE, unverifiable_reason="tunnel protocol"
     )
     for expectation in Expectation:
-        verdict, compliant, reason = judge(check.model_copy(update={"expectation": expectation}), (), True)
+        verdict, compliant, reason = judge(
+            check.model_copy(update={"expectation": expectation}), (), True
+        )
         assert (verdict, compliant) == (Verdict.UNVERIFIABLE, None)
         assert "tunnel protocol" in reason
 

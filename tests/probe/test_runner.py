@@ -76,9 +76,7 @@ async def test_explicit_control_check_is_the_only_witness(lab: Lab) -> None:
     deny = lab.check("hang", kind=CheckKind.TLS, expectation=DENY)
     good = lab.check("good")
     failing = make_check("closed", "closed.probe.test", lab.closed_port)
-    run = await lab.run(
-        make_plan(deny, good, failing), phase_timeout=0.4, control_check="closed"
-    )
+    run = await lab.run(make_plan(deny, good, failing), phase_timeout=0.4, control_check="closed")
     record = next(r for r in run.checks if r.check_id == "hang")
     assert record.verdict is Verdict.INCONCLUSIVE
 
@@ -87,15 +85,23 @@ async def test_checks_run_concurrently_up_to_the_global_bound(lab: Lab) -> None:
     names = [f"slow{i}.probe.test" for i in range(12)]
     peer = dedicated_peer(lab, "127.10.2.1", names, behaviour=lambda n: "hang")
     plan = make_plan(
-        *(make_check(f"slow{i}", name, peer.port, kind=CheckKind.TLS) for i, name in enumerate(names))
+        *(
+            make_check(f"slow{i}", name, peer.port, kind=CheckKind.TLS)
+            for i, name in enumerate(names)
+        )
     )
     run = await lab.run(plan, phase_timeout=1.0, concurrency=32)
     assert peer.max_open == 12  # all twelve held a connection at the same time
     assert all(r.verdict is Verdict.INCONCLUSIVE for r in run.checks)
 
-    bounded = dedicated_peer(lab, "127.10.2.2", [f"b{i}.probe.test" for i in range(6)], behaviour=lambda n: "hang")
+    bounded = dedicated_peer(
+        lab, "127.10.2.2", [f"b{i}.probe.test" for i in range(6)], behaviour=lambda n: "hang"
+    )
     plan = make_plan(
-        *(make_check(f"b{i}", f"b{i}.probe.test", bounded.port, kind=CheckKind.TLS) for i in range(6))
+        *(
+            make_check(f"b{i}", f"b{i}.probe.test", bounded.port, kind=CheckKind.TLS)
+            for i in range(6)
+        )
     )
     await lab.run(plan, phase_timeout=0.3, concurrency=2)
     assert bounded.max_open == 2 and bounded.connections == 6
@@ -138,13 +144,15 @@ async def test_api_server_host_source(lab: Lab) -> None:
 @pytest.mark.parametrize(
     ("env", "option", "expected"),
     [
-        ({"KUBERNETES_SERVICE_HOST": "myaks-dns-1.hcp.eastus.azmk8s.io"}, "x.test", "myaks-dns-1.hcp.eastus.azmk8s.io"),
+        ({"KUBERNETES_SERVICE_HOST": "a.hcp.eastus.azmk8s.io"}, "x.test", "a.hcp.eastus.azmk8s.io"),
         ({"KUBERNETES_SERVICE_HOST": "10.0.0.1"}, "api.test", "api.test"),
         ({"KUBERNETES_SERVICE_HOST": "fd00::1"}, None, None),
         ({}, None, None),
     ],
 )  # fmt: skip
-def test_api_server_host_rule(env: dict[str, str], option: str | None, expected: str | None) -> None:
+def test_api_server_host_rule(
+    env: dict[str, str], option: str | None, expected: str | None
+) -> None:
     assert api_server_host(env, option) == expected
 
 
@@ -157,7 +165,11 @@ def test_location_from_downward_api_env_and_flags() -> None:
         "EGRESS_CLUSTER": "prod",
     }
     assert location_from_env(env) == Location(
-        cluster="prod", node_pool="sys", node="aks-sys-0", pod="egress-probe-abc", namespace="egress"
+        cluster="prod",
+        node_pool="sys",
+        node="aks-sys-0",
+        pod="egress-probe-abc",
+        namespace="egress",
     )
     assert location_from_env(env, cluster="c2", node_pool="p2").cluster == "c2"
     assert location_from_env({}) == Location()

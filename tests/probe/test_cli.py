@@ -1,0 +1,218 @@
+"""`egress probe run` end to end: exit codes, JSON lines, report file, JUnit, store, compile."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from conftest import DNS_HOST, Lab, make_check, make_plan
+from typer.testing import CliRunner
+
+from egress.cli import app
+from egress.probe_plan import CheckKind, Expectation, ProbePlan
+from egress.results import CheckRecord, RunReport, Verdict
+
+DENY = Expectation.DENY
+
+
+def write_plan(tmp_path: Path, plan: ProbePlan) -> Path:
+    path = tmp_path / "probe-plan.json"
+    path.write_text(plan.to_json(), encoding="utf-8")
+    return path
+
+
+def probe(lab: Lab, *args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(
+        app,
+        [
+            "probe",
+            "run",
+            "--resolver",
+            f"{DNS_HOST}:{lab.dns_port}",
+            "--trust-store",
+            str(lab.trust_store),
+            "--timeout",
+            "0.8",
+            "--retries",
+            "0",
+            *args,
+        ],
+    )
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_leak_and_missing_required_endpoint_fail_the_run_with_evidence(
+    lab: Lab, tmp_path: Path
+) -> None:
+    plan = make_plan(
+        lab.check("good"),
+        lab.check("cut", id="required-but-cut"),
+        make_check("canary-dns", DNS_HOST, lab.dns_port, kind=CheckKind.DNS, expectation=DENY),
+    )
+    report, junit = tmp_path / "out" / "report.json", tmp_path / "out" / "junit.xml"
+    code, stdout, _ = probe(
+        lab,
+        "--plan",
+        str(write_plan(tmp_path, plan)),
+        "--report",
+        str(report),
+        "--junit",
+        str(junit),
+    )
+    assert code == 1
+    records = {r.check_id: r for r in map(CheckRecord.model_validate_json, stdout.splitlines())}
+    assert set(records) == {"good", "required-but-cut", "canary-dns"}
+    assert records["canary-dns"].is_leak
+    assert records["canary-dns"].evidence["dns-query"]["rcode"] == "NOERROR"
+    assert records["required-but-cut"].is_failed_required
+    assert records["required-but-cut"].evidence["tls"]["outcome"] == "cut-after-client-hello"
+
+    run = RunReport.model_validate_json(report.read_text())
+    assert run.compliant is False and [c.check_id for c in run.checks] == [
+        "good",
+        "required-but-cut",
+        "canary-dns",
+    ]
+    assert run.plan_hash == plan.plan_hash
+
+    suite = ET.parse(junit).getroot().find("testsuite")
+    assert suite is not None and suite.get("failures") == "2" and suite.get("tests") == "3"
+    failures = {case.get("name"): case.find("failure") for case in suite.iter("testcase")}
+    assert failures["good"] is None
+    leak, cut = failures["canary-dns"], failures["required-but-cut"]
+    assert leak is not None and leak.get("type") == "leak"
+    assert json.loads(leak.text or "")["dns-query"]["outcome"] == "reply"
+    assert cut is not None and cut.get("type") == "non-compliant"
+    assert json.loads(cut.text or "")["tls"]["bytes_from_server"] == 0
+
+
+def test_compliant_run_exits_zero_and_skips_unverifiable(lab: Lab, tmp_path: Path) -> None:
+    plan = make_plan(
+        lab.check("good"),
+        lab.check("deny470", kind=CheckKind.HTTP, expectation=DENY),
+        make_check(
+            "tunnel",
+            "t.probe.test",
+            1194,
+            kind=CheckKind.UNVERIFIABLE,
+            unverifiable_reason="tunnel",
+        ),
+    )
+    junit = tmp_path / "junit.xml"
+    code, stdout, _ = probe(
+        lab, "--plan", str(write_plan(tmp_path, plan)), "--junit", str(junit), "--cluster", "c1"
+    )
+    assert code == 0
+    lines = stdout.splitlines()
+    assert len(lines) == 3
+    records = [CheckRecord.model_validate_json(line) for line in lines]
+    assert {r.location.cluster for r in records} == {"c1"}
+    assert {r.verdict for r in records} == {
+        Verdict.REACHABLE,
+        Verdict.BLOCKED,
+        Verdict.UNVERIFIABLE,
+    }
+    cases = {c.get("name"): c for c in ET.parse(junit).getroot().iter("testcase")}
+    assert cases["tunnel"].find("skipped") is not None
+    assert cases["good"].find("failure") is None and cases["good"].find("skipped") is None
+
+
+def test_table_format_prints_a_summary_on_stderr(lab: Lab, tmp_path: Path) -> None:
+    plan = make_plan(lab.check("good"))
+    code, stdout, stderr = probe(
+        lab, "--plan", str(write_plan(tmp_path, plan)), "--format", "table"
+    )
+    assert code == 0
+    assert stdout == ""
+    assert "good" in stderr and "reachable" in stderr and "compliant" in stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],
+        ["--plan", "missing.json"],
+        ["--plan", "plan.json", "--region", "eastus"],
+        ["--plan", "plan.json", "--format", "xml"],
+        ["--plan", "plan.json", "--resolver", "dns.example"],
+        ["--plan", "plan.json", "--control", "nope"],
+        ["--plan", "plan.json", "--concurrency", "0"],
+    ],
+)
+def test_usage_and_plan_errors_exit_2(
+    lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str]
+) -> None:
+    write_plan(tmp_path, make_plan(lab.check("good")))
+    monkeypatch.chdir(tmp_path)
+    code, stdout, stderr = probe(lab, *args)
+    assert code == 2, stderr
+    assert stdout == ""
+    assert "Traceback" not in stderr
+
+
+def test_bad_plan_file_names_the_file(lab: Lab, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"schema_version": 1, "checks": "nope"}')
+    code, _, stderr = probe(lab, "--plan", str(bad))
+    assert code == 2
+    assert "bad.json" in stderr
+
+
+def test_unwritable_report_is_an_environment_error(lab: Lab, tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    plan = write_plan(tmp_path, make_plan(lab.check("good")))
+    code, _, stderr = probe(lab, "--plan", str(plan), "--report", str(blocker / "report.json"))
+    assert code == 5
+    assert "report.json" in stderr
+
+
+def test_store_appends_the_run(lab: Lab, tmp_path: Path) -> None:
+    store_module = pytest.importorskip("egress.store")
+    store = tmp_path / "results.sqlite"
+    plan = write_plan(tmp_path, make_plan(lab.check("good")))
+    report = tmp_path / "report.json"
+    code, _, stderr = probe(
+        lab, "--plan", str(plan), "--store", str(store), "--report", str(report)
+    )
+    assert code == 0, stderr
+    run = RunReport.model_validate_json(report.read_text())
+    with store_module.ResultStore(store) as opened:
+        assert opened.append_run(run) is False  # already stored by the probe
+
+
+@pytest.mark.netns
+def test_region_without_plan_file_compiles_and_probes_inside_a_netns(tmp_path: Path) -> None:
+    """The default plan names real hosts and IPs: probe it only where nothing can leave."""
+    if os.geteuid() != 0 or shutil.which("ip") is None:
+        pytest.skip("needs root to create a network namespace (CI runs the suite as root)")
+    pytest.importorskip("egress.compiler")
+    name = f"egress-probe-cli-{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
+        entry = "from egress.cli import main; main()"
+        command = [sys.executable, "-c", entry, "probe", "run", "--region", "eastus"]
+        result = subprocess.run(
+            # resolver 127.0.0.1:53 has nothing listening; the namespace has no route out
+            ["ip", "netns", "exec", name, *command, "--resolver", "127.0.0.1:53", "--format",
+             "table", "--timeout", "0.3", "--deadline", "20", "--report", str(tmp_path / "r.json")],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )  # fmt: skip
+    finally:
+        subprocess.run(["ip", "netns", "del", name], check=False)
+    # nothing is reachable and nothing is proven blocked: all inconclusive, so exit 0
+    assert result.returncode == 0, result.stderr
+    assert "checks:" in result.stderr and "egress probe AzureCloud/eastus" in result.stderr
+    run = RunReport.model_validate_json((tmp_path / "r.json").read_text())
+    assert run.region == "eastus" and run.checks
+    assert all(r.verdict is not Verdict.REACHABLE for r in run.checks)  # nothing got out

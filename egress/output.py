@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import shutil
 import tempfile
@@ -49,6 +48,8 @@ def _write_tree(root: Path, files: Mapping[str, str]) -> None:
 
 def _exchange(a: Path, b: Path) -> bool:
     """Swap two paths in one atomic step (Linux renameat2); False where unsupported."""
+    import ctypes  # only needed here; keeps `egress` start-up fast
+
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         renameat2 = libc.renameat2

@@ -30,6 +30,9 @@ class Feature(StrEnum):
     PORT_RANGES = "port-ranges"  # "1000-2000" or "*" in network rules
     SOURCE_IP_GROUPS = "source-ip-groups"
     NAT_PORT_RANGES = "nat-port-ranges"  # a DNAT port that is a range or above 64000
+    # A collection holding more than one kind of rule (or NAT rules outside a DNAT
+    # collection): Azure requires one rule type per collection, so no Azure target has it.
+    MIXED_COLLECTIONS = "mixed-collections"
     ROUTES = "routes"
     SERVICE_PUBLICATIONS = "service-publications"  # internal LoadBalancer Services for DNAT
 
@@ -95,6 +98,14 @@ def feature_uses(policy: CompiledPolicy) -> tuple[FeatureUse, ...]:
     uses: list[FeatureUse] = []
     for group in policy.rule_collection_groups:
         for collection in group.collections:
+            kinds = {type(rule) for rule in collection.rules}
+            if len(kinds) > 1 or (kinds and (NatRule in kinds) != collection.is_nat):
+                uses.append(
+                    FeatureUse(
+                        Feature.MIXED_COLLECTIONS,
+                        f"collection '{collection.name}' of group '{group.name}'",
+                    )
+                )
             for rule in collection.rules:
                 where = (
                     f"rule '{rule.name}' in collection '{collection.name}' of group '{group.name}'"

@@ -21,19 +21,16 @@ from egress.targets.base import Target
 from egress.targets.features import ALL_FEATURES, Feature, feature_uses
 from egress.targets.role_definition import PLACEHOLDER_SCOPE, SUBNET_ACTIONS
 from egress.targets.route_table import route_table_body
+from targets.cases import FIXTURES
 from targets.fixtures import full_policy, minimal_policy, nat_port_range_policy
 
 GOLDEN = Path(__file__).parents[1] / "golden" / "targets"
-CASES: dict[str, Callable[[], CompiledPolicy]] = {
-    "fixture-minimal": minimal_policy,
-    "fixture-full": full_policy,
-}
 
 
 @pytest.mark.parametrize("target_name", list(TARGETS))
-@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("case", list(FIXTURES))
 def test_target_matches_golden(golden: Callable[[str, str], None], case: str, target_name: str):
-    files = TARGETS[target_name]().render(CASES[case]())
+    files = TARGETS[target_name]().render(FIXTURES[case]())
     for relpath, text in files.items():
         golden(f"targets/{case}/{relpath}", text)
 
@@ -51,10 +48,10 @@ def test_registry_files_are_unique_and_targets_declare_every_feature():
     assert len(paths) == len(set(paths))
     cannot = {name: ALL_FEATURES - t.supports - t.ignores for name, t in TARGETS.items()}
     assert cannot == {
-        "azure-policy": set(),
+        "azure-policy": {Feature.MIXED_COLLECTIONS},
         "route-table": set(),
-        "arm": set(),
-        "terraform": {Feature.NAT_PORT_RANGES},
+        "arm": {Feature.MIXED_COLLECTIONS},
+        "terraform": {Feature.NAT_PORT_RANGES, Feature.MIXED_COLLECTIONS},
         "k8s-services": set(),
         "probe-plan": set(),
         "role": set(),
@@ -213,3 +210,31 @@ def test_probe_plan_target_writes_the_plan_verbatim():
     policy = replace(minimal_policy())
     files = TARGETS["probe-plan"]().render(policy)
     assert files == {"probe-plan.json": policy.probe_plan.to_json()}
+
+
+def test_collections_mixing_rule_kinds_are_refused_by_every_azure_target():
+    policy = full_policy()
+    aks = policy.rule_collection_groups[1]
+    mixed = replace(
+        aks.collections[1], rules=(*aks.collections[1].rules, *aks.collections[2].rules)
+    )
+    nat_in_filter = replace(
+        aks.collections[0], rules=policy.rule_collection_groups[0].collections[0].rules
+    )
+    broken = replace(
+        policy,
+        rule_collection_groups=(
+            policy.rule_collection_groups[0],
+            replace(aks, collections=(nat_in_filter, mixed, *aks.collections[2:])),
+        ),
+    )
+    for name in ("azure-policy", "arm", "terraform"):
+        with pytest.raises(UnsupportedFeatureError) as raised:
+            TARGETS[name]().render(broken)
+        message = raised.value.message
+        assert (
+            "collection 'egress-aks-network' of group 'egress-aks' uses mixed-collections"
+            in message
+        )
+        assert "collection 'egress-deny' of group 'egress-aks' uses mixed-collections" in message
+    assert TARGETS["route-table"]().render(broken)

@@ -170,7 +170,7 @@ def _firewall_settings(
         settings.private_ip,
         settings.public_ip,
         dns_proxy_required=True,
-        dns_proxy_reason=f"network rules carry FQDNs: {listing}",
+        dns_proxy_reason=_proxy_reason(fqdn_rules),
     )
 
 
@@ -178,3 +178,11 @@ def _with_warnings(compiled: CompiledPolicy, warnings: tuple[str, ...]) -> Compi
     from dataclasses import replace
 
     return replace(compiled, warnings=(*compiled.warnings, *warnings))
+
+
+def _proxy_reason(fqdn_rules: list[tuple[str, str, NetworkRule]]) -> str:
+    """Short summary for the compile output: the first few FQDNs and how many in total."""
+    fqdns = sorted({f for _, _, rule in fqdn_rules for f in rule.destination_fqdns})
+    shown = ", ".join(fqdns[:5]) + (f" and {len(fqdns) - 5} more" if len(fqdns) > 5 else "")
+    rules = ", ".join(f"{g}/{c}/{r.name}" for g, c, r in fqdn_rules)
+    return f"network rules {rules} carry FQDNs ({shown}); the firewall must resolve them"

@@ -363,4 +363,41 @@ def _shadowed(compiled: CompiledPolicy) -> list[Finding]:
                     )
                 )
                 break
+    return out + _shadowed_addresses(compiled)
+
+
+def _shadowed_addresses(compiled: CompiledPolicy) -> list[Finding]:
+    """Network destinations (CIDRs) contained in a broader one on the same protocol and port."""
+    seen: dict[tuple[str, str], list[tuple[Network, str]]] = {}
+    for group in compiled.rule_collection_groups:
+        for collection in group.collections:
+            for rule in collection.rules:
+                if not isinstance(rule, NetworkRule):
+                    continue
+                where = f"{group.name}/{collection.name}/{rule.name}"
+                for ip_proto in rule.ip_protocols:
+                    for ports in rule.destination_ports:
+                        for address in rule.destination_addresses:
+                            try:
+                                net = ipaddress.ip_network(address)
+                            except ValueError:
+                                continue  # a service tag
+                            seen.setdefault((ip_proto.value, ports), []).append((net, where))
+    out = []
+    for (proto, ports), nets in sorted(seen.items()):
+        for net, where in nets:
+            wider = [
+                (other, w)
+                for other, w in nets
+                if other != net and other.version == net.version and net.subnet_of(other)  # type: ignore[arg-type]
+            ]
+            if wider:
+                other, other_where = min(wider, key=lambda item: item[0].prefixlen)
+                out.append(
+                    _warn(
+                        "SHD002",
+                        f"{where}: {net} on {proto}/{ports} is inside {other} already allowed by "
+                        f"{other_where}; remove the narrower entry",
+                    )
+                )
     return out

@@ -138,3 +138,17 @@ def test_dnat_destination_limit(tmp_path: Path) -> None:
         compile_with(tmp_path, data)
     data["dnat"] = dnat[:249]
     assert len(compile_with(tmp_path, data).services) == 249
+
+
+def test_narrower_cidr_inside_a_broader_one_warns(tmp_path: Path) -> None:
+    data = {
+        "allow": [
+            {"name": "wide", "cidr": "10.50.0.0/16", "ports": ["tcp:5432"]},
+            {"name": "narrow", "cidr": "10.50.3.0/24", "ports": ["tcp:5432"]},
+            {"name": "other-port", "cidr": "10.50.4.0/24", "ports": ["tcp:6379"]},
+        ]
+    }
+    policy = compile_with(tmp_path, data)
+    shadowed = [w for w in policy.warnings if "SHD002" in w]
+    assert len(shadowed) == 1
+    assert "10.50.3.0/24 on TCP/5432 is inside 10.50.0.0/16" in shadowed[0]

@@ -8,6 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from azure.mgmt.core.polling.arm_polling import ARMPolling
+
 from egress.azure import permissions as perms
 from egress.azure.boundary import (
     RetrySettings,
@@ -22,6 +24,33 @@ from egress.errors import AzureApplyError, AzureConflictError
 if TYPE_CHECKING:
     from azure.core.polling import LROPoller
     from azure.mgmt.network import NetworkManagementClient
+
+
+class PollingDeadlineError(Exception):
+    """Raised inside the SDK's polling thread when --timeout is reached (ends the thread)."""
+
+
+class DeadlinePolling(ARMPolling):
+    """ARM polling that honours Retry-After but never sleeps past the run's deadline."""
+
+    def __init__(
+        self, interval: float, *, deadline: float, on_status: Callable[[str], None]
+    ) -> None:
+        super().__init__(interval)
+        self._deadline = deadline
+        self._on_status = on_status
+
+    def _delay(self) -> None:
+        remaining = self._deadline - time.monotonic()
+        if remaining <= 0:
+            raise PollingDeadlineError
+        self._sleep(min(self._extract_delay(), remaining))
+        if time.monotonic() >= self._deadline:
+            raise PollingDeadlineError
+
+    def update_status(self) -> None:
+        super().update_status()
+        self._on_status(str(self.status()))
 
 
 class Reporter(Protocol):
@@ -68,6 +97,7 @@ class Executor:
         timeout: float,
         retry: RetrySettings,
         reporter: Reporter | None = None,
+        poll_interval: float = 30.0,
     ) -> None:
         self._client = client
         self._plan = plan
@@ -76,6 +106,7 @@ class Executor:
         self._deadline = time.monotonic() + timeout
         self._timeout = timeout
         self._reporter = reporter or SilentReporter()
+        self._poll_interval = poll_interval  # used only when Azure sends no Retry-After
 
     def run(self) -> ApplyResult:
         started = time.monotonic()
@@ -92,10 +123,10 @@ class Executor:
                     f"{(fresh or {}).get('etag') or 'absent'}); nothing was overwritten, run "
                     "egress apply again to review the new plan."
                 )
-            poller = self._write(step, fresh)
+            poller = self._write(step, fresh, step_started)
             writes += 1
             if poller is not None:
-                self._follow(poller, label, step_started)
+                self._follow(poller, label)
             self._reporter.end(label, time.monotonic() - step_started)
         return ApplyResult(writes=writes, seconds=time.monotonic() - started)
 
@@ -129,8 +160,20 @@ class Executor:
         return dict(found.as_dict()) if found is not None else None
 
     # --- writes ----------------------------------------------------------------------
-    def _write(self, step: Step, fresh: dict[str, Any] | None) -> LROPoller[Any] | None:
+    def _write(
+        self, step: Step, fresh: dict[str, Any] | None, started: float
+    ) -> LROPoller[Any] | None:
         from azure.mgmt.network import models
+
+        label = _label(step)
+
+        def poll() -> DeadlinePolling:
+            def on_status(status: str) -> None:
+                self._reporter.waiting(label, status, time.monotonic() - started)
+
+            return DeadlinePolling(
+                self._poll_interval, deadline=self._deadline, on_status=on_status
+            )
 
         t, c = self._target, self._client
         rg, table_rg, table = t.resource_group, t.route_table_resource_group, str(t.route_table)
@@ -140,21 +183,25 @@ class Executor:
         if step.kind is Kind.GROUP and step.action is Action.DELETE:
             groups = c.firewall_policy_rule_collection_groups
             call, needs = (
-                lambda: groups.begin_delete(rg, t.firewall_policy, step.name),
+                lambda: groups.begin_delete(rg, t.firewall_policy, step.name, polling=poll()),
                 perms.DELETE_GROUP,
             )
         elif step.kind is Kind.GROUP:
             groups = c.firewall_policy_rule_collection_groups
             call, needs = (
                 lambda: groups.begin_create_or_update(
-                    rg, t.firewall_policy, step.name, models.FirewallPolicyRuleCollectionGroup(body)
+                    rg,
+                    t.firewall_policy,
+                    step.name,
+                    models.FirewallPolicyRuleCollectionGroup(body),
+                    polling=poll(),
                 ),
                 perms.WRITE_GROUP,
             )
         elif step.kind is Kind.ROUTE_TABLE:
             call, needs = (
                 lambda: c.route_tables.begin_create_or_update(
-                    table_rg, table, models.RouteTable(body)
+                    table_rg, table, models.RouteTable(body), polling=poll()
                 ),
                 perms.WRITE_ROUTE_TABLE,
             )
@@ -164,13 +211,13 @@ class Executor:
             return None
         elif step.kind is Kind.ROUTE and step.action is Action.DELETE:
             call, needs = (
-                lambda: c.routes.begin_delete(table_rg, table, step.name),
+                lambda: c.routes.begin_delete(table_rg, table, step.name, polling=poll()),
                 perms.DELETE_ROUTE,
             )
         elif step.kind is Kind.ROUTE:
             call, needs = (
                 lambda: c.routes.begin_create_or_update(
-                    table_rg, table, step.name, models.Route(body)
+                    table_rg, table, step.name, models.Route(body), polling=poll()
                 ),
                 perms.WRITE_ROUTE,
             )
@@ -180,7 +227,11 @@ class Executor:
             subnet_body = _with_route_table(fresh, t.route_table_id)
             call, needs = (
                 lambda: c.subnets.begin_create_or_update(
-                    subnet.resource_group, subnet.vnet, subnet.name, models.Subnet(subnet_body)
+                    subnet.resource_group,
+                    subnet.vnet,
+                    subnet.name,
+                    models.Subnet(subnet_body),
+                    polling=poll(),
                 ),
                 perms.WRITE_SUBNET,
             )
@@ -194,17 +245,16 @@ class Executor:
         )
         return poller
 
-    def _follow(self, poller: LROPoller[Any], label: str, started: float) -> None:
-        while not poller.done():
-            if time.monotonic() >= self._deadline:
-                raise AzureApplyError(
-                    f"timed out after {self._timeout:g}s (--timeout) waiting for {label}; Azure "
-                    "may still finish it, re-run egress apply to converge."
-                )
-            poller.wait(min(0.25, max(0.0, self._deadline - time.monotonic())))
-            self._reporter.waiting(label, str(poller.status()), time.monotonic() - started)
-        with map_azure_errors(label):
-            poller.result()
+    def _follow(self, poller: LROPoller[Any], label: str) -> None:
+        """Wait for the operation; DeadlinePolling ends the SDK's polling thread at --timeout."""
+        try:
+            with map_azure_errors(label):
+                poller.result()
+        except PollingDeadlineError:
+            raise AzureApplyError(
+                f"timed out after {self._timeout:g}s (--timeout) waiting for {label}; Azure "
+                "may still finish it, re-run egress apply to converge."
+            ) from None
 
 
 def _with_route_table(subnet: dict[str, Any], route_table_id: str) -> dict[str, Any]:

@@ -6,6 +6,8 @@ Azure modules are imported inside the command bodies so `egress --help` stays fa
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -17,6 +19,7 @@ from egress.cli._common import guarded, stderr_console
 from egress.errors import ExitCode, UsageError
 
 if TYPE_CHECKING:
+    from azure.mgmt.network import NetworkManagementClient
     from rich.console import Console
 
     from egress.azure import AzureTarget, DesiredState, Plan
@@ -197,13 +200,16 @@ def connection_for(inputs: Inputs, subscription: str) -> Connection:
     )
 
 
-def compute_plan(inputs: Inputs) -> tuple[Plan, Connection]:
+@contextmanager
+def planned(inputs: Inputs) -> Iterator[tuple[Plan, NetworkManagementClient, Connection]]:
+    """Compile, connect and read Azure; the client is closed when the block ends."""
     from egress.azure import make_plan
     from egress.azure.cloud import network_client
 
     desired, target = desired_and_target(inputs)
     connection = connection_for(inputs, target.subscription_id)
-    return make_plan(network_client(connection), desired, target, prune=inputs.prune), connection
+    with network_client(connection) as client:
+        yield make_plan(client, desired, target, prune=inputs.prune), client, connection
 
 
 @app.command("plan")
@@ -237,8 +243,8 @@ def plan_command(
         firewall_policy, route_table, route_table_resource_group, tuple(subnet_id or ()), prune,
         managed_prefix, arm_endpoint, authority_host, poll_interval,
     )  # fmt: skip
-    plan, _ = compute_plan(inputs)
-    render_plan(plan, Console(soft_wrap=True, highlight=False))
+    with planned(inputs) as (plan, _, _):
+        render_plan(plan, Console(soft_wrap=True, highlight=False))
     if plan.has_changes:
         raise typer.Exit(int(ExitCode.CHANGES_PENDING))
 
@@ -273,7 +279,6 @@ def apply_command(
     timeout: Timeout = 1800.0,
 ) -> None:
     """Write the changes `egress plan` shows: route table, then groups, then subnets."""
-    from egress.azure.cloud import network_client
     from egress.azure.executor import Executor
     from egress.azure.progress import ConsoleReporter
     from egress.azure.render import render_plan
@@ -284,16 +289,20 @@ def apply_command(
         managed_prefix, arm_endpoint, authority_host, poll_interval,
     )  # fmt: skip
     console = stderr_console()
-    plan, connection = compute_plan(inputs)
-    render_plan(plan, console)
-    if not plan.has_changes:
-        return
-    if not yes:
-        _confirm(plan, console)
-    client = network_client(connection)
-    result = Executor(
-        client, plan, timeout=timeout, retry=connection.retry, reporter=ConsoleReporter(console)
-    ).run()
+    with planned(inputs) as (plan, client, connection):
+        render_plan(plan, console)
+        if not plan.has_changes:
+            return
+        if not yes:
+            _confirm(plan, console)
+        result = Executor(
+            client,
+            plan,
+            timeout=timeout,
+            retry=connection.retry,
+            reporter=ConsoleReporter(console),
+            poll_interval=connection.polling_interval or 30.0,
+        ).run()
     console.print(f"Applied {result.writes} change(s) in {result.seconds:.1f}s.")
 
 

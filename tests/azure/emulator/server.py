@@ -136,6 +136,7 @@ class ArmEmulator:
             lro_retry_after,
         )
         self.page_size = page_size
+        self.conflict_retry_after: str | None = "1"  # Retry-After on 409 (None: no header)
         self.latency = latency
         self.tenant = tenant
         self.faults: list[Fault] = []
@@ -345,7 +346,7 @@ class ArmEmulator:
                 "AnotherOperationInProgress",
                 f"Another operation on this or dependent resource is in progress: firewall "
                 f"policy '{policy.rsplit('/', 1)[1]}' is Updating.",
-                {"Retry-After": "1"},
+                {"Retry-After": self.conflict_retry_after} if self.conflict_retry_after else {},
             )
 
     def _write(

@@ -106,10 +106,8 @@ def _message(error: BaseException, resource: str, needs: tuple[str, ...]) -> Azu
             "no Azure credential is available: sign in with `az login`, or set AZURE_CLIENT_ID, "
             "AZURE_TENANT_ID and AZURE_CLIENT_SECRET, or run with a managed or workload identity."
         )
-    if isinstance(error, core.ClientAuthenticationError) and not isinstance(
-        error, core.HttpResponseError | CredentialUnavailableError
-    ):
-        return AzureAuthError(f"Azure sign-in failed while reading {resource}: {_first(error)}.")
+    if isinstance(error, core.ClientAuthenticationError) and error.response is None:
+        return _sign_in_error(error, resource)
     if isinstance(error, core.HttpResponseError):
         status = error.status_code or 0
         code, text = _arm_error(error)
@@ -130,7 +128,8 @@ def _message(error: BaseException, resource: str, needs: tuple[str, ...]) -> Azu
             )
         if code in ("SubscriptionNotFound", "InvalidSubscriptionId"):
             return AzureNotFoundError(
-                f"subscription {_subscription_of(resource)} was not found or is not visible to "
+                f"subscription {_subscription_of(resource + ' ' + text)} was not found or is not "
+                "visible to "
                 "the signed-in identity; check --subscription (`az account list`)."
             )
         if code == "ResourceGroupNotFound":
@@ -156,14 +155,34 @@ def _message(error: BaseException, resource: str, needs: tuple[str, ...]) -> Azu
     return target(f"Azure SDK error for {resource}: {_first(error)}.")
 
 
+def _sign_in_error(error: core.ClientAuthenticationError, resource: str) -> AzureError:
+    """A credential failed before any ARM call: nothing configured, or a rejected sign-in."""
+    text = str(error.message or error)
+    failures = [
+        line.strip()
+        for line in text.splitlines()
+        if "Authentication failed" in line or "AADSTS" in line
+    ]
+    if failures:
+        detail = failures[0].split("Authentication failed:", 1)[-1].strip().rstrip(".")
+        return AzureAuthError(
+            f"Azure sign-in failed while reading {resource}: {detail}; check the credential "
+            "(client id, tenant, secret or certificate) or sign in again with `az login`."
+        )
+    return AzureAuthError(
+        "no Azure credential is available: sign in with `az login`, or set AZURE_CLIENT_ID, "
+        "AZURE_TENANT_ID and AZURE_CLIENT_SECRET, or run with a managed or workload identity."
+    )
+
+
 def _first(error: BaseException) -> str:
     text = str(getattr(error, "message", None) or error).strip()
     return text.splitlines()[0].rstrip(".") if text else type(error).__name__
 
 
 def _subscription_of(resource: str) -> str:
-    found = re.search(r"/subscriptions/([^/]+)", resource)
-    return f"'{found.group(1)}'" if found else "(unknown)"
+    found = re.search(r"/subscriptions/([^/]+)|subscription '([^']+)'", resource)
+    return f"'{found.group(1) or found.group(2)}'" if found else "(unknown)"
 
 
 @contextmanager

@@ -94,8 +94,8 @@ def test_unmanaged_groups_are_never_touched_and_stale_managed_ones_need_prune(cl
     applied = cli.run("apply", "--yes")
     assert applied.exit_code == 0, applied.output
     assert (
-        "Left alone (not managed by egress): rule collection group DefaultNetworkRuleCollectionGroup, rule collection group egress-legacy"
-        in applied.stderr
+        "Left alone (not managed by egress): rule collection group "
+        "DefaultNetworkRuleCollectionGroup, rule collection group egress-legacy" in applied.stderr
     )
     assert "pass --prune to delete): rule collection group egress-old" in applied.stderr
     assert arm.resource(rcg_id("egress-old")) is not None
@@ -113,8 +113,8 @@ def test_a_clashing_unmanaged_group_stops_the_run_before_any_write(cli: Cli) -> 
     result = cli.run("apply", "--yes")
     assert result.exit_code == 4
     assert (
-        "rule collection group 'egress-aks' already exists in firewall policy 'fp-hub' but is not managed by egress"
-        in result.stderr
+        "rule collection group 'egress-aks' already exists in firewall policy 'fp-hub' "
+        "but is not managed by egress" in result.stderr
     )
     assert cli.arm.writes == 0
 

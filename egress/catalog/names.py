@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 
@@ -14,6 +15,7 @@ class InvalidName(ValueError):  # noqa: N818  (a ValueError so pydantic reports 
     """A destination that is not a valid FQDN, wildcard, tag or CIDR; the text says why."""
 
 
+@functools.lru_cache(maxsize=65536)
 def normalise_fqdn(value: str, *, wildcard: bool) -> str:
     """Lowercase, strip the trailing dot, IDNA-encode and validate an FQDN or wildcard FQDN.
 
@@ -41,7 +43,9 @@ def normalise_fqdn(value: str, *, wildcard: bool) -> str:
             "label, as in '*.example.com'"
         )
     try:
-        ascii_labels = [label.encode("idna").decode("ascii") if label else "" for label in labels]
+        ascii_labels = [
+            label if label.isascii() else label.encode("idna").decode("ascii") for label in labels
+        ]
     except UnicodeError as exc:
         raise InvalidName(f"'{value}' is not a valid international domain name ({exc})") from None
     for label in ascii_labels:
@@ -106,6 +110,7 @@ APP_PROTOCOLS = ("http", "https")
 NET_PROTOCOLS = ("tcp", "udp")
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_port_spec(value: str) -> tuple[str, int, int]:
     """Parse ``proto:port`` or ``proto:lo-hi`` (tcp, udp, http, https) into its parts."""
     proto, sep, ports = str(value).strip().lower().partition(":")

@@ -353,17 +353,28 @@ def _shadowed(compiled: CompiledPolicy) -> list[Finding]:
                         else:
                             catalog_app.setdefault(key, set()).add(fqdn)
     for fqdn, proto, port, where in user_app:
-        for existing in sorted(catalog_app.get((proto, port), ())):
-            if existing == fqdn or (existing.startswith("*.") and wildcard_covers(existing, fqdn)):
-                out.append(
-                    _warn(
-                        "SHD001",
-                        f"{where}: {fqdn} on {proto}:{port} is already allowed "
-                        f"by the AKS catalog rule for {existing}; remove the allowance",
-                    )
+        existing = _covering(fqdn, catalog_app.get((proto, port), set()))
+        if existing:
+            out.append(
+                _warn(
+                    "SHD001",
+                    f"{where}: {fqdn} on {proto}:{port} is already allowed "
+                    f"by the AKS catalog rule for {existing}; remove the allowance",
                 )
-                break
+            )
     return out + _shadowed_addresses(compiled)
+
+
+def _covering(fqdn: str, allowed: set[str]) -> str | None:
+    """The allowed name or broadest wildcard that admits fqdn (never the apex), if any."""
+    if fqdn in allowed:
+        return fqdn
+    labels = fqdn.split(".")
+    for index in range(len(labels) - 1, 0, -1):  # broadest wildcard first
+        candidate = "*." + ".".join(labels[index:])
+        if candidate in allowed and wildcard_covers(candidate, fqdn):
+            return candidate
+    return None
 
 
 def _shadowed_addresses(compiled: CompiledPolicy) -> list[Finding]:

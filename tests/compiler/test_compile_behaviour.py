@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+# Every host name and address in this file is compiler input/output data: never contacted.
 from pathlib import Path
 
 import pytest
@@ -58,11 +59,13 @@ def test_names_are_normalised(tmp_path: Path) -> None:
         _with(
             allow=[
                 {"name": "upper", "fqdn": "API.Contoso.COM.", "ports": ["https:443"]},
+                # data: never contacted
                 {"name": "idn", "fqdn": "Bücher.example.org", "ports": ["https:443"]},
             ]
         ),
     )
     (rule,) = _user_app_rules(policy)
+    # data: never contacted
     assert rule.target_fqdns == ("api.contoso.com", "xn--bcher-kva.example.org")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+# Every host name and address in this file is compiler input/output data: never contacted.
 import ipaddress
 from pathlib import Path
 
@@ -89,15 +90,17 @@ def test_default_deny_canaries() -> None:
 def test_canaries_avoid_what_the_policy_allows(tmp_path: Path) -> None:
     data = {
         "allow": [
+            # data: never contacted
             {"name": "org", "fqdn": "example.org", "ports": ["https:443", "http:80"]},
-            {"name": "alt", "cidr": "1.1.1.0/24", "ports": ["tcp:853"]},
+            {"name": "alt", "cidr": "1.1.1.0/24", "ports": ["tcp:853"]},  # data: never contacted
             {"name": "web", "fqdn": "app.contoso.com", "ports": ["https:8443"]},
         ],
         "cluster": {"custom_dns_servers": ["8.8.8.8"]},  # data only: never contacted
     }
     checks = _checks(compile_with(tmp_path, data))
-    assert checks["canary/unlisted-fqdn-https"].host == "example.net"
-    assert checks["canary/direct-ip-https"].host == "9.9.9.9"
+    assert checks["canary/unlisted-fqdn-https"].host == "example.net"  # data: never contacted
+    assert checks["canary/direct-ip-https"].host == "9.9.9.9"  # data: never contacted
+    # data: never contacted
     assert checks["canary/dns-outside-resolver"].host not in ("8.8.8.8", "1.1.1.1")
     assert checks["canary/allowed-fqdn-wrong-port"].port != 8443
 

@@ -6,6 +6,7 @@ EgressError with a message (never a traceback from a bug).
 
 from __future__ import annotations
 
+# Every host name and address in this file is compiler input/output data: never contacted.
 import ipaddress
 from typing import Any
 

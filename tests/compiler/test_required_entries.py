@@ -6,6 +6,7 @@ the Learn page it cites), not read from the catalog, so a missing catalog entry 
 
 from __future__ import annotations
 
+# Every host name and address in this file is compiler input/output data: never contacted.
 from pathlib import Path
 
 import pytest

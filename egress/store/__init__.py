@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from egress.store._ingest import IngestResult, RejectedLine, ingest_files
-from egress.store._schema import LATEST_VERSION, MIGRATIONS, SCHEMA_V1, rebuild_hourly
+from egress.store._schema import LATEST_VERSION, MIGRATIONS, SCHEMA_V1, rebuild_summaries
 from egress.store._store import ResultStore, format_ts, parse_ts
 
 __all__ = [
@@ -16,5 +16,5 @@ __all__ = [
     "format_ts",
     "ingest_files",
     "parse_ts",
-    "rebuild_hourly",
+    "rebuild_summaries",
 ]

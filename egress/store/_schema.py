@@ -2,10 +2,10 @@
 
 Version 1 holds the raw facts: one row per run and one per check result. Version 2 adds
 what the report needs to stay fast on months of five-minute runs: time and scope indexes
-on runs, a partial index over failing check rows only, and `check_hourly`, a summary of
-every (hour, cluster, node pool, check) kept up to date by each append. A migration is a
-plain function run inside the opening transaction, so a store is either fully at the new
-version or untouched.
+on runs, a partial index over failing check rows only, and two summary tables with the
+counts of every (hour or day, cluster, node pool, check), kept up to date by each append.
+A migration is a plain function run inside the opening transaction, so a store is either
+fully at the new version or untouched.
 """
 
 from __future__ import annotations
@@ -59,10 +59,13 @@ CREATE TABLE checks (
 );
 """
 
-# One row of per-hour counts, computed from runs joined with checks; reused for the
-# version-2 backfill, for each append, and for the partial hours at a window's edges.
-HOURLY_SELECT = f"""
-SELECT substr(r.started_at, 1, 13) AS hour, r.cluster, r.node_pool, c.check_id,
+
+# Per-period counts from runs joined with checks (period = the first `width` characters of
+# the run's start: 13 gives the hour, 10 the day); reused for the version-2 backfill, for
+# each append, and for the partial hours at a window's edges.
+def summary_select(width: int) -> str:
+    return f"""
+SELECT substr(r.started_at, 1, {width}) AS period, r.cluster, r.node_pool, c.check_id,
        count(*) AS total,
        sum(CASE WHEN c.compliant = 1 AND NOT {LEAK_SQL} THEN 1 ELSE 0 END) AS passed,
        sum(CASE WHEN {FAILING_SQL} THEN 1 ELSE 0 END) AS failed,
@@ -73,19 +76,19 @@ SELECT substr(r.started_at, 1, 13) AS hour, r.cluster, r.node_pool, c.check_id,
        max(CASE WHEN {FAILING_SQL} THEN r.started_at END) AS last_failure
 FROM runs AS r JOIN checks AS c ON c.run = r.id
 """
-HOURLY_GROUP = "GROUP BY 1, 2, 3, 4"
-HOURLY_COLUMNS = (
-    "hour, cluster, node_pool, check_id, total, passed, failed, unjudged, leaks, "
+
+
+SUMMARY_GROUP = "GROUP BY 1, 2, 3, 4"
+SUMMARY_COLUMNS = (
+    "period, cluster, node_pool, check_id, total, passed, failed, unjudged, leaks, "
     "failed_required, first_failure, last_failure"
 )
+# Summary table -> how many characters of a timestamp make its period.
+SUMMARY_TABLES = {"check_hourly": 13, "check_daily": 10}
 
-SCHEMA_V2 = """
-CREATE INDEX runs_by_time ON runs (started_at, cluster, node_pool);
-CREATE INDEX runs_by_scope ON runs (cluster, node_pool, started_at);
-CREATE INDEX checks_failing ON checks (run, check_id)
-    WHERE compliant = 0 OR (expectation = 'deny' AND verdict = 'reachable');
-CREATE TABLE check_hourly (
-    hour TEXT NOT NULL,
+_SUMMARY_DDL = """
+CREATE TABLE {table} (
+    period TEXT NOT NULL,
     cluster TEXT NOT NULL,
     node_pool TEXT NOT NULL,
     check_id TEXT NOT NULL,
@@ -97,15 +100,29 @@ CREATE TABLE check_hourly (
     failed_required INTEGER NOT NULL,
     first_failure TEXT,
     last_failure TEXT,
-    PRIMARY KEY (hour, cluster, node_pool, check_id)
+    PRIMARY KEY (period, cluster, node_pool, check_id)
 ) WITHOUT ROWID;
+CREATE INDEX {table}_by_endpoint ON {table} (cluster, node_pool, check_id, period);
 """
 
-# Adds one run's counts to check_hourly; the WHERE clause keeps ON CONFLICT unambiguous.
-UPSERT_HOURLY_FOR_RUN = f"""
-INSERT INTO check_hourly ({HOURLY_COLUMNS})
-{HOURLY_SELECT} WHERE r.id = ? {HOURLY_GROUP}
-ON CONFLICT (hour, cluster, node_pool, check_id) DO UPDATE SET
+SCHEMA_V2 = (
+    """
+CREATE INDEX runs_by_time ON runs (started_at, cluster, node_pool, node);
+CREATE INDEX runs_by_scope ON runs (cluster, node_pool, started_at);
+CREATE INDEX checks_failing ON checks (run, check_id)
+    WHERE compliant = 0 OR (expectation = 'deny' AND verdict = 'reachable');
+"""
+    + _SUMMARY_DDL.format(table="check_hourly")
+    + _SUMMARY_DDL.format(table="check_daily")
+)
+
+
+def upsert_summary_for_run(table: str) -> str:
+    """SQL adding one run's counts (parameter: the run's row id) to a summary table."""
+    return f"""
+INSERT INTO {table} ({SUMMARY_COLUMNS})
+{summary_select(SUMMARY_TABLES[table])} WHERE r.id = ? {SUMMARY_GROUP}
+ON CONFLICT (period, cluster, node_pool, check_id) DO UPDATE SET
     total = total + excluded.total,
     passed = passed + excluded.passed,
     failed = failed + excluded.failed,
@@ -119,10 +136,13 @@ ON CONFLICT (hour, cluster, node_pool, check_id) DO UPDATE SET
 """
 
 
-def rebuild_hourly(conn: sqlite3.Connection) -> None:
-    """Recompute check_hourly from every stored check (the v2 backfill; bulk loaders)."""
-    conn.execute("DELETE FROM check_hourly")
-    conn.execute(f"INSERT INTO check_hourly ({HOURLY_COLUMNS}) {HOURLY_SELECT} {HOURLY_GROUP}")
+def rebuild_summaries(conn: sqlite3.Connection) -> None:
+    """Recompute the summary tables from every stored check (v2 backfill; bulk loaders)."""
+    for table, width in SUMMARY_TABLES.items():
+        conn.execute(f"DELETE FROM {table}")
+        conn.execute(
+            f"INSERT INTO {table} ({SUMMARY_COLUMNS}) {summary_select(width)} {SUMMARY_GROUP}"
+        )
 
 
 def _to_v1(conn: sqlite3.Connection) -> None:
@@ -133,7 +153,7 @@ def _to_v1(conn: sqlite3.Connection) -> None:
 def _to_v2(conn: sqlite3.Connection) -> None:
     for statement in _statements(SCHEMA_V2):
         conn.execute(statement)
-    rebuild_hourly(conn)
+    rebuild_summaries(conn)
 
 
 def _statements(script: str) -> list[str]:

@@ -15,7 +15,12 @@ from typing import Any, TypeVar
 
 from egress.errors import PlanFileError, StoreError
 from egress.results import CheckRecord, RunReport
-from egress.store._schema import LATEST_VERSION, MIGRATIONS, UPSERT_HOURLY_FOR_RUN
+from egress.store._schema import (
+    LATEST_VERSION,
+    MIGRATIONS,
+    SUMMARY_TABLES,
+    upsert_summary_for_run,
+)
 
 T = TypeVar("T")
 
@@ -142,7 +147,8 @@ class ResultStore:
                 f"INSERT INTO checks ({_CHECK_COLUMNS}) VALUES ({_marks(19)})",
                 [(run_pk, *row) for row in check_rows],
             )
-            conn.execute(UPSERT_HOURLY_FOR_RUN, (run_pk,))
+            for table in SUMMARY_TABLES:
+                conn.execute(upsert_summary_for_run(table), (run_pk,))
             return True
 
         return self.write_transaction(write)

@@ -1,8 +1,9 @@
 """Read queries for the report: aggregates computed in SQL, detail rows only for failures.
 
-Counts come from `check_hourly` for the whole hours inside a window and from the raw rows
-for the partial hours at its two edges, so a 30-day report reads a few hundred thousand
-small summary rows instead of millions of check rows. Evidence is read only for the
+Counts come from `check_daily` for the whole days inside a window, `check_hourly` for the
+whole hours around them, and the raw rows only for the partial hours at the two edges, so
+a 30-day report reads about ten thousand small summary rows instead of millions of check
+rows. Evidence is read only for the
 latest failure of each failing endpoint.
 """
 
@@ -10,11 +11,18 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from egress.store._schema import FAILING_SQL, HOURLY_COLUMNS, HOURLY_GROUP, HOURLY_SELECT
+from egress.store._schema import (
+    FAILING_SQL,
+    SUMMARY_COLUMNS,
+    SUMMARY_GROUP,
+    SUMMARY_TABLES,
+    summary_select,
+)
 from egress.store._store import format_ts, parse_ts
 
 Scope = tuple[str, str]  # (cluster, node pool); "" when the probe did not know it
@@ -104,27 +112,63 @@ def _hour_floor(moment: datetime) -> datetime:
     return moment.replace(minute=0, second=0, microsecond=0)
 
 
-def _hourly_source(since: datetime, until: datetime) -> tuple[str, list[str]]:
-    """SQL (and parameters) yielding check_hourly-shaped rows for exactly [since, until)."""
-    inner_start = _hour_floor(since)
-    if inner_start < since:
-        inner_start += timedelta(hours=1)
-    inner_end = max(_hour_floor(until), inner_start)
-    head_end, tail_start = min(inner_start, until), max(inner_end, since)
-    raw = f"{HOURLY_SELECT} WHERE r.started_at >= ? AND r.started_at < ? {HOURLY_GROUP}"
-    sql = (
-        f"SELECT {HOURLY_COLUMNS} FROM check_hourly WHERE hour >= ? AND hour < ? "
-        f"UNION ALL {raw} UNION ALL {raw}"
-    )
-    params = [
-        format_ts(inner_start)[:13],
-        format_ts(inner_end)[:13],
-        format_ts(since),
-        format_ts(head_end),
-        format_ts(tail_start),
-        format_ts(until),
-    ]
-    return sql, params
+def _day_floor(moment: datetime) -> datetime:
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _inner(
+    since: datetime, until: datetime, floor: Callable[[datetime], datetime], step: timedelta
+) -> tuple[datetime, datetime] | None:
+    """The whole periods inside [since, until), if there is at least one."""
+    start = floor(since)
+    if start < since:
+        start += step
+    end = floor(until)
+    return (start, end) if start < end else None
+
+
+def _pieces(
+    since: datetime, until: datetime, *, use_days: bool
+) -> list[tuple[str, datetime, datetime]]:
+    """Cover [since, until) exactly: whole days, then whole hours, then raw rows at the edges."""
+    pieces: list[tuple[str, datetime, datetime]] = []
+    days = _inner(since, until, _day_floor, timedelta(days=1)) if use_days else None
+    edges = [(since, days[0]), (days[1], until)] if days else [(since, until)]
+    if days:
+        pieces.append(("check_daily", *days))
+    for start, end in edges:
+        hours = _inner(start, end, _hour_floor, timedelta(hours=1)) if start < end else None
+        if hours:
+            pieces.append(("check_hourly", *hours))
+        raw = [(start, hours[0]), (hours[1], end)] if hours else [(start, end)]
+        pieces += [("raw", a, b) for a, b in raw if a < b]
+    return pieces
+
+
+def _source(
+    since: datetime, until: datetime, *, use_days: bool, key: EndpointKey | None = None
+) -> tuple[str, list[str]]:
+    """SQL (and parameters) yielding summary-shaped rows for exactly [since, until)."""
+    parts, params = [], []
+    for table, start, end in _pieces(since, until, use_days=use_days):
+        if table == "raw":
+            only = " AND r.cluster = ? AND r.node_pool = ? AND c.check_id = ?" if key else ""
+            parts.append(
+                f"{summary_select(13)} WHERE r.started_at >= ? AND r.started_at < ?{only} "
+                f"{SUMMARY_GROUP}"
+            )
+            params += [format_ts(start), format_ts(end)]
+        else:
+            only = " AND cluster = ? AND node_pool = ? AND check_id = ?" if key else ""
+            width = SUMMARY_TABLES[table]
+            parts.append(
+                f"SELECT {SUMMARY_COLUMNS} FROM {table} WHERE period >= ? AND period < ?{only}"
+            )
+            params += [format_ts(start)[:width], format_ts(end)[:width]]
+        params += list(key or ())
+    if not parts:  # an empty window: keep the query valid
+        parts.append(f"SELECT {SUMMARY_COLUMNS} FROM check_hourly WHERE 0")
+    return " UNION ALL ".join(parts), params
 
 
 def _maybe_ts(text: str | None) -> datetime | None:
@@ -135,7 +179,7 @@ def endpoint_totals(
     conn: sqlite3.Connection, since: datetime, until: datetime
 ) -> list[EndpointTotals]:
     """Per (cluster, node pool, check) counts over the window, sorted by that key."""
-    source, params = _hourly_source(since, until)
+    source, params = _source(since, until, use_days=True)
     rows = conn.execute(
         f"""WITH h AS ({source})
         SELECT cluster, node_pool, check_id, sum(total), sum(passed), sum(failed),
@@ -166,22 +210,19 @@ def hourly_counts(
     conn: sqlite3.Connection, since: datetime, until: datetime, keys: list[EndpointKey]
 ) -> dict[EndpointKey, list[HourCounts]]:
     """The hour-by-hour counts of the given endpoints (for their timeline charts)."""
-    if not keys:
-        return {}
-    source, params = _hourly_source(since, until)
-    wanted = ", ".join("(?, ?, ?)" for _ in keys)
-    rows = conn.execute(
-        f"""WITH h AS ({source})
-        SELECT cluster, node_pool, check_id, hour, sum(total), sum(passed), sum(failed),
-               sum(unjudged)
-        FROM h WHERE (cluster, node_pool, check_id) IN (VALUES {wanted})
-        GROUP BY cluster, node_pool, check_id, hour ORDER BY cluster, node_pool, check_id, hour""",
-        [*params, *(part for key in keys for part in key)],
-    )
-    result: dict[EndpointKey, list[HourCounts]] = {key: [] for key in keys}
-    for cluster, pool, check_id, hour, *counts in rows:
-        moment = parse_ts(f"{hour}:00:00Z")
-        result[(cluster, pool, check_id)].append(HourCounts(moment, *(int(n) for n in counts)))
+    result: dict[EndpointKey, list[HourCounts]] = {}
+    for key in keys:  # one indexed lookup per failing endpoint
+        source, params = _source(since, until, use_days=False, key=key)
+        rows = conn.execute(
+            f"""WITH h AS ({source})
+            SELECT period, sum(total), sum(passed), sum(failed), sum(unjudged)
+            FROM h GROUP BY period ORDER BY period""",
+            params,
+        )
+        result[key] = [
+            HourCounts(parse_ts(f"{period}:00:00Z"), *(int(n) for n in counts))
+            for period, *counts in rows
+        ]
     return result
 
 

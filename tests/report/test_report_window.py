@@ -1,4 +1,4 @@
-"""Window arithmetic: summary hours plus raw edge hours must count exactly [since, until)."""
+"""Window arithmetic: summary days and hours plus raw edges must count exactly [since, until)."""
 
 from __future__ import annotations
 
@@ -12,21 +12,30 @@ from egress.results import RunReport, Verdict
 from egress.store import ResultStore
 from egress.store.queries import endpoint_totals
 
+STEP, STEPS = 37, 130  # about 3.3 days
+
 
 def _history() -> list[RunReport]:
     runs = []
-    for n in range(40):  # every 17 minutes, so runs fall on all sides of hour boundaries
+    for n in range(STEPS):  # runs fall on all sides of hour and day boundaries
         verdict = Verdict.BLOCKED if n % 3 == 0 else Verdict.REACHABLE
         runs.append(
-            make_run(f"r{n}", BASE + timedelta(minutes=17 * n), overrides={"mcr-443": verdict})
+            make_run(f"r{n}", BASE + timedelta(minutes=STEP * n), overrides={"mcr-443": verdict})
         )
     return runs
 
 
-def _expected(runs: list[RunReport], since: datetime, until: datetime) -> tuple[int, int, int]:
+def _expected(runs: list[RunReport], since: datetime, until: datetime) -> tuple[object, ...]:
     inside = [r for r in runs if since <= r.started_at < until]
-    mcr = [c for r in inside for c in r.checks if c.check_id == "mcr-443"]
-    return len(mcr), sum(c.compliant is True for c in mcr), sum(c.compliant is False for c in mcr)
+    mcr = [(r.started_at, c) for r in inside for c in r.checks if c.check_id == "mcr-443"]
+    failures = [moment for moment, c in mcr if c.compliant is False]
+    return (
+        len(mcr),
+        sum(c.compliant is True for _, c in mcr),
+        len(failures),
+        min(failures, default=None),
+        max(failures, default=None),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -41,14 +50,16 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> ResultStore:
 @pytest.mark.parametrize(
     ("start_min", "end_min"),
     [
-        (0, 40 * 17),  # everything
+        (0, STEP * STEPS),  # everything
         (5, 700),  # both edges inside hours
         (60, 600),  # both edges on hour boundaries
-        (17, 34),  # one run, inside one hour
-        (34, 35),  # exactly one run at the window start
-        (20, 50),  # within one hour, no run
+        (37, 74),  # exactly one run at the window start, until exclusive
+        (38, 50),  # within one hour, no run
         (59, 121),  # edges one minute either side of whole hours
-        (0, 17 * 3),  # until is exclusive: the run at minute 51 is outside
+        (1440, 2880),  # exactly one day
+        (1439, 2881),  # a whole day plus a minute either side
+        (700, 4000),  # partial day, two whole days, partial day
+        (1500, 2000),  # whole hours inside one day
     ],
 )
 def test_window_counts_match_a_brute_force_count(
@@ -57,5 +68,9 @@ def test_window_counts_match_a_brute_force_count(
     since, until = BASE + timedelta(minutes=start_min), BASE + timedelta(minutes=end_min)
     totals = {t.check_id: t for t in endpoint_totals(store.connection, since, until)}
     mcr = totals.get("mcr-443")
-    got = (mcr.total, mcr.passed, mcr.failed) if mcr else (0, 0, 0)
+    got = (
+        (mcr.total, mcr.passed, mcr.failed, mcr.first_failure, mcr.last_failure)
+        if mcr
+        else (0, 0, 0, None, None)
+    )
     assert got == _expected(_history(), since, until)

@@ -11,7 +11,7 @@ from store.sample_runs import BASE, fixed_history, make_run
 
 from egress.errors import ExitCode, PlanFileError, StoreError
 from egress.results import Verdict
-from egress.store import LATEST_VERSION, ResultStore, rebuild_hourly
+from egress.store import LATEST_VERSION, ResultStore, rebuild_summaries
 
 
 def test_append_then_read_back_gives_the_same_run(tmp_path: Path) -> None:
@@ -54,10 +54,14 @@ def test_hourly_summary_kept_by_appends_equals_a_full_rebuild(tmp_path: Path) ->
     with ResultStore(tmp_path / "s.sqlite") as store:
         for run in fixed_history():
             store.append_run(run)
+        conn = store.connection
+        daily = "SELECT * FROM check_daily ORDER BY 1, 2, 3, 4"
         query = "SELECT * FROM check_hourly ORDER BY 1, 2, 3, 4"
-        incremental = store.connection.execute(query).fetchall()
-        store.write_transaction(rebuild_hourly)
-        assert store.connection.execute(query).fetchall() == incremental
+        incremental = conn.execute(query).fetchall()
+        incremental_daily = conn.execute(daily).fetchall()
+        store.write_transaction(rebuild_summaries)
+        assert conn.execute(query).fetchall() == incremental
+        assert conn.execute(daily).fetchall() == incremental_daily
     leaks = [row for row in incremental if row[8]]
     assert [(row[2], row[3]) for row in leaks] == [("gpu", "canary-bing-443")]
 

@@ -107,7 +107,7 @@ def test_a_version_1_store_is_migrated_and_keeps_every_run(tmp_path: Path) -> No
         indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
         assert {"runs_by_time", "runs_by_scope", "checks_failing"} <= indexes
         hourly = conn.execute(
-            "SELECT hour, check_id, total, passed, failed, leaks, last_failure "
+            "SELECT period, check_id, total, passed, failed, leaks, last_failure "
             "FROM check_hourly ORDER BY 1, 2"
         ).fetchall()
         assert hourly == [
@@ -133,3 +133,8 @@ def test_migration_happens_once_and_is_idempotent(tmp_path: Path) -> None:
     with ResultStore(path) as store:
         total = store.connection.execute("SELECT sum(total) FROM check_hourly").fetchone()[0]
     assert total == 4
+    with ResultStore(path) as store:
+        daily = store.connection.execute(
+            "SELECT period, check_id, total, failed FROM check_daily ORDER BY 1, 2"
+        ).fetchall()
+    assert daily == [("2026-11-20", "canary-443", 2, 1), ("2026-11-20", "mcr-443", 2, 0)]

@@ -328,6 +328,17 @@ def lint_compiled(compiled: CompiledPolicy) -> list[Finding]:
                 f"Azure's {MAX_NETWORK_PAIRS}; use an IP group for the sources",
             )
         )
+    if compiled.cloud.value != "AzureCloud" and any(
+        isinstance(r, ApplicationRule) and r.fqdn_tags for r in rules
+    ):
+        out.append(
+            _warn(
+                "TAG001",
+                f"fqdn_mode tag uses the AzureKubernetesService FQDN tag, which the Azure "
+                f"Firewall docs describe for the public cloud; check it exists in "
+                f"{compiled.cloud.value} or use fqdn_mode explicit",
+            )
+        )
     out += _shadowed(compiled)
     return out
 

@@ -153,3 +153,12 @@ def test_narrower_cidr_inside_a_broader_one_warns(tmp_path: Path) -> None:
     shadowed = [w for w in policy.warnings if "SHD002" in w]
     assert len(shadowed) == 1
     assert "10.50.3.0/24 on TCP/5432 is inside 10.50.0.0/16" in shadowed[0]
+
+
+def test_fqdn_tag_outside_public_cloud_warns(tmp_path: Path) -> None:
+    policy = compile_with(
+        tmp_path, {"fqdn_mode": "tag"}, cloud="AzureUSGovernment", region="usgovtexas"
+    )
+    assert any("TAG001" in w for w in policy.warnings)
+    public = compile_with(tmp_path, {"fqdn_mode": "tag"})
+    assert not any("TAG001" in w for w in public.warnings)

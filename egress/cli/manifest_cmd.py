@@ -122,7 +122,7 @@ def manifest(  # noqa: PLR0917  (typer maps each option to a parameter)
     Pipe it to `kubectl apply -f -`. Pods meet the Pod Security Standard "restricted".
     """
     from egress import __version__
-    from egress.k8s import ManifestSpec, render_manifest
+    from egress.k8s import ManifestSpec, render_manifest, warnings
     from egress.k8s.spec import check_options
 
     spec = ManifestSpec(
@@ -146,7 +146,10 @@ def manifest(  # noqa: PLR0917  (typer maps each option to a parameter)
         _write(output, text)
     kind = "CronJob" if schedule else "Job"
     names = ", ".join(t.name for t in spec.targets)
-    stderr_console().print(
+    console = stderr_console()
+    for warning in warnings(spec):
+        console.print(f"[bold yellow]warning:[/] {warning}")
+    console.print(
         f"egress probe manifest: {len(spec.targets)} {kind}(s) in namespace {namespace} "
         f"for {names}; plan {plan.plan_hash[:12]} with {len(plan.checks)} checks."
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from egress.k8s.render import render_manifest, render_objects, to_yaml
+from egress.k8s.render import render_manifest, render_objects, to_yaml, warnings
 from egress.k8s.spec import (
     ManifestSpec,
     Target,
@@ -20,4 +20,5 @@ __all__ = [
     "render_objects",
     "selector_target",
     "to_yaml",
+    "warnings",
 ]

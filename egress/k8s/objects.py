@@ -35,6 +35,10 @@ VERDICT_EXIT_CODES = (1, 2)
 REPORT_READER_SCHEDULE = "0 0 1 1 *"  # never used: the reader CronJob stays suspended
 
 
+def job_deadline_seconds(spec: ManifestSpec) -> int:
+    return spec.deadline_seconds + DEADLINE_MARGIN_SECONDS
+
+
 def labels(spec: ManifestSpec, component: str) -> dict[str, str]:
     return {
         "app.kubernetes.io/name": "egress-probe",
@@ -238,7 +242,7 @@ def _job_spec(spec: ManifestSpec, target: Target, plan_hash: str) -> Obj:
     }
     return {
         "backoffLimit": BACKOFF_LIMIT,
-        "activeDeadlineSeconds": spec.deadline_seconds + DEADLINE_MARGIN_SECONDS,
+        "activeDeadlineSeconds": job_deadline_seconds(spec),
         "ttlSecondsAfterFinished": JOB_TTL_SECONDS,
         "podFailurePolicy": {
             "rules": [

@@ -9,7 +9,7 @@ import yaml
 from egress.errors import UsageError
 from egress.k8s import objects
 from egress.k8s.objects import Obj
-from egress.k8s.spec import ManifestSpec, check_options
+from egress.k8s.spec import ManifestSpec, check_options, schedule_warnings
 from egress.probe_plan import ProbePlan
 
 # ConfigMaps are limited to 1 MiB in total; keep room for metadata.
@@ -72,6 +72,11 @@ def _dump(document: Any) -> str:
         allow_unicode=True,
         width=100,
     )
+
+
+def warnings(spec: ManifestSpec) -> list[str]:
+    """Valid but probably unintended choices, for stderr."""
+    return schedule_warnings(spec, objects.job_deadline_seconds(spec))
 
 
 def render_manifest(plan: ProbePlan, spec: ManifestSpec) -> str:

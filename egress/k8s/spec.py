@@ -137,6 +137,29 @@ def check_schedule(schedule: str) -> None:
         )
 
 
+def schedule_warnings(spec: ManifestSpec, job_deadline_seconds: int) -> list[str]:
+    """Runs that outlast the interval get skipped (concurrencyPolicy Forbid); say so."""
+    if spec.schedule is None:
+        return []
+    fields = spec.schedule.split()
+    if len(fields) != 5 or any(f != "*" for f in fields[1:]):
+        return []
+    minute = fields[0]
+    if minute == "*":
+        interval = 60
+    elif minute.startswith("*/") and minute[2:].isdigit() and int(minute[2:]) > 0:
+        interval = 60 * int(minute[2:])
+    else:
+        return []
+    if job_deadline_seconds < interval:
+        return []
+    return [
+        f"--schedule {spec.schedule!r} starts a run every {interval} s but a run may take up "
+        f"to {job_deadline_seconds} s, so a slow run causes the next one to be skipped; "
+        "lower --deadline or widen the schedule."
+    ]
+
+
 def _valid_label_key(key: str) -> bool:
     prefix, _, name = key.rpartition("/")
     if prefix and (len(prefix) > 253 or not all(_DNS_LABEL.match(p) for p in prefix.split("."))):

@@ -116,3 +116,23 @@ def test_bad_input_exits_2_with_one_clear_line(
     assert message in result.stderr
     assert result.stdout == ""
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("schedule", "deadline", "warned"),
+    [
+        ("*/2 * * * *", "120", True),  # Job may run 240 s, longer than the 120 s interval
+        ("*/5 * * * *", "120", False),
+        ("*/5 * * * *", "200", True),
+        ("0 * * * *", "3000", False),  # hourly: not a simple every-N-minutes schedule
+    ],
+)
+def test_a_schedule_shorter_than_a_run_is_warned_about(
+    schedule: str, deadline: str, warned: bool, tmp_path: Path
+) -> None:
+    plan_file = tmp_path / "probe-plan.json"
+    plan_file.write_text(PLAN.to_json(), encoding="utf-8")
+    args = ["--plan", str(plan_file), "--schedule", schedule, "--deadline", deadline]
+    result = RUNNER.invoke(app, ["probe", "manifest", *args])
+    assert result.exit_code == 0, result.stderr
+    assert ("warning: --schedule" in result.stderr) is warned

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import tempfile
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -29,6 +30,11 @@ StoreOption = Annotated[
         help="The SQLite result store (written by `probe run --store` or `report ingest`).",
         dir_okay=False,
     ),
+]
+# A fixed "now" for reproducible output (tests, golden files); hidden from --help.
+NowOption = Annotated[
+    str | None,
+    typer.Option("--now", hidden=True, envvar="EGRESS_REPORT_NOW", help="Fix 'now' (tests)."),
 ]
 
 
@@ -87,10 +93,7 @@ def report(
         Path | None,
         typer.Option("--output", "-o", help="Write here (atomically) instead of stdout."),
     ] = None,
-    now: Annotated[
-        str | None,
-        typer.Option("--now", hidden=True, envvar="EGRESS_REPORT_NOW", help="Fix 'now' (tests)."),
-    ] = None,
+    now: NowOption = None,
 ) -> None:
     """Render the compliance report for a time window (or run a subcommand).
 
@@ -110,7 +113,8 @@ def report(
     with ResultStore(store_path, create=False) as result_store:
         compliance = build_report(result_store, window, now=moment)
     to_terminal = output is None and sys.stdout.isatty()
-    renderer = make_format(output_format, color=to_terminal)
+    width = shutil.get_terminal_size().columns if to_terminal else 120
+    renderer = make_format(output_format, color=to_terminal, width=width)
     text = renderer.render(compliance)
     if output is None:
         sys.stdout.write(text)
@@ -154,3 +158,22 @@ def ingest(
         markup=False,
     )
     raise typer.Exit(int(ExitCode.USAGE if result.rejected else ExitCode.OK))
+
+
+@report_app.command("prune")
+@guarded
+def prune(
+    keep_days: Annotated[
+        int, typer.Option("--keep-days", min=1, help="Keep this many days before today (UTC).")
+    ],
+    store: StoreOption = None,
+    now: NowOption = None,
+) -> None:
+    """Delete runs older than --keep-days whole days (retention for a store on a volume)."""
+    store_path = _require_store(store)
+    moment = parse_moment(now, option="--now") if now else datetime.now(UTC)
+    with ResultStore(store_path, create=False) as result_store:
+        deleted, cutoff = result_store.prune(moment - timedelta(days=keep_days))
+    stderr_console().print(
+        f"deleted {deleted} run(s) that started before {cutoff.isoformat()}", markup=False
+    )

@@ -153,6 +153,25 @@ class ResultStore:
 
         return self.write_transaction(write)
 
+    def prune(self, before: datetime) -> tuple[int, datetime]:
+        """Delete whole days of runs that started before `before`'s day; (runs, cutoff).
+
+        The cutoff is rounded down to midnight UTC so the summary tables stay exact. Freed
+        pages are reused by later appends (the file does not shrink without VACUUM).
+        """
+        cutoff = parse_ts(format_ts(before)).replace(hour=0, minute=0, second=0, microsecond=0)
+        stamp = format_ts(cutoff)
+
+        def delete(conn: sqlite3.Connection) -> int:
+            old_runs = "SELECT id FROM runs WHERE started_at < ?"
+            conn.execute(f"DELETE FROM checks WHERE run IN ({old_runs})", (stamp,))
+            deleted = conn.execute("DELETE FROM runs WHERE started_at < ?", (stamp,)).rowcount
+            for table, width in SUMMARY_TABLES.items():
+                conn.execute(f"DELETE FROM {table} WHERE period < ?", (stamp[:width],))
+            return int(deleted)
+
+        return self.write_transaction(delete), cutoff
+
     def write_transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """Run `work` inside BEGIN IMMEDIATE ... COMMIT, retrying while the store is busy."""
 

@@ -86,3 +86,30 @@ def test_a_store_from_a_newer_egress_is_refused(tmp_path: Path) -> None:
         conn.execute(f"PRAGMA user_version = {LATEST_VERSION + 1}")
     with pytest.raises(StoreError, match="newer than this egress"):
         ResultStore(path)
+
+
+def test_prune_deletes_whole_old_days_and_keeps_summaries_exact(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from egress.cli import app
+
+    path = tmp_path / "s.sqlite"
+    with ResultStore(path) as store:
+        for day in range(3):
+            for hour in (1, 13):
+                moment = BASE + timedelta(days=day, hours=hour)
+                store.append_run(make_run(f"d{day}h{hour}", moment))
+    now = (BASE + timedelta(days=2, hours=20)).isoformat()
+    args = ["report", "prune", "--store", str(path), "--keep-days", "1", "--now", now]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "deleted 2 run(s) that started before 2026-11-21T00:00:00+00:00" in result.stderr
+    with ResultStore(path) as store:
+        assert store.run_ids() == ["d1h1", "d1h13", "d2h1", "d2h13"]
+        conn = store.connection
+        assert conn.execute("SELECT count(*) FROM checks").fetchone()[0] == 4 * 5
+        tables = ("check_hourly", "check_daily")
+        before = [conn.execute(f"SELECT * FROM {t} ORDER BY 1, 2, 3, 4").fetchall() for t in tables]
+        store.write_transaction(rebuild_summaries)
+        after = [conn.execute(f"SELECT * FROM {t} ORDER BY 1, 2, 3, 4").fetchall() for t in tables]
+    assert before == after

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 from rich import box
 from rich.console import Console, Group, RenderableType
@@ -13,6 +14,7 @@ from rich.text import Text
 from egress.report.formats.base import STATUS_TEXT, ReportFormat, change_text, percent, when
 from egress.report.model import ComplianceReport, Finding, Status, scope_name
 
+_EVIDENCE_CHARS = 300
 _STATUS_STYLE = {
     Status.LEAK: "bold white on red",
     Status.FAIL: "bold red",
@@ -42,6 +44,22 @@ def _findings(title: str, findings: tuple[Finding, ...], style: str) -> Renderab
             f.latest.reason if f.latest else "-",
         )
     return table
+
+
+def _evidence(finding: Finding) -> RenderableType:
+    """The latest failure in two lines; the full evidence is in the HTML, Markdown and JSON."""
+    latest = finding.latest
+    assert latest is not None
+    evidence = json.dumps(json.loads(latest.details_json)["evidence"], sort_keys=True)
+    if len(evidence) > _EVIDENCE_CHARS:
+        evidence = evidence[: _EVIDENCE_CHARS - 3] + "..."
+    return Text.assemble(
+        (f"{finding.category.value} ", "bold"),
+        (finding.check_id, "bold"),
+        f" on {scope_name(finding.cluster, finding.node_pool)}: run {latest.run_id}, node "
+        f"{latest.node or '?'}, {when(latest.run_started_at)}: {latest.verdict}: {latest.reason}",
+        f"\n  evidence: {evidence}",
+    )
 
 
 class TerminalFormat(ReportFormat):
@@ -115,4 +133,7 @@ class TerminalFormat(ReportFormat):
             parts.append(drift)
         else:
             parts.append(Text("Drift between the last two runs: none"))
+        evidence = [_evidence(f) for f in report.findings if f.latest is not None]
+        if evidence:
+            parts += [Text("\nEvidence (latest failure of each endpoint)", style="bold"), *evidence]
         return Group(*parts)

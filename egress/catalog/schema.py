@@ -162,6 +162,13 @@ class Catalog(_Frozen):
         dupes = sorted(name for name, n in features.items() if n > 1)
         if dupes:
             raise ValueError(f"duplicate feature names: {', '.join(dupes)}; rename one")
+        reserved = sorted(set(features) & {"policy", "canary", "all"})
+        if reserved:
+            raise ValueError(
+                f"feature name {reserved[0]} is reserved (policy entries, canaries, "
+                "--feature all); "
+                "rename the feature"
+            )
         if "required" not in features:
             raise ValueError("has no 'required' feature; every catalog needs one")
         ids = Counter(e.id for f in self.features for e in f.entries)

@@ -7,12 +7,16 @@ from enum import StrEnum
 
 
 class Severity(StrEnum):
+    """Errors stop the compile; warnings are reported and kept in the output."""
+
     ERROR = "error"
     WARNING = "warning"
 
 
 @dataclass(frozen=True, slots=True)
 class Finding:
+    """One lint result; `code` is stable (documented in docs/policy.md)."""
+
     severity: Severity
     code: str
     message: str
@@ -23,6 +27,8 @@ class Finding:
 
 @dataclass(frozen=True, slots=True)
 class LintReport:
+    """All findings of one lint run, in the order the checks ran."""
+
     findings: tuple[Finding, ...]
 
     @property

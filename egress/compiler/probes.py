@@ -78,6 +78,12 @@ def build_probe_plan(
     )
 
 
+def _label(entry_id: str) -> str:
+    """Check-id stem: the catalog id, or the allowance's name so reordering keeps ids stable."""
+    stem, _, name = entry_id.partition(" ")
+    return f"policy/{name}" if name else stem.replace("[", "-").replace("]", "")
+
+
 def _allow_check(intent: Intent, rule: str) -> Check | None:
     if intent.dest_kind == "fqdn_tag":
         return None  # the covered explicit entries are probed instead
@@ -85,7 +91,7 @@ def _allow_check(intent: Intent, rule: str) -> Check | None:
     port = int(intent.ports.partition("-")[0])
     transport = "udp" if intent.protocol == "udp" else "tcp"
     base = {
-        "id": _check_id(f"{prov.entry_id}/{intent.protocol}-{port}"),
+        "id": _check_id(f"{_label(prov.entry_id)}/{intent.protocol}-{port}"),
         "port": port,
         "transport": transport,
         "expectation": Expectation.ALLOW,

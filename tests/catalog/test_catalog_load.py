@@ -147,3 +147,11 @@ def test_yaml_syntax_error_gives_the_line(tmp_path: Path) -> None:
 def test_missing_file_says_how_to_fix(tmp_path: Path) -> None:
     with pytest.raises(CatalogError, match=r"cannot read the catalog.*--catalog-dir"):
         load_catalog("AzureCloud", tmp_path)
+
+
+def test_reserved_feature_names_are_rejected(tmp_path: Path) -> None:
+    def edit(data: dict[str, Any]) -> None:
+        data["features"][1]["name"] = "canary"
+
+    with pytest.raises(CatalogError, match="feature name canary is reserved"):
+        load_catalog("AzureCloud", _broken_catalog(tmp_path, edit))

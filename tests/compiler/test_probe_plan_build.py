@@ -132,10 +132,10 @@ def test_user_allow_checks(tmp_path: Path) -> None:
         ]
     }
     checks = _checks(compile_with(tmp_path, data))
-    assert checks["policy/allow-0-gh/https-443"].host == "raw.githubusercontent.com"
-    assert checks["policy/allow-1-wild/https-443"].kind is CheckKind.UNVERIFIABLE
-    assert checks["policy/allow-2-pg/tcp-5432"].kind is CheckKind.UNVERIFIABLE
-    redis = checks["policy/allow-3-one/tcp-6379"]
+    assert checks["policy/gh/https-443"].host == "raw.githubusercontent.com"
+    assert checks["policy/wild/https-443"].kind is CheckKind.UNVERIFIABLE
+    assert checks["policy/pg/tcp-5432"].kind is CheckKind.UNVERIFIABLE
+    redis = checks["policy/one/tcp-6379"]
     assert (redis.host, redis.kind, redis.feature, redis.required) == (
         "10.60.0.7",
         CheckKind.TCP,
@@ -150,3 +150,12 @@ def test_plan_round_trips_and_orders_required_first() -> None:
     kinds = [(c.expectation is Expectation.DENY, c.feature != "required") for c in plan.checks]
     assert kinds == sorted(kinds)
     assert plan.cloud == "AzureCloud" and plan.region == "eastus"
+
+
+def test_named_allowance_check_ids_survive_reordering(tmp_path: Path) -> None:
+    first = {"name": "gh", "fqdn": "github.com", "ports": ["https:443"]}
+    second = {"fqdn": "api.contoso.com", "ports": ["https:443"]}
+    one = _checks(compile_with(tmp_path, {"allow": [first, second]}))
+    two = _checks(compile_with(tmp_path, {"allow": [second, first]}))
+    assert "policy/gh/https-443" in one and "policy/gh/https-443" in two
+    assert "policy/allow-1/https-443" in one and "policy/allow-0/https-443" in two

@@ -18,6 +18,7 @@ MAX_NETWORK_FQDNS = 1000
 MAX_DNAT_DESTINATIONS = 250
 MAX_NETWORK_PAIRS = 20_000
 PRIORITY_RANGE = (100, 65000)
+MAX_GROUPS_SAFE = 50  # the lowest documented limit (policies created before July 2022)
 
 
 def lint_compiled(compiled: CompiledPolicy) -> list[Finding]:
@@ -37,6 +38,15 @@ def lint_compiled(compiled: CompiledPolicy) -> list[Finding]:
     for name, count in Counter(g.name for g in groups).items():
         if count > 1:
             out.append(_err("RCG002", f"rule collection group name {name} is used {count} times"))
+    if len(groups) > MAX_GROUPS_SAFE:
+        out.append(
+            _warn(
+                "LIM007",
+                f"{len(groups)} rule collection groups: firewall policies created before July "
+                f"2022 allow only {MAX_GROUPS_SAFE} in total; move allowances to IP groups or "
+                "fewer, broader entries",
+            )
+        )
     lo, hi = PRIORITY_RANGE
     for group in groups:
         if not lo <= group.priority <= hi:

@@ -78,3 +78,20 @@ def test_small_input_stays_in_one_group() -> None:
     )
     assert [g.name for g in groups] == ["egress-aks"]
     assert groups[0].collections[0].priority == 300
+
+
+def test_many_groups_warn_about_the_group_count_limit() -> None:
+    from dataclasses import replace
+
+    from egress.compiler import CompileRequest, compile_request
+    from egress.compiler.lint_rules import lint_compiled
+    from egress.model import RuleCollectionGroup
+
+    policy = compile_request(CompileRequest())
+    base = policy.rule_collection_groups[0]
+    many = tuple(
+        RuleCollectionGroup(f"egress-aks-{i}", 400 + i, base.collections) for i in range(51)
+    )
+    codes = [f.code for f in lint_compiled(replace(policy, rule_collection_groups=many))]
+    assert "LIM007" in codes
+    assert "LIM007" not in [f.code for f in lint_compiled(policy)]

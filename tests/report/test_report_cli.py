@@ -136,3 +136,32 @@ def test_output_file_is_written_whole_and_summary_goes_to_stderr(tmp_path: Path)
     assert target.read_text().startswith("<!DOCTYPE html>")
     assert "egress report: leak: 1 leaking, 1 failed required" in err
     assert [p.name for p in target.parent.iterdir()] == ["report.html"]  # no temp file left
+
+
+def test_html_is_self_contained(tmp_path: Path) -> None:
+    import re
+
+    store = _store(tmp_path / "s.sqlite", fixed_history())
+    _, page, _ = _report(store, "--days", "1", "--format", "html")
+    assert "<svg" in page and "<style>" in page
+    for forbidden in ("<script", "<link", " src=", " href=", "url(", "@import"):
+        assert forbidden not in page
+    assert set(re.findall(r"https?://[^\"' <]+", page)) == {"http://www.w3.org/2000/svg"}
+
+
+def test_junit_marks_only_leaks_and_failed_required_as_failures(tmp_path: Path) -> None:
+    import xml.etree.ElementTree as ET
+
+    store = _store(tmp_path / "s.sqlite", fixed_history())
+    _, xml_text, _ = _report(store, "--days", "1", "--format", "junit")
+    root = ET.fromstring(xml_text)
+    failures = {
+        (case.get("classname"), case.get("name")): case.find("failure").get("type")  # type: ignore[union-attr]
+        for case in root.iter("testcase")
+        if case.find("failure") is not None
+    }
+    assert failures == {
+        ("egress.aks-prod/gpu", "canary-bing-443"): "leak",
+        ("egress.aks-prod/system", "mcr-443"): "failed-required",
+    }
+    assert root.get("tests") == "10" and root.get("failures") == "2"

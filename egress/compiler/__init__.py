@@ -52,10 +52,15 @@ def compile_checked(request: CompileRequest, policy: Policy) -> CompiledPolicy:
     """Lint the loaded policy, compile it, lint the result; errors raise one CompileError."""
     from egress.compiler.lint import lint_compiled, lint_policy, raise_on_errors
 
+    origin = str(request.policy_path or "(no policy file)")
     findings = lint_policy(policy)
-    compiled = compile_policy(request, policy)
+    try:
+        compiled = compile_policy(request, policy)
+    except CompileError as error:
+        raise_on_errors(findings, origin=origin, also=error.message)  # keep lint errors too
+        raise
     findings += lint_compiled(compiled)
-    warnings = raise_on_errors(findings, origin=str(request.policy_path or "(no policy file)"))
+    warnings = raise_on_errors(findings, origin=origin)
     if not warnings:
         return compiled
     return _with_warnings(compiled, warnings)

@@ -38,12 +38,15 @@ def lint(target: Policy | CompileRequest) -> LintReport:
     return LintReport(tuple(findings))
 
 
-def raise_on_errors(findings: list[Finding], *, origin: str) -> tuple[str, ...]:
-    """Raise one CompileError listing every error; return the warnings as text."""
+def raise_on_errors(
+    findings: list[Finding], *, origin: str, also: str | None = None
+) -> tuple[str, ...]:
+    """Raise one CompileError listing every error (plus `also`); return the warnings as text."""
     errors = [f for f in findings if f.severity is Severity.ERROR]
     if errors:
         listing = "; ".join(str(f) for f in errors)
-        raise CompileError(f"{origin}: {len(errors)} lint error(s): {listing}.")
+        extra = f" Also: {also}" if also else ""
+        raise CompileError(f"{origin}: {len(errors)} lint error(s): {listing}.{extra}")
     return tuple(f"lint {f}" for f in findings if f.severity is Severity.WARNING)
 
 

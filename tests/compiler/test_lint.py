@@ -162,3 +162,12 @@ def test_fqdn_tag_outside_public_cloud_warns(tmp_path: Path) -> None:
     assert any("TAG001" in w for w in policy.warnings)
     public = compile_with(tmp_path, {"fqdn_mode": "tag"})
     assert not any("TAG001" in w for w in public.warnings)
+
+
+def test_lint_errors_are_kept_when_the_compile_also_fails(tmp_path: Path) -> None:
+    data = {"cluster": {"service_cidr": "10.0.0.0/8"}, "firewall": {"dns_proxy": False}}
+    with pytest.raises(CompileError) as caught:
+        compile_with(tmp_path, data)
+    message = str(caught.value)
+    assert "AKS002" in message
+    assert "firewall.dns_proxy: true" in message

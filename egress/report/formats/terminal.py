@@ -33,15 +33,15 @@ def _table(title: str, columns: list[str]) -> Table:
 def _findings(title: str, findings: tuple[Finding, ...], style: str) -> RenderableType:
     if not findings:
         return Text(f"{title}: none", style="green")
-    table = _table(title, ["node pool", "check", "endpoint", "failed", "last", "latest reason"])
+    table = _table(title, ["node pool", "check", "endpoint", "failed", "first", "last"])
     for f in findings:
         table.add_row(
             scope_name(f.cluster, f.node_pool),
             Text(f.check_id, style=style),
             f"{f.host}:{f.port}/{f.transport}",
             f"{f.failed}/{f.total}",
+            when(f.first_failure),
             when(f.last_failure),
-            f.latest.reason if f.latest else "-",
         )
     return table
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from egress.catalog import Catalog, Entry, closest, expand_region
-from egress.catalog.names import check_cidr, normalise_fqdn, parse_port_spec
+from egress.catalog.names import check_cidr, normalise_fqdn, parse_port_spec, wildcard_covers
 from egress.catalog.schema import PROBE_API_SERVER
 from egress.errors import UsageError
 from egress.model import Provenance
@@ -86,11 +86,14 @@ def collect(
     excluded = set(policy.exclude)
     known_ids = {f"{f.name}/{e.id}" for f in catalog.features for e in f.entries}
     known_ids |= {e.id for f in catalog.features for e in f.entries}
-    for entry_id in sorted(excluded - known_ids):
-        raise UsageError(
-            f"policy exclude names unknown catalog entry '{entry_id}'; "
-            f"{closest(entry_id, sorted(known_ids))}"
-        )
+    for field, names in (("exclude", excluded), ("probe_hosts", set(policy.probe_hosts))):
+        unknown = sorted(names - known_ids)
+        if unknown:
+            raise UsageError(
+                f"policy {field} names unknown catalog entry '{unknown[0]}'; "
+                f"{closest(unknown[0], sorted(known_ids))}"
+            )
+    tag_mode = policy.fqdn_mode == "tag" and catalog.fqdn_tag is not None
     for feature in catalog.features:
         if feature.name not in features:
             continue
@@ -109,9 +112,8 @@ def collect(
                 doc=entry.doc or feature.doc,
                 purpose=entry.purpose,
             )
-            probe = policy.probe_hosts.get(key) or policy.probe_hosts.get(entry.id) or entry.probe
+            probe = _probe_host(entry, key, policy, region) or entry.probe
             for intent in _entry_intents(entry, region, policy, prov, probe):
-                tag_mode = policy.fqdn_mode == "tag" and catalog.fqdn_tag
                 if tag_mode and feature.name == "required" and intent.is_app:
                     covered.append(intent)
                 else:
@@ -127,6 +129,21 @@ def collect(
         intents.append(Intent("fqdn_tag", catalog.fqdn_tag, "https", "443", tag_prov))
     intents.extend(_allow_intents(policy.allow, policy_source))
     return Collected(tuple(intents), tuple(covered), tuple(skipped), tuple(warnings))
+
+
+def _probe_host(entry: Entry, key: str, policy: Policy, region: str) -> str | None:
+    """The policy's probe host for this entry, checked to lie under the entry's wildcard."""
+    host = policy.probe_hosts.get(key) or policy.probe_hosts.get(entry.id)
+    if host is None:
+        return None
+    if entry.type == "wildcard_fqdn":
+        wildcard = normalise_fqdn(expand_region(entry.destination, region), wildcard=True)
+        if not wildcard_covers(wildcard, host):
+            raise UsageError(
+                f"policy probe_hosts[{entry.id}] '{host}' is not under {wildcard}; give a host "
+                "that the wildcard matches"
+            )
+    return host
 
 
 def _skip_reason(entry: Entry, policy: Policy, excluded: set[str], key: str) -> str | None:

@@ -214,6 +214,11 @@ class Policy(_Frozen):
     managed_prefix: str = Field(default="egress", pattern=r"^[a-z][a-z0-9-]{0,19}$")
     azure: Azure = Azure()
 
+    @field_validator("probe_hosts")
+    @classmethod
+    def _probe_hosts(cls, hosts: dict[str, str]) -> dict[str, str]:
+        return {key: normalise_fqdn(host, wildcard=False) for key, host in hosts.items()}
+
     @model_validator(mode="after")
     def _unique(self) -> Policy:
         names = Counter(a.name for a in self.allow if a.name)

@@ -6,7 +6,10 @@ from __future__ import annotations
 import ipaddress
 from pathlib import Path
 
+import pytest
+
 from egress.compiler import CompileRequest, compile_request
+from egress.errors import UsageError
 from egress.model import CompiledPolicy
 from egress.probe_plan import Check, CheckKind, Expectation, HostSource, parse_plan
 
@@ -159,3 +162,13 @@ def test_named_allowance_check_ids_survive_reordering(tmp_path: Path) -> None:
     two = _checks(compile_with(tmp_path, {"allow": [second, first]}))
     assert "policy/gh/https-443" in one and "policy/gh/https-443" in two
     assert "policy/allow-1/https-443" in one and "policy/allow-0/https-443" in two
+
+
+def test_probe_hosts_are_checked(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match=r"probe_hosts names unknown catalog entry 'monitor-odss'"):
+        compile_with(tmp_path, {"probe_hosts": {"monitor-odss": "ws.ods.opinsights.azure.com"}})
+    with pytest.raises(UsageError, match=r"'ws\.contoso\.com' is not under \*\.ods"):
+        compile_with(
+            tmp_path,
+            {"features": ["azure-monitor"], "probe_hosts": {"monitor-ods": "ws.contoso.com"}},
+        )

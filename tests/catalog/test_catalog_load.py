@@ -155,3 +155,23 @@ def test_reserved_feature_names_are_rejected(tmp_path: Path) -> None:
 
     with pytest.raises(CatalogError, match="feature name canary is reserved"):
         load_catalog("AzureCloud", _broken_catalog(tmp_path, edit))
+
+
+@pytest.mark.parametrize("cloud", list(Cloud))
+def test_every_region_compiles_with_every_feature(cloud: Cloud) -> None:
+    from egress.compiler import CompileRequest, compile_request
+    from egress.model import ApplicationRule
+
+    for region in load_catalog(cloud).regions:
+        policy = compile_request(
+            CompileRequest(cloud=cloud.value, region=region, features=("all",))
+        )
+        fqdns = {
+            f for r in policy.all_rules() if isinstance(r, ApplicationRule) for f in r.target_fqdns
+        }
+        regional = [f for f in fqdns if region in f]
+        assert regional, region  # the {location} placeholders were expanded for this region
+        assert not any("{" in f for f in fqdns)
+        assert f"AzureCloud.{region}" in {
+            a for r in policy.all_rules() for a in getattr(r, "destination_addresses", ())
+        }

@@ -23,9 +23,13 @@ _INDENT = "  "
 _MAX_LINE = 100
 
 
+_HCL_ESCAPES = {"b": "\\u0008", "f": "\\u000c"}  # JSON escapes HCL does not know
+
+
 def hcl_string(value: str) -> str:
     """A quoted HCL string; `${` and `%{` are escaped so nothing is interpolated."""
     quoted = json.dumps(value, ensure_ascii=False)
+    quoted = re.sub(r"\\(.)", lambda m: _HCL_ESCAPES.get(m.group(1), m.group(0)), quoted)
     return quoted.replace("${", "$${").replace("%{", "%%{")
 
 

@@ -117,7 +117,8 @@ def write_outputs(files: Mapping[str, str], out_dir: Path) -> None:
     """
     for relpath in files:
         _checked_relpath(relpath)
-    out_dir = out_dir.absolute()
+    # Write where a symlinked --output points, so the link itself stays as the user made it.
+    out_dir = out_dir.resolve() if out_dir.is_symlink() else out_dir.absolute()
     _check_replaceable(out_dir)
     try:
         out_dir.parent.mkdir(parents=True, exist_ok=True)

@@ -101,3 +101,13 @@ def test_paths_must_stay_inside_the_folder(tmp_path: Path, bad: str):
     with pytest.raises(ValueError, match="must be relative"):
         write_outputs({bad: "x"}, tmp_path / "out")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_symlinked_output_folder_is_written_through(tmp_path: Path):
+    real = tmp_path / "real"
+    write_outputs({"a": "1\n"}, real)
+    (tmp_path / "link").symlink_to(real)
+    write_outputs({"b": "2\n"}, tmp_path / "link")
+    assert (tmp_path / "link").is_symlink()
+    assert tree(real) == {MARKER: "written by egress compile\n", "b": "2\n"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link", "real"]

@@ -14,6 +14,8 @@ from egress.targets.route_table import route_table_body
 SCHEMA = "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#"
 RCG_TYPE = "Microsoft.Network/firewallPolicies/ruleCollectionGroups"
 ROUTE_TABLE_TYPE = "Microsoft.Network/routeTables"
+DEPLOYMENT_TYPE = "Microsoft.Resources/deployments"
+DEPLOYMENT_API_VERSION = "2022-09-01"
 
 
 def _parameters(policy: CompiledPolicy) -> dict[str, Any]:
@@ -23,7 +25,7 @@ def _parameters(policy: CompiledPolicy) -> dict[str, Any]:
     }
     if policy.azure.firewall_policy:
         firewall_policy["defaultValue"] = policy.azure.firewall_policy
-    return {
+    parameters: dict[str, Any] = {
         "firewallPolicyName": firewall_policy,
         "location": {
             "type": "string",
@@ -36,6 +38,14 @@ def _parameters(policy: CompiledPolicy) -> dict[str, Any]:
             "metadata": {"description": "Name of the route table for the AKS subnets."},
         },
     }
+    other_group = _route_table_group(policy)
+    if other_group is not None:
+        parameters["routeTableResourceGroup"] = {
+            "type": "string",
+            "defaultValue": other_group,
+            "metadata": {"description": "Resource group of the route table."},
+        }
+    return parameters
 
 
 def _quote(name: str) -> str:
@@ -52,6 +62,37 @@ def escape_literals(value: Any) -> Any:
     if isinstance(value, dict):
         return {key: escape_literals(item) for key, item in value.items()}
     return value
+
+
+def _route_table_group(policy: CompiledPolicy) -> str | None:
+    """The route table's resource group when it differs from the firewall policy's."""
+    group = policy.azure.route_table_resource_group
+    return group if group and group != policy.azure.resource_group else None
+
+
+def _nested_route_table(route_table: dict[str, Any]) -> dict[str, Any]:
+    """A nested deployment, because one template deploys into one resource group."""
+    inner_parameters = {"routeTableName": {"type": "string"}, "location": {"type": "string"}}
+    return {
+        "type": DEPLOYMENT_TYPE,
+        "apiVersion": DEPLOYMENT_API_VERSION,
+        "name": "egress-route-table",
+        "resourceGroup": "[parameters('routeTableResourceGroup')]",
+        "properties": {
+            "mode": "Incremental",
+            "expressionEvaluationOptions": {"scope": "inner"},
+            "parameters": {
+                "routeTableName": {"value": "[parameters('routeTableName')]"},
+                "location": {"value": "[parameters('location')]"},
+            },
+            "template": {
+                "$schema": SCHEMA,
+                "contentVersion": "1.0.0.0",
+                "parameters": inner_parameters,
+                "resources": [route_table],
+            },
+        },
+    }
 
 
 def _rcg_resource_id(name: str) -> str:
@@ -75,16 +116,24 @@ def arm_template(policy: CompiledPolicy) -> dict[str, Any]:
         resources.append(resource)
         previous = name
     table = route_table_body(policy)
-    resources.append(
-        {
-            "type": ROUTE_TABLE_TYPE,
-            "apiVersion": API_VERSION,
-            "name": "[parameters('routeTableName')]",
-            "location": "[parameters('location')]",
-            "tags": escape_literals(table["tags"]),
-            "properties": escape_literals(table["properties"]),
-        }
-    )
+    route_table = {
+        "type": ROUTE_TABLE_TYPE,
+        "apiVersion": API_VERSION,
+        "name": "[parameters('routeTableName')]",
+        "location": "[parameters('location')]",
+        "tags": escape_literals(table["tags"]),
+        "properties": escape_literals(table["properties"]),
+    }
+    other_group = _route_table_group(policy)
+    if other_group is None:
+        resources.append(route_table)
+        table_id = f"[resourceId('{ROUTE_TABLE_TYPE}', parameters('routeTableName'))]"
+    else:
+        resources.append(_nested_route_table(route_table))
+        table_id = (
+            f"[resourceId(parameters('routeTableResourceGroup'), '{ROUTE_TABLE_TYPE}', "
+            "parameters('routeTableName'))]"
+        )
     return {
         "$schema": SCHEMA,
         "contentVersion": "1.0.0.0",
@@ -96,12 +145,7 @@ def arm_template(policy: CompiledPolicy) -> dict[str, Any]:
         },
         "parameters": escape_literals(_parameters(policy)),
         "resources": resources,
-        "outputs": {
-            "routeTableId": {
-                "type": "string",
-                "value": f"[resourceId('{ROUTE_TABLE_TYPE}', parameters('routeTableName'))]",
-            }
-        },
+        "outputs": {"routeTableId": {"type": "string", "value": table_id}},
     }
 
 

@@ -238,3 +238,18 @@ def test_collections_mixing_rule_kinds_are_refused_by_every_azure_target():
         )
         assert "collection 'egress-deny' of group 'egress-aks' uses mixed-collections" in message
     assert TARGETS["route-table"]().render(broken)
+
+
+def test_arm_template_deploys_a_route_table_in_another_group_through_a_nested_deployment():
+    template = arm_template(full_policy())
+    (nested,) = [r for r in template["resources"] if r["type"] == "Microsoft.Resources/deployments"]
+    assert nested["resourceGroup"] == "[parameters('routeTableResourceGroup')]"
+    assert template["parameters"]["routeTableResourceGroup"]["defaultValue"] == "spoke"
+    (table,) = nested["properties"]["template"]["resources"]
+    assert table["type"] == "Microsoft.Network/routeTables"
+    assert table["properties"] == route_table_body(full_policy())["properties"]
+    assert "routeTableResourceGroup" in template["outputs"]["routeTableId"]["value"]
+    # Same resource group (or none configured): the route table is a plain resource.
+    direct = arm_template(minimal_policy())
+    assert [r["type"] for r in direct["resources"]][-1] == "Microsoft.Network/routeTables"
+    assert "routeTableResourceGroup" not in direct["parameters"]

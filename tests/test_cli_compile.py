@@ -59,6 +59,14 @@ def test_stdout_writes_only_that_target(runner: CliRunner, tmp_path: Path, monke
     assert list(tmp_path.iterdir()) == []  # no output folder
 
 
+def test_stdout_takes_exactly_one_target(runner: CliRunner, tmp_path: Path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["compile", "--stdout", "all"])
+    assert result.exit_code == 2
+    assert "--stdout takes one target name" in result.stderr
+    assert result.stdout == ""
+
+
 def test_stdout_of_an_empty_target_is_an_error(runner: CliRunner, tmp_path: Path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = runner.invoke(app, ["compile", "--stdout", "k8s-services"])

@@ -152,6 +152,8 @@ def compile_command(
     from egress.output import write_outputs
     from egress.targets.summary import summarize
 
+    if stdout == "all":
+        raise UsageError("--stdout takes one target name, not 'all'; use --output for all.")
     names = parse_targets([stdout] if stdout is not None else (target or []))
     compiled = compile_request(
         CompileRequest(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -92,17 +94,25 @@ def default_credential(endpoints: CloudEndpoints, **kwargs: Any) -> TokenCredent
     return DefaultAzureCredential(authority=endpoints.authority_host, **kwargs)
 
 
-def network_client(connection: Connection) -> NetworkManagementClient:
-    """A NetworkManagementClient (api-version 2026-03-01) for the connection."""
+@contextmanager
+def network_client(connection: Connection) -> Iterator[NetworkManagementClient]:
+    """A NetworkManagementClient (api-version 2026-03-01); closes it (and a credential it made)."""
     from azure.mgmt.network import NetworkManagementClient
 
     extra: dict[str, Any] = {}
     if connection.polling_interval is not None:
         extra["polling_interval"] = connection.polling_interval
-    credential = connection.credential or default_credential(
-        connection.endpoints, connection_verify=connection.connection_verify
-    )
-    return NetworkManagementClient(
+    owned: TokenCredential | None = None
+    if connection.credential is None:
+        verify = (
+            {}
+            if connection.connection_verify is True
+            else {"connection_verify": connection.connection_verify}
+        )
+        owned = default_credential(connection.endpoints, **verify)
+    credential = connection.credential or owned
+    assert credential is not None
+    client = NetworkManagementClient(
         credential,
         connection.subscription_id,
         base_url=connection.endpoints.arm_endpoint,
@@ -111,3 +121,9 @@ def network_client(connection: Connection) -> NetworkManagementClient:
         retry_policy=BoundedRetryPolicy(connection.retry),
         **extra,
     )
+    try:
+        yield client
+    finally:
+        client.close()
+        if owned is not None:
+            owned.close()  # type: ignore[attr-defined]

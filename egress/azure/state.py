@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 GROUPS_FILE = "rule-collection-groups.json"
 ROUTE_TABLE_FILE = "route-table.json"
+ARM_TEMPLATE_FILE = "azuredeploy.json"  # carries the route table name as a parameter default
 MANAGED_TAG = ("managed-by", "egress")
 PREFIX_TAG = "egress-prefix"
 _SUBNET_ID = re.compile(
@@ -86,6 +87,7 @@ class DesiredState:
     route_table: dict[str, Any] | None  # {"location", "tags", "properties": {"routes", ...}}
     dns_proxy_required: bool
     dns_proxy_reason: str = ""
+    route_table_name: str | None = None  # the compiled name, when known
 
 
 @dataclass(slots=True)
@@ -119,6 +121,7 @@ def desired_from_policy(policy: CompiledPolicy) -> DesiredState:
         route_table=route_table_body(policy) if policy.route_table.routes else None,
         dns_proxy_required=policy.firewall.dns_proxy_required or network_rules_use_fqdns(groups),
         dns_proxy_reason=policy.firewall.dns_proxy_reason,
+        route_table_name=policy.route_table.name,
     )
 
 
@@ -161,12 +164,16 @@ def desired_from_dir(folder: Path, *, prefix: str | None = None) -> DesiredState
         raise UsageError(
             f"cannot tell the managed name prefix from {folder}; pass --managed-prefix."
         )
+    template_path = _find(folder, ARM_TEMPLATE_FILE)
+    template = _read_json(template_path) if template_path else {}
+    table_name = (template.get("parameters") or {}).get("routeTableName", {}).get("defaultValue")
     return DesiredState(
         prefix=str(found_prefix),
         groups=groups,
         route_table=table,
         dns_proxy_required=network_rules_use_fqdns(groups),
         dns_proxy_reason="network rules in the compiled groups use destinationFqdns",
+        route_table_name=str(table_name) if table_name else None,
     )
 
 

@@ -133,6 +133,7 @@ def desired_and_target(inputs: Inputs) -> tuple[DesiredState, AzureTarget]:
         if inputs.policy is not None or inputs.features:
             raise UsageError("--from applies a compiled folder; leave out --policy and --feature.")
         desired = desired_from_dir(inputs.from_dir, prefix=inputs.managed_prefix)
+        table = table or desired.route_table_name
         if desired.route_table is not None and not table:
             raise UsageError(
                 f"--from {inputs.from_dir} has a route table: pass --route-table NAME."

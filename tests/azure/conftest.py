@@ -22,8 +22,12 @@ def arm(tmp_path: Path) -> Iterator[ArmEmulator]:
 
 
 @pytest.fixture
-def client(arm: ArmEmulator) -> NetworkManagementClient:
-    return network_client(connection(arm))
+def client(arm: ArmEmulator) -> Iterator[NetworkManagementClient]:
+    conn = connection(arm)
+    with network_client(conn) as sdk_client:
+        yield sdk_client
+    assert conn.credential is not None
+    conn.credential.close()  # type: ignore[attr-defined]
 
 
 @pytest.fixture

@@ -193,6 +193,11 @@ def test_apply_from_a_compiled_folder(cli: Cli, tmp_path: Any) -> None:
     out = tmp_path / "compiled"
     compiled = CliRunner().invoke(app, ["compile", "--region", "eastus", "--output", str(out)])
     assert compiled.exit_code == 0, compiled.output
+    # Without --route-table the compiled name (from azuredeploy.json) is used.
+    argv = ["plan", "--from", str(out), "--subscription", "sub-1", "--resource-group", "rg-hub"]
+    unnamed = cli.run(*argv, "--firewall-policy", POLICY, scope=False)
+    assert unnamed.exit_code == 3, unnamed.output
+    assert "Route table egress-aks-eastus in resource group rg-hub" in unnamed.stdout
     result = cli.run("apply", "--yes", "--from", str(out))
     assert result.exit_code == 0, result.output
     assert len(cli.arm.write_log()) == 3

@@ -1,4 +1,4 @@
-"""Every user error plan/apply can hit: one sentence on stderr, the right exit code, no traceback."""
+"""Each user error of plan/apply: one sentence on stderr, the right exit code, no traceback."""
 
 from __future__ import annotations
 

@@ -159,7 +159,9 @@ def build_report(
         Coverage(c.cluster, c.node_pool, c.runs, c.nodes, c.first_run, c.last_run)
         for c in q.coverage(conn, window.since, window.until)
     )
-    drift = tuple(d for pool in coverage if (d := _drift(store, pool, window)) is not None)
+    drift = tuple(
+        d for pool in coverage if pool.runs > 1 and (d := _drift(store, pool, window)) is not None
+    )
     runs = sum(c.runs for c in coverage)
     if findings[Category.LEAK]:
         status = Status.LEAK

@@ -114,14 +114,14 @@ class EndpointResult:
 
 @dataclass(frozen=True)
 class Coverage:
-    """When a node pool was probed in the window."""
+    """When a node pool was probed in the window (runs == 0: only before it)."""
 
     cluster: str
     node_pool: str
     runs: int
     nodes: int
-    first_run: datetime
-    last_run: datetime
+    first_run: datetime | None  # None when the pool has no run in the window
+    last_run: datetime  # the last probe, in the window or (runs == 0) before it
 
 
 @dataclass(frozen=True)

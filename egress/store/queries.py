@@ -69,7 +69,7 @@ class PoolCoverage:
     node_pool: str
     runs: int
     nodes: int
-    first_run: datetime
+    first_run: datetime | None  # None: not probed in the window at all
     last_run: datetime
 
 
@@ -227,18 +227,29 @@ def hourly_counts(
 
 
 def coverage(conn: sqlite3.Connection, since: datetime, until: datetime) -> list[PoolCoverage]:
-    """Runs per node pool in the window, with the first and last time it was probed."""
+    """Runs per node pool in the window, and pools last seen before it (with zero runs)."""
+    window = (format_ts(since), format_ts(until))
     rows = conn.execute(
         """SELECT cluster, node_pool, count(*), count(DISTINCT node), min(started_at),
                   max(started_at)
         FROM runs WHERE started_at >= ? AND started_at < ?
-        GROUP BY cluster, node_pool ORDER BY cluster, node_pool""",
-        (format_ts(since), format_ts(until)),
+        GROUP BY cluster, node_pool""",
+        window,
     )
-    return [
-        PoolCoverage(cluster, pool, int(runs), int(nodes), parse_ts(first), parse_ts(last))
+    pools = {
+        (cluster, pool): PoolCoverage(
+            cluster, pool, int(runs), int(nodes), parse_ts(first), parse_ts(last)
+        )
         for cluster, pool, runs, nodes, first, last in rows
-    ]
+    }
+    earlier = conn.execute(
+        "SELECT cluster, node_pool, max(started_at) FROM runs WHERE started_at < ? "
+        "GROUP BY cluster, node_pool",
+        window[:1],
+    )
+    for cluster, pool, last in earlier:
+        pools.setdefault((cluster, pool), PoolCoverage(cluster, pool, 0, 0, None, parse_ts(last)))
+    return [pools[key] for key in sorted(pools)]
 
 
 def failing_check_at(

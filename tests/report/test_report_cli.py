@@ -165,3 +165,39 @@ def test_junit_marks_only_leaks_and_failed_required_as_failures(tmp_path: Path) 
         ("egress.aks-prod/system", "mcr-443"): "failed-required",
     }
     assert root.get("tests") == "10" and root.get("failures") == "2"
+
+
+def test_a_pool_probed_only_before_the_window_is_a_coverage_gap(tmp_path: Path) -> None:
+    import json
+
+    runs = [
+        make_run("old-gpu", BASE - timedelta(days=3), node_pool="gpu"),
+        *clean_history(),
+    ]
+    store = _store(tmp_path / "s.sqlite", runs)
+    doc = json.loads(_report(store, "--days", "1", "--format", "json")[1])
+    gpu = next(c for c in doc["coverage"] if c["node_pool"] == "gpu")
+    assert gpu == {
+        "cluster": "aks-prod",
+        "node_pool": "gpu",
+        "runs": 0,
+        "nodes": 0,
+        "first_run": None,
+        "probed_in_window": False,
+        "last_run": "2026-11-17T00:00:00Z",
+    }
+    assert doc["status"] == "pass" and doc["drift"][0]["node_pool"] == "system"
+    markdown = _report(store, "--days", "1", "--format", "markdown")[1]
+    row = "| aks-prod/gpu | 0: NOT PROBED in this window | 0 | - | 2026-11-17 00:00 UTC |"
+    assert row in markdown
+
+
+def test_no_data_is_not_called_compliant(tmp_path: Path) -> None:
+    import json
+
+    store = _store(tmp_path / "s.sqlite", clean_history())
+    code, out, _ = _report(
+        store, "--since", "2026-01-01", "--until", "2026-01-02", "--format", "json"
+    )
+    doc = json.loads(out)
+    assert (code, doc["status"], doc["compliant"], doc["runs"]) == (0, "no-data", False, 0)

@@ -25,6 +25,11 @@ def when(moment: datetime | None) -> str:
     return "-" if moment is None else moment.strftime("%Y-%m-%d %H:%M UTC")
 
 
+def runs_text(runs: int) -> str:
+    """Runs of a pool in the window; zero means it went unprobed (a coverage gap)."""
+    return str(runs) if runs else "0: NOT PROBED in this window"
+
+
 def percent(rate: float | None) -> str:
     return "-" if rate is None else f"{rate * 100:.1f}%"
 

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from html import escape
 
-from egress.report.formats.base import STATUS_TEXT, ReportFormat, change_text, percent, when
+from egress.report.formats.base import (
+    STATUS_TEXT,
+    ReportFormat,
+    change_text,
+    percent,
+    runs_text,
+    when,
+)
 from egress.report.formats.timeline_svg import timeline_svg
 from egress.report.model import ComplianceReport, Finding, Window, scope_name
 
@@ -126,7 +133,7 @@ class HtmlFormat(ReportFormat):
                 [
                     [
                         escape(scope_name(c.cluster, c.node_pool)),
-                        str(c.runs),
+                        escape(runs_text(c.runs)),
                         str(c.nodes),
                         escape(when(c.first_run)),
                         escape(when(c.last_run)),

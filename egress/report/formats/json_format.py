@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from egress.report.formats.base import ReportFormat
-from egress.report.model import REPORT_SCHEMA_VERSION, ComplianceReport, Finding
+from egress.report.model import REPORT_SCHEMA_VERSION, ComplianceReport, Finding, Status
 
 
 def _ts(moment: datetime | None) -> str | None:
@@ -69,7 +69,7 @@ class JsonFormat(ReportFormat):
             "generated_at": _ts(report.generated_at),
             "window": {"since": _ts(report.window.since), "until": _ts(report.window.until)},
             "status": report.status.value,
-            "compliant": report.exit_code == 0,
+            "compliant": report.status is Status.PASS,  # no data proves nothing
             "runs": report.runs,
             "results": report.results,
             "unjudged": report.unjudged,
@@ -87,6 +87,7 @@ class JsonFormat(ReportFormat):
                     "runs": c.runs,
                     "nodes": c.nodes,
                     "first_run": _ts(c.first_run),
+                    "probed_in_window": c.runs > 0,
                     "last_run": _ts(c.last_run),
                 }
                 for c in report.coverage

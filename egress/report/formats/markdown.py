@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from egress.report.formats.base import STATUS_TEXT, ReportFormat, change_text, percent, when
+from egress.report.formats.base import (
+    STATUS_TEXT,
+    ReportFormat,
+    change_text,
+    percent,
+    runs_text,
+    when,
+)
 from egress.report.model import ComplianceReport, Finding, scope_name
 
 
@@ -108,7 +115,7 @@ class MarkdownFormat(ReportFormat):
             rows = [
                 [
                     scope_name(c.cluster, c.node_pool),
-                    c.runs,
+                    runs_text(c.runs),
                     c.nodes,
                     when(c.first_run),
                     when(c.last_run),

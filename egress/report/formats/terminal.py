@@ -11,7 +11,14 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from egress.report.formats.base import STATUS_TEXT, ReportFormat, change_text, percent, when
+from egress.report.formats.base import (
+    STATUS_TEXT,
+    ReportFormat,
+    change_text,
+    percent,
+    runs_text,
+    when,
+)
 from egress.report.model import ComplianceReport, Finding, Status, scope_name
 
 _EVIDENCE_CHARS = 300
@@ -120,7 +127,7 @@ class TerminalFormat(ReportFormat):
         for pool in report.coverage:
             coverage.add_row(
                 scope_name(pool.cluster, pool.node_pool),
-                str(pool.runs),
+                runs_text(pool.runs),
                 str(pool.nodes),
                 when(pool.last_run),
             )

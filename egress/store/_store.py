@@ -202,6 +202,11 @@ class ResultStore:
             )
         if version == LATEST_VERSION:
             return
+        if version == 0 and self._conn.execute("SELECT 1 FROM sqlite_master").fetchone():
+            raise StoreError(
+                f"{self.path} is an SQLite database of another program, not an egress result "
+                "store; point --store at another file."
+            )
 
         def upgrade(conn: sqlite3.Connection) -> None:
             current = int(conn.execute("PRAGMA user_version").fetchone()[0])

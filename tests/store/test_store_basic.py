@@ -7,11 +7,11 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from store.sample_runs import BASE, fixed_history, make_run
 
 from egress.errors import ExitCode, PlanFileError, StoreError
 from egress.results import Verdict
 from egress.store import LATEST_VERSION, ResultStore, rebuild_summaries
+from store.sample_runs import BASE, fixed_history, make_run
 
 
 def test_append_then_read_back_gives_the_same_run(tmp_path: Path) -> None:
@@ -78,6 +78,17 @@ def test_a_file_that_is_not_a_database_is_a_store_error(tmp_path: Path) -> None:
     path.write_text("these are not the rows you are looking for\n" * 50)
     with pytest.raises(StoreError, match="cannot be read"):
         ResultStore(path, create=False)
+
+
+def test_another_programs_database_is_left_alone(tmp_path: Path) -> None:
+    path = tmp_path / "other.sqlite"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE notes (body TEXT)")
+    with pytest.raises(StoreError, match="another program"):
+        ResultStore(path)
+    with sqlite3.connect(path) as conn:
+        tables = conn.execute("SELECT name FROM sqlite_master").fetchall()
+    assert tables == [("notes",)]
 
 
 def test_a_store_from_a_newer_egress_is_refused(tmp_path: Path) -> None:

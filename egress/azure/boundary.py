@@ -244,16 +244,13 @@ def call_with_conflict_retry(
     """Run `call`, retrying a 409 (another write on the policy in flight) with bounded back-off."""
     delay = settings.backoff_seconds
     for attempt in range(1, settings.conflict_attempts + 1):
-        try:
-            with map_azure_errors(resource, needs=needs):
-                try:
-                    return call()
-                except core.HttpResponseError as error:
-                    if not is_retryable_conflict(error) or attempt == settings.conflict_attempts:
-                        raise
-                    wait = min(retry_after_seconds(error, delay), settings.max_wait_seconds)
-        except AzureError:
-            raise
+        with map_azure_errors(resource, needs=needs):
+            try:
+                return call()
+            except core.HttpResponseError as error:
+                if not is_retryable_conflict(error) or attempt == settings.conflict_attempts:
+                    raise
+                wait = min(retry_after_seconds(error, delay), settings.max_wait_seconds)
         if time.monotonic() + wait > deadline:
             raise AzureApplyError(
                 f"{resource} stayed busy (409 Conflict: another operation in progress) past the "

@@ -307,8 +307,12 @@ def apply_command(
     console.print(f"Applied {result.writes} change(s) in {result.seconds:.1f}s.")
 
 
+def stdin_is_terminal() -> bool:
+    return sys.stdin.isatty()
+
+
 def _confirm(plan: Plan, console: Console) -> None:
-    if not sys.stdin.isatty():
+    if not stdin_is_terminal():
         raise UsageError(
             "refusing to apply without confirmation: stdin is not a terminal; review the plan "
             "and re-run with --yes."

@@ -43,6 +43,10 @@ FAST_RETRY = RetrySettings(
 )
 
 
+AKS_TABLE = "aks-agentpool-12345678-routetable"
+AKS_TABLE_ID = f"{NET}/routeTables/{AKS_TABLE}"
+
+
 def rcg_id(name: str) -> str:
     return f"{POLICY_ID}/ruleCollectionGroups/{name}"
 
@@ -105,3 +109,28 @@ class Cli:
     def run(self, *args: str, scope: bool = True, stdin: str | None = None) -> Any:
         argv = [*args, *(self.scope() if scope else []), *self.endpoints()]
         return self.runner.invoke(app, [*argv, "--poll-interval", "0.01"], input=stdin)
+
+
+def seed_kubenet_table(arm: ArmEmulator) -> list[dict[str, Any]]:
+    """AKS's kubenet route table (one route per node pod CIDR), associated with the subnet."""
+    routes = [
+        {
+            "name": f"aks-nodepool1-{i}",
+            "properties": {
+                "addressPrefix": f"10.244.{i}.0/24",
+                "nextHopType": "VirtualAppliance",
+                "nextHopIpAddress": f"10.42.1.{4 + i}",
+            },
+        }
+        for i in range(3)
+    ]
+    arm.seed(
+        AKS_TABLE_ID,
+        {
+            "location": "eastus",
+            "tags": {"aks-managed-cluster-name": "aks1"},
+            "properties": {"routes": routes},
+        },
+    )
+    arm.seed(SUBNET_ID, {"properties": {**SUBNET_PROPERTIES, "routeTable": {"id": AKS_TABLE_ID}}})
+    return [arm.resource(f"{AKS_TABLE_ID}/routes/{r['name']}") or {} for r in routes]

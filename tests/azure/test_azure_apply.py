@@ -6,18 +6,17 @@ import copy
 from typing import Any
 
 from azure_hub import (
-    NET,
+    AKS_TABLE,
+    AKS_TABLE_ID,
     POLICY,
     SUBNET_ID,
     SUBNET_PROPERTIES,
     TABLE_ID,
     Cli,
     rcg_id,
+    seed_kubenet_table,
 )
 from emulator import ArmEmulator
-
-AKS_TABLE = "aks-agentpool-12345678-routetable"
-AKS_TABLE_ID = f"{NET}/routeTables/{AKS_TABLE}"
 
 
 def _doc(arm: ArmEmulator, rid: str) -> dict[str, Any]:
@@ -119,32 +118,8 @@ def test_a_clashing_unmanaged_group_stops_the_run_before_any_write(cli: Cli) -> 
     assert cli.arm.writes == 0
 
 
-def _seed_kubenet_table(arm: ArmEmulator) -> list[dict[str, Any]]:
-    routes = [
-        {
-            "name": f"aks-nodepool1-{i}",
-            "properties": {
-                "addressPrefix": f"10.244.{i}.0/24",
-                "nextHopType": "VirtualAppliance",
-                "nextHopIpAddress": f"10.42.1.{4 + i}",
-            },
-        }
-        for i in range(3)
-    ]
-    arm.seed(
-        AKS_TABLE_ID,
-        {
-            "location": "eastus",
-            "tags": {"aks-managed-cluster-name": "aks1"},
-            "properties": {"routes": routes},
-        },
-    )
-    arm.seed(SUBNET_ID, {"properties": {**SUBNET_PROPERTIES, "routeTable": {"id": AKS_TABLE_ID}}})
-    return [_doc(arm, f"{AKS_TABLE_ID}/routes/{r['name']}") for r in routes]
-
-
 def test_kubenet_aks_routes_survive_and_egress_adds_only_its_own(cli: Cli) -> None:
-    aks_routes = _seed_kubenet_table(cli.arm)
+    aks_routes = seed_kubenet_table(cli.arm)
     argv = ["apply", "--yes", "--subscription", "sub-1", "--resource-group", "rg-hub"]
     argv += ["--firewall-policy", POLICY, "--route-table", AKS_TABLE, "--subnet-id", SUBNET_ID]
     result = cli.run(*argv, scope=False)
@@ -206,3 +181,32 @@ def test_apply_from_a_compiled_folder(cli: Cli, tmp_path: Any) -> None:
     assert cli.run("plan").exit_code == 0
     assert cli.arm.writes == 0
     assert copy.deepcopy(_doc(cli.arm, SUBNET_ID))["properties"]["routeTable"]["id"] == TABLE_ID
+
+
+def test_stale_managed_routes_are_kept_until_prune_and_aks_routes_never_go(cli: Cli) -> None:
+    aks_routes = seed_kubenet_table(cli.arm)
+    argv = ["apply", "--yes", "--subscription", "sub-1", "--resource-group", "rg-hub"]
+    argv += ["--firewall-policy", POLICY, "--route-table", AKS_TABLE, "--subnet-id", SUBNET_ID]
+    assert cli.run(*argv, scope=False).exit_code == 0
+    stale = f"{AKS_TABLE_ID}/routes/egress-old-hop"
+    cli.arm.seed(
+        stale,
+        {
+            "properties": {
+                "addressPrefix": "10.9.0.0/16",
+                "nextHopType": "VirtualAppliance",
+                "nextHopIpAddress": "10.42.2.4",
+            }
+        },
+    )
+    kept = cli.run(*argv, scope=False)
+    assert kept.exit_code == 0
+    assert "pass --prune to delete): route egress-old-hop" in kept.stderr
+    assert cli.arm.resource(stale) is not None
+    cli.arm.reset_log()
+    pruned = cli.run(*argv, "--prune", scope=False)
+    assert pruned.exit_code == 0, pruned.output
+    assert cli.arm.write_log() == [f"DELETE {stale}"]
+    assert cli.arm.resource(stale) is None
+    for before in aks_routes:
+        assert _doc(cli.arm, before["id"]) == before

@@ -120,3 +120,18 @@ def test_malformed_subnet_id_is_a_usage_error(cli: Cli) -> None:
     _assert_one_clean_error(
         cli.run(*argv, scope=False), 2, "subnet id 'aks-subnet' is not a subnet resource id"
     )
+
+
+@pytest.mark.parametrize(("answer", "code", "writes"), [("n\n", 2, 0), ("y\n", 0, 3)])
+def test_apply_on_a_terminal_asks_first(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch, answer: str, code: int, writes: int
+) -> None:
+    from egress.cli import azure_cmds
+
+    monkeypatch.setattr(azure_cmds, "stdin_is_terminal", lambda: True)
+    result = cli.run("apply", stdin=answer)
+    assert result.exit_code == code, result.output
+    assert "Apply these 3 change(s)? [y/N]" in result.stderr
+    assert cli.arm.writes == writes
+    if code:
+        assert "Cancelled; nothing was written." in result.stderr

@@ -6,7 +6,7 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
-from azure_hub import RG, SUB, TABLE_ID, Cli, rcg_id
+from azure_hub import AKS_TABLE, RG, SUB, SUBNET_ID, TABLE_ID, Cli, rcg_id, seed_kubenet_table
 
 GoldenCheck = Callable[[str, str], None]
 
@@ -64,3 +64,16 @@ def test_plan_shows_rule_level_changes_not_blobs(cli: Cli, golden: GoldenCheck) 
     golden("azure/plan-drift.txt", result.stdout)
     assert f"+   rule {removed['name']}" in result.stdout
     assert f"subscription {SUB}" in result.stdout and RG in result.stdout
+
+
+def test_plan_into_the_aks_kubenet_table(cli: Cli, golden: GoldenCheck) -> None:
+    seed_kubenet_table(cli.arm)
+    cli.arm.seed(
+        rcg_id("DefaultNetworkRuleCollectionGroup"),
+        {"properties": {"priority": 200, "ruleCollections": []}},
+    )
+    argv = ["plan", "--subscription", SUB, "--resource-group", RG, "--firewall-policy", "fp-hub"]
+    argv += ["--route-table", AKS_TABLE, "--subnet-id", SUBNET_ID]
+    result = cli.run(*argv, scope=False)
+    assert result.exit_code == 3, result.output
+    golden("azure/plan-kubenet.txt", result.stdout)

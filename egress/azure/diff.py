@@ -55,6 +55,7 @@ class Plan:
     steps: tuple[Step, ...]
     kept: tuple[str, ...] = ()  # managed but no longer desired; deleted only with --prune
     unmanaged: tuple[str, ...] = ()  # never touched
+    notes: tuple[str, ...] = ()  # differences egress deliberately leaves alone
 
     @property
     def has_changes(self) -> bool:
@@ -368,6 +369,24 @@ def _subnet_steps(live: LiveState, target: AzureTarget, table_exists: bool) -> l
     return steps
 
 
+def _table_setting_notes(
+    desired: DesiredState, live: LiveState, target: AzureTarget
+) -> tuple[str, ...]:
+    """Existing route tables keep their settings (AKS may own them); say so when they differ."""
+    if desired.route_table is None or live.route_table is None:
+        return ()
+    key = "disableBgpRoutePropagation"
+    want = bool((desired.route_table.get("properties") or {}).get(key))
+    have = bool((live.route_table.get("properties") or {}).get(key))
+    if want == have:
+        return ()
+    return (
+        f"route table {target.route_table} has {key}={str(have).lower()} but the compiled "
+        f"policy wants {str(want).lower()}; egress leaves existing table settings alone, "
+        "change it yourself if intended.",
+    )
+
+
 def check_dns_proxy(desired: DesiredState, live: LiveState, target: AzureTarget) -> None:
     """FQDNs in network rules need the firewall's DNS proxy (or requireProxy disabled)."""
     if not desired.dns_proxy_required:
@@ -391,6 +410,7 @@ def build_plan(
     check_dns_proxy(desired, live, target)
     table_steps, table_kept, table_unmanaged = _table_steps(desired, live, target, prune)
     group_steps, group_kept, group_unmanaged = _group_steps(desired, live, prune)
+    notes = _table_setting_notes(desired, live, target)
     table_exists = live.route_table is not None or any(
         s.kind is Kind.ROUTE_TABLE for s in table_steps
     )
@@ -400,4 +420,5 @@ def build_plan(
         steps=tuple(table_steps + group_steps + subnet_steps),
         kept=tuple(table_kept + group_kept),
         unmanaged=tuple(group_unmanaged + table_unmanaged),
+        notes=notes,
     )

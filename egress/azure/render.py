@@ -52,6 +52,8 @@ def render_plan(plan: Plan, console: Console) -> None:
             + ", ".join(plan.kept),
             markup=False,
         )
+    for note in plan.notes:
+        console.print(f"Note: {note}", markup=False)
     if not plan.has_changes:
         console.print(Text("No changes: Azure matches the compiled policy.", style="bold green"))
         return

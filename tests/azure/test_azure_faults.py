@@ -160,3 +160,18 @@ def test_overall_timeout_stops_waiting_with_a_clear_message(cli: Cli) -> None:
     result = cli.run("apply", "--yes", "--timeout", "1")
     assert result.exit_code == 4
     assert "timed out after 1s (--timeout) waiting for create route table rt-aks" in result.stderr
+
+
+def test_a_huge_retry_after_is_capped(
+    arm: ArmEmulator, client: NetworkManagementClient, desired: DesiredState
+) -> None:
+    # The fixture's client caps any single wait at 2 s; a server asking for 1000 s is not obeyed.
+    arm.faults.append(
+        Fault("GET", f"firewallPolicies/{POLICY}", status=429, headers={"Retry-After": "1000"})
+    )
+    assert make_plan(client, desired, TARGET).has_changes
+    gets = [
+        e for e in arm.log if e.method == "GET" and e.path.endswith(f"firewallPolicies/{POLICY}")
+    ]
+    assert [e.status for e in gets] == [429, 200]
+    assert 1.9 <= gets[1].at - gets[0].at < 10

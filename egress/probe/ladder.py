@@ -12,7 +12,8 @@ import dns.message
 import dns.rcode
 
 from egress.probe import ntp
-from egress.probe.connect import Connector
+from egress.probe.channel import Channel
+from egress.probe.connect import Connector, Stream
 from egress.probe.dns_client import Resolver
 from egress.probe.http_phase import http_get
 from egress.probe.settings import ProbeSettings, is_ip_literal
@@ -63,47 +64,45 @@ class Ladder:
         phases.append(tcp)
         if stream is None:
             return
-        if check.kind in (CheckKind.TCP, CheckKind.HTTP):
-            stream[1].close()
+        opened = [Channel(*stream)]
+        try:  # every connection is closed on the way out, also when cancelled at the deadline
             if check.kind is CheckKind.HTTP:
-                phases.append(await self._http("http", item.host, address, check.port, False))
-            return
-        tls_ok, tls = await self._tls(item.host, address, check.port, stream)
-        phases.append(tls)
-        usable = tls_ok and (tls.detail.get("verified") or tls.detail.get("inspection"))
-        if check.kind is CheckKind.HTTPS and usable:
-            verified = bool(tls.detail.get("verified"))
-            phases.append(await self._http("https", item.host, address, check.port, verified))
+                phases.append(await self._http(opened[0], "http", item.host, check.port))
+            if check.kind in (CheckKind.TCP, CheckKind.HTTP):
+                return
+            tls, channel = await self._tls(item.host, address, check.port, stream, opened)
+            phases.append(tls)
+            usable = tls.ok and (tls.detail.get("verified") or tls.detail.get("inspection"))
+            if check.kind is CheckKind.HTTPS and usable and channel is not None:
+                phases.append(await self._http(channel, "https", item.host, check.port))
+        finally:
+            for each in opened:
+                each.close()
 
     async def _tls(
-        self, host: str, address: str, port: int, stream: tuple[Any, Any]
-    ) -> tuple[bool, Phase]:
+        self, host: str, address: str, port: int, stream: Stream, opened: list[Channel]
+    ) -> tuple[Phase, Channel | None]:
+        """Verify against the trust store; after a verify failure, reconnect to record the cert."""
         time_limit = self.settings.phase_timeout
         sni = None if is_ip_literal(host) else host
         began = time.perf_counter()
-        try:
-            first, _ = await handshake(stream, self.trusted, sni or host, time_limit)
-        finally:  # also on cancellation at the deadline
-            stream[1].close()
+        first, channel = await handshake(stream, self.trusted, sni or host, time_limit)
         second: dict[str, Any] | None = None
-        if first["outcome"] == "verify-failed":  # record the certificate the peer presented
+        if first["outcome"] == "verify-failed":
             _, again = await self.connector.tcp(address, port, time_limit)
             if again is not None:
-                try:
-                    second, _ = await handshake(again, self.unverified, sni, time_limit)
-                finally:
-                    again[1].close()
+                opened.append(Channel(*again))
+                second, channel = await handshake(again, self.unverified, sni, time_limit)
         ok, detail = tls_phase_detail(first, second)
         detail["sni"] = sni  # IP literals are verified against IP SANs but sent without SNI
-        return ok, Phase(name="tls", ok=ok, duration_ms=_ms(began), detail=detail)
+        return Phase(name="tls", ok=ok, duration_ms=_ms(began), detail=detail), channel
 
-    async def _http(self, scheme: str, host: str, address: str, port: int, verified: bool) -> Phase:
+    async def _http(self, channel: Channel, scheme: str, host: str, port: int) -> Phase:
         ok, duration, detail = await http_get(
+            channel,
             scheme=scheme,
             host=host,
-            address=address,
             port=port,
-            context=self.trusted if verified else self.unverified,
             time_limit=self.settings.phase_timeout,
             excerpt_bytes=self.settings.body_excerpt_bytes,
         )

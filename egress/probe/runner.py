@@ -55,6 +55,7 @@ class ProbeRun:
     async def execute(self) -> RunReport:
         settings = self.settings
         started_at = self.clock()
+        self._plan_hash = self.plan.plan_hash  # hashes the whole plan: compute once per run
         items = plan_work(self.plan, self.api_server)
         self._ladder = Ladder(
             settings=settings,
@@ -83,7 +84,7 @@ class ProbeRun:
         records = tuple(entry.record for entry in progress if entry.record is not None)
         return RunReport(
             run_id=self.run_id,
-            plan_hash=self.plan.plan_hash,
+            plan_hash=self._plan_hash,
             tool_version=__version__,
             cloud=self.plan.cloud,
             region=self.plan.region,
@@ -160,7 +161,7 @@ class ProbeRun:
             evidence["control"] = control
         entry.record = CheckRecord(
             run_id=self.run_id,
-            plan_hash=self.plan.plan_hash,
+            plan_hash=self._plan_hash,
             tool_version=__version__,
             cloud=self.plan.cloud,
             region=self.plan.region,

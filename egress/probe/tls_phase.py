@@ -14,11 +14,11 @@ import ssl
 from datetime import UTC
 from typing import Any
 
+from egress.probe.channel import READ_CHUNK, Channel
 from egress.probe.connect import Stream
 
 # OpenSSL verify codes meaning "issued by a CA this trust store does not know".
 UNTRUSTED_ISSUER_CODES = frozenset({2, 18, 19, 20, 21})
-READ_CHUNK = 16384
 
 
 class HandshakeCutError(Exception):
@@ -27,8 +27,8 @@ class HandshakeCutError(Exception):
 
 async def handshake(
     stream: Stream, context: ssl.SSLContext, server_hostname: str | None, time_limit: float
-) -> tuple[dict[str, Any], ssl.SSLObject | None]:
-    """Drive one client handshake; returns the evidence and the SSL object when it completed."""
+) -> tuple[dict[str, Any], Channel | None]:
+    """Drive one client handshake; returns the evidence and, when it completed, the channel."""
     reader, writer = stream
     incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
     tls = context.wrap_bio(incoming, outgoing, server_side=False, server_hostname=server_hostname)
@@ -81,7 +81,9 @@ async def handshake(
             certificate=certificate_summary(tls.getpeercert(binary_form=True)),
         )
     detail["bytes_from_server"] = state["from_server"]
-    return detail, (tls if detail["outcome"] == "complete" else None)
+    if detail["outcome"] != "complete":
+        return detail, None
+    return detail, Channel(reader, writer, tls, incoming, outgoing)
 
 
 async def _flush(writer: asyncio.StreamWriter, outgoing: ssl.MemoryBIO) -> None:

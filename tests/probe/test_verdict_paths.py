@@ -18,7 +18,7 @@ def only(run: RunReport) -> CheckRecord:
 
 
 async def test_https_reachable_with_sni_and_public_certificate(lab: Lab) -> None:
-    before = len(lab.peers["good"].sni)
+    before, connections = len(lab.peers["good"].sni), lab.peers["good"].connections
     record = only(await lab.run(make_plan(lab.check("good"))))
     assert record.verdict is Verdict.REACHABLE, record.reason
     assert record.compliant is True
@@ -31,8 +31,9 @@ async def test_https_reachable_with_sni_and_public_certificate(lab: Lab) -> None
     assert tls["outcome"] == "complete" and tls["verified"] is True and tls["inspection"] is False
     assert "good.probe.test" in tls["certificate"]["dns_names"]
     assert record.evidence["http"]["status"] == 200
-    # the peer saw SNI = the FQDN on both the TLS rung and the HTTP request
-    assert lab.peers["good"].sni[before:] == ["good.probe.test", "good.probe.test"]
+    # one connection: SNI = the FQDN, and the HTTP request travelled on that verified session
+    assert lab.peers["good"].sni[before:] == ["good.probe.test"]
+    assert lab.peers["good"].connections == connections + 1
     request = lab.peers["good"].requests[-1].decode()
     assert request.startswith("GET / HTTP/1.1\r\n")
     assert "host: good.probe.test" in request.lower()

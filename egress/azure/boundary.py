@@ -111,6 +111,12 @@ def _message(error: BaseException, resource: str, needs: tuple[str, ...]) -> Azu
     if isinstance(error, core.HttpResponseError):
         status = error.status_code or 0
         code, text = _arm_error(error)
+        if code == "InvalidAuthenticationTokenTenant":
+            return AzureAuthError(
+                f"subscription {_subscription_of(resource + ' ' + text)} belongs to another "
+                "Entra tenant than the credential; sign in to that tenant (az login --tenant, "
+                "AZURE_TENANT_ID) or check --subscription."
+            )
         if status == 401 or isinstance(error, core.ClientAuthenticationError):
             return AzureAuthError(
                 f"Azure rejected the credential while accessing {resource} ({code or status}); "
@@ -129,8 +135,7 @@ def _message(error: BaseException, resource: str, needs: tuple[str, ...]) -> Azu
         if code in ("SubscriptionNotFound", "InvalidSubscriptionId"):
             return AzureNotFoundError(
                 f"subscription {_subscription_of(resource + ' ' + text)} was not found or is not "
-                "visible to "
-                "the signed-in identity; check --subscription (`az account list`)."
+                "visible to the signed-in identity; check --subscription (`az account list`)."
             )
         if code == "ResourceGroupNotFound":
             return AzureNotFoundError(

@@ -41,6 +41,17 @@ def test_wrong_subscription(cli: Cli) -> None:
     )
 
 
+def test_subscription_of_another_tenant(cli: Cli) -> None:
+    cli.arm.foreign_subscriptions.add("sub-2")
+    argv = ["plan", "--subscription", "sub-2", "--resource-group", "rg-hub"]
+    argv += ["--firewall-policy", "fp-hub", "--route-table", "rt-aks"]
+    _assert_one_clean_error(
+        cli.run(*argv, scope=False),
+        4,
+        "subscription 'sub-2' belongs to another Entra tenant than the credential",
+    )
+
+
 def test_missing_permission_names_the_exact_actions(cli: Cli) -> None:
     cli.arm.denied_actions.add("Microsoft.Network/virtualNetworks/subnets/write")
     stderr = _assert_one_clean_error(

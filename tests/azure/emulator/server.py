@@ -141,6 +141,7 @@ class ArmEmulator:
         self.tenant = tenant
         self.faults: list[Fault] = []
         self.denied_actions: set[str] = set()
+        self.foreign_subscriptions: set[str] = set()  # exist, but in another tenant
         self.log: list[Logged] = []
         self.tokens: set[str] = set()
         self._lock = threading.Lock()
@@ -229,6 +230,13 @@ class ArmEmulator:
             return self._operation(op_match.group(3).lower(), op_match.group(4))
         kind, groups = _match(path)
         sub, rg = groups[0], groups[1]
+        if sub.lower() in self.foreign_subscriptions:
+            raise ArmError(
+                401,
+                "InvalidAuthenticationTokenTenant",
+                f"The access token is from the wrong issuer '{self.url}/{self.tenant}/'. It must "
+                f"match the tenant associated with subscription '{sub}'.",
+            )
         if sub.lower() not in self.store.subscriptions:
             raise ArmError(
                 404, "SubscriptionNotFound", f"The subscription '{sub}' could not be found."

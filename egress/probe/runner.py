@@ -42,7 +42,7 @@ class _Progress:
 class ProbeRun:
     """One run of a plan from one vantage point."""
 
-    plan: ProbePlan
+    plan: ProbePlan = field(repr=False)
     settings: ProbeSettings
     resolver: Resolver
     location: Location
@@ -72,7 +72,12 @@ class ProbeRun:
         )
         self._control = ControlWitness(_control_candidates(items, settings.control_check))
         progress = [_Progress(item) for item in items]
-        tasks = [asyncio.create_task(self._probe(p)) for p in progress]
+        # Deny checks start first: a block often shows as a timeout, so their timers then
+        # overlap the work of everything else. Records keep plan order.
+        start_order = sorted(
+            progress, key=lambda p: p.item.check.expectation is not Expectation.DENY
+        )
+        tasks = [asyncio.create_task(self._probe(p)) for p in start_order]
         if tasks:
             _, pending = await asyncio.wait(tasks, timeout=settings.deadline)
             for task in pending:

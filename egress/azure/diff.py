@@ -81,6 +81,18 @@ def clean(value: Any, *, top: bool = True) -> Any:
     return value
 
 
+def comparable_group(body: dict[str, Any]) -> dict[str, Any]:
+    """A group's writable content with collections and rules keyed by name (order is noise)."""
+    props = clean(body.get("properties") or {})
+    return {
+        "priority": props.get("priority"),
+        "ruleCollections": {
+            c.get("name"): {**c, "rules": {r.get("name"): r for r in c.get("rules", [])}}
+            for c in props.get("ruleCollections", [])
+        },
+    }
+
+
 RULE_MARKER = "egress:"  # every rule egress compiles has a description starting with this
 
 
@@ -241,7 +253,7 @@ def _group_steps(
                 *group_details(body, None),
             ]
             steps.append(Step(Kind.GROUP, Action.CREATE, name, None, body, tuple(details)))
-        elif clean(body.get("properties")) != clean(current.get("properties")):
+        elif comparable_group(body) != comparable_group(current):
             steps.append(
                 Step(
                     Kind.GROUP,

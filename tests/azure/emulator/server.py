@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
 import re
@@ -13,14 +12,14 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import trustme
 
-from .store import Store, new_etag, rg_id
+from .handler import handler_for
+from .store import ArmError, Store, new_etag, rg_id
 
 API_VERSION = "2026-03-01"
 WRITE_METHODS = frozenset({"PUT", "PATCH", "DELETE", "POST"})
@@ -79,15 +78,6 @@ RULE_LIST_DEFAULTS = {
     ),
     "NatRule": ("sourceAddresses", "sourceIpGroups", "destinationAddresses", "destinationPorts"),
 }
-
-
-class ArmError(Exception):
-    """An ARM error response (status + `{"error": {"code", "message"}}`)."""
-
-    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None):
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
-        self.headers = headers or {}
 
 
 @dataclass
@@ -150,7 +140,7 @@ class ArmEmulator:
         ca.cert_pem.write_to_path(str(self.ca_path))
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler_for(self))
         self._server.daemon_threads = True
         self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
         self.url = f"https://127.0.0.1:{self._server.server_address[1]}"
@@ -501,93 +491,3 @@ def _validate_route(props: dict[str, Any]) -> None:
     if not props.get("addressPrefix") or not props.get("nextHopType"):
         raise ArmError(400, "InvalidRequestFormat", "A route needs addressPrefix and nextHopType.")
     props.setdefault("hasBgpOverride", False)
-
-
-def _handler_for(emulator: ArmEmulator) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: Any) -> None:
-            return
-
-        def _serve(self) -> None:
-            split = urlsplit(self.path)
-            path, query = split.path, parse_qs(split.query)
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
-            if emulator.latency is not None:
-                time.sleep(emulator.latency())
-            fault = emulator.take_fault(self.command, path)
-            if fault is not None and fault.kind == "drop":
-                emulator.record(self.command, path, 0)
-                self._drop()
-                return
-            if fault is not None and fault.kind == "status":
-                emulator.record(self.command, path, fault.status)
-                self._send(fault.status, fault.headers, fault.body)
-                return
-            status, headers, body = self._answer(path, query, raw)
-            if fault is not None and fault.kind == "drop_after":
-                emulator.record(self.command, path, 0)
-                self._drop()
-                return
-            emulator.record(self.command, path, status)
-            self._send(status, headers, body)
-
-        def _answer(
-            self, path: str, query: dict[str, list[str]], raw: bytes
-        ) -> tuple[int, dict[str, str], dict[str, Any] | None]:
-            tenant = emulator.tenant
-            if path == f"/{tenant}/v2.0/.well-known/openid-configuration":
-                base = f"{emulator.url}/{tenant}"
-                return (
-                    200,
-                    {},
-                    {
-                        "issuer": f"{base}/v2.0",
-                        "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
-                        "token_endpoint": f"{base}/oauth2/v2.0/token",
-                        "device_authorization_endpoint": f"{base}/oauth2/v2.0/devicecode",
-                    },
-                )
-            if path == f"/{tenant}/oauth2/v2.0/token" and self.command == "POST":
-                form = parse_qs(raw.decode())
-                if form.get("client_secret") != ["secret-1"]:
-                    return (
-                        401,
-                        {},
-                        {
-                            "error": "invalid_client",
-                            "error_description": "AADSTS7000215: Invalid client secret provided.",
-                        },
-                    )
-                return 200, {}, emulator.issue_token()
-            auth = self.headers.get("Authorization", "")
-            if auth.removeprefix("Bearer ") not in emulator.tokens:
-                return 401, {}, {"error": {"code": "AuthenticationFailed", "message": "No token."}}
-            try:
-                body = json.loads(raw) if raw else None
-                return emulator.handle_arm(self.command, path, query, body)
-            except ArmError as error:
-                err = {"error": {"code": error.code, "message": error.message}}
-                return error.status, error.headers, err
-
-        def _send(self, status: int, headers: dict[str, str], body: dict[str, Any] | None) -> None:
-            data = json.dumps(body).encode() if body is not None else b""
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-            self.send_header("Content-Length", str(len(data)))
-            self.send_header("x-ms-request-id", str(uuid.uuid4()))
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(data)
-
-        def _drop(self) -> None:
-            self.close_connection = True
-            with contextlib.suppress(OSError):
-                self.connection.shutdown(2)
-
-        do_GET = do_PUT = do_PATCH = do_DELETE = do_POST = _serve  # noqa: N815
-
-    return Handler

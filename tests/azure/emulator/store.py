@@ -20,6 +20,15 @@ def rg_id(sub: str, rg: str) -> str:
     return f"/subscriptions/{sub}/resourceGroups/{rg}"
 
 
+class ArmError(Exception):
+    """An ARM error response (status + `{"error": {"code", "message"}}`)."""
+
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+        self.headers = headers or {}
+
+
 @dataclass
 class Operation:
     """One long-running operation: done after `polls_left` status polls or `deadline`."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 
+import pytest
 from conftest import Lab, make_check, make_plan
 
 from egress.probe_plan import CheckKind, Expectation
@@ -176,3 +177,28 @@ async def test_unverifiable_is_never_passed(lab: Lab) -> None:
     assert record.verdict is Verdict.UNVERIFIABLE and record.compliant is None
     assert record.attempts[0].phases == ()
     assert "1194" in record.reason
+
+
+async def test_tcp_only_success_on_443_is_inconclusive(lab: Lab) -> None:
+    from probe_peers import TcpPeer, always
+
+    try:
+        peer = lab.loop.call(TcpPeer("127.10.3.1", always("hang")).start(lab.loop.resources, 443))
+    except PermissionError:
+        pytest.skip("binding port 443 needs root (CI runs the suite as root)")
+    check = make_check("tcp443", "127.10.3.1", peer.port, kind=CheckKind.TCP)
+    record = only(await lab.run(make_plan(check)))
+    assert record.evidence["tcp"]["outcome"] == "connected"
+    assert record.verdict is Verdict.INCONCLUSIVE and record.compliant is None
+    assert "80/443/1433" in record.reason
+
+
+async def test_dns_timeout_needs_a_control_that_passed_dns(lab: Lab) -> None:
+    silent = make_check("slow", "slowdns.probe.test", 443, expectation=DENY)
+    alone = only(await lab.run(make_plan(silent), phase_timeout=0.4))
+    assert alone.verdict is Verdict.INCONCLUSIVE
+    assert alone.evidence["dns"]["outcome"] == "timeout"
+    run = await lab.run(make_plan(silent, lab.check("good")), phase_timeout=0.4)
+    record = next(r for r in run.checks if r.check_id == "slow")
+    assert record.verdict is Verdict.BLOCKED
+    assert record.evidence["control"] == {"check_id": "good", "phase": "dns"}

@@ -94,7 +94,9 @@ def _arm_error(error: core.HttpResponseError) -> tuple[str, str]:
     return "", str(getattr(error, "message", "") or "")
 
 
-def _message(error: BaseException, resource: str, needs: tuple[str, ...]) -> AzureError:
+def _message(
+    error: BaseException, resource: str, needs: tuple[str, ...], *, operation: bool = False
+) -> AzureError:
     target = EXCEPTION_MAP.get(type(error))
     if target is None:
         target = next(
@@ -111,6 +113,11 @@ def _message(error: BaseException, resource: str, needs: tuple[str, ...]) -> Azu
     if isinstance(error, core.HttpResponseError):
         status = error.status_code or 0
         code, text = _arm_error(error)
+        if operation and status < 400:
+            return AzureApplyError(
+                f"Azure reported that {resource} failed ({code or 'Failed'}: {text.rstrip('.')}); "
+                "fix the cause and re-run egress apply, which rewrites what did not succeed."
+            )
         if code == "InvalidAuthenticationTokenTenant":
             return AzureAuthError(
                 f"subscription {_subscription_of(resource + ' ' + text)} belongs to another "
@@ -191,17 +198,20 @@ def _subscription_of(resource: str) -> str:
 
 
 @contextmanager
-def map_azure_errors(resource: str, *, needs: tuple[str, ...] = ()) -> Iterator[None]:
+def map_azure_errors(
+    resource: str, *, needs: tuple[str, ...] = (), operation: bool = False
+) -> Iterator[None]:
     """Translate any Azure SDK exception raised inside into an AzureError naming `resource`.
 
-    `needs` lists the RBAC actions the call requires, printed when Azure answers 403.
+    `needs` lists the RBAC actions the call requires, printed when Azure answers 403;
+    `operation` marks waiting on a long-running operation (a Failed status is not an HTTP error).
     """
     try:
         yield
     except tuple(IGNORED_EXCEPTIONS):
         raise
     except (core.AzureError, CredentialUnavailableError, AuthenticationRequiredError) as error:
-        raise _message(error, resource, needs) from None
+        raise _message(error, resource, needs, operation=operation) from None
 
 
 NOT_FOUND_PARENT_CODES = frozenset(

@@ -209,6 +209,11 @@ def group_details(desired: dict[str, Any], live: dict[str, Any] | None) -> list[
     return lines
 
 
+def _failed(resource: dict[str, Any]) -> bool:
+    """A write that ended Failed is rewritten on the next run, even if the body matches."""
+    return (resource.get("properties") or {}).get("provisioningState") == "Failed"
+
+
 def _route_line(sign: str, route: dict[str, Any]) -> str:
     props = route.get("properties") or {}
     hop = " ".join(str(p) for p in (props.get("nextHopType"), props.get("nextHopIpAddress")) if p)
@@ -253,6 +258,9 @@ def _group_steps(
                 *group_details(body, None),
             ]
             steps.append(Step(Kind.GROUP, Action.CREATE, name, None, body, tuple(details)))
+        elif _failed(current):
+            line = "~ provisioningState: Failed -> Succeeded (re-applied)"
+            steps.append(Step(Kind.GROUP, Action.UPDATE, name, current.get("etag"), body, (line,)))
         elif comparable_group(body) != comparable_group(current):
             steps.append(
                 Step(
@@ -343,6 +351,9 @@ def _table_steps(
             steps.append(
                 Step(Kind.ROUTE, Action.CREATE, name, None, body, (_route_line("+", route),))
             )
+        elif _failed(current):
+            line = "~ provisioningState: Failed -> Succeeded (re-applied)"
+            steps.append(Step(Kind.ROUTE, Action.UPDATE, name, current.get("etag"), body, (line,)))
         elif _route_props(current) != _route_props(route):
             lines = tuple(_field_changes("", _route_props(route), _route_props(current)))
             steps.append(Step(Kind.ROUTE, Action.UPDATE, name, current.get("etag"), body, lines))

@@ -248,7 +248,7 @@ class Executor:
     def _follow(self, poller: LROPoller[Any], label: str) -> None:
         """Wait for the operation; DeadlinePolling ends the SDK's polling thread at --timeout."""
         try:
-            with map_azure_errors(label):
+            with map_azure_errors(label, operation=True):
                 poller.result()
         except PollingDeadlineError:
             raise AzureApplyError(

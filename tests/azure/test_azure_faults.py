@@ -175,3 +175,22 @@ def test_a_huge_retry_after_is_capped(
     ]
     assert [e.status for e in gets] == [429, 200]
     assert 1.9 <= gets[1].at - gets[0].at < 10
+
+
+def test_failed_operation_is_reported_and_the_next_run_rewrites_the_group(cli: Cli) -> None:
+    cli.arm.failing_writes.append(GROUP_PUT)
+    failed = cli.run("apply", "--yes")
+    assert failed.exit_code == 4, failed.output
+    assert (
+        "error: Azure reported that create rule collection group egress-aks failed" in failed.stderr
+    )
+    assert "FirewallPolicyUpdateFailed" in failed.stderr
+    # The group holds the new body but is Failed: the plan still counts it as pending.
+    plan = cli.run("plan")
+    assert plan.exit_code == 3
+    assert "~ provisioningState: Failed -> Succeeded (re-applied)" in plan.stdout
+    cli.arm.reset_log()
+    assert cli.run("apply", "--yes").exit_code == 0
+    # The group again, and the subnet association the failed run never reached.
+    assert cli.arm.write_log() == [f"PUT {rcg_id('egress-aks')}", f"PUT {SUBNET_ID}"]
+    assert cli.run("plan").exit_code == 0

@@ -132,6 +132,7 @@ class ArmEmulator:
         self.faults: list[Fault] = []
         self.denied_actions: set[str] = set()
         self.foreign_subscriptions: set[str] = set()  # exist, but in another tenant
+        self.failing_writes: list[str] = []  # path substrings: the next such LRO ends Failed
         self.log: list[Logged] = []
         self.tokens: set[str] = set()
         self._lock = threading.Lock()
@@ -331,8 +332,16 @@ class ArmEmulator:
             self._refuse_if_busy(policy)
         existed = self.store.get(path) is not None
         self._write(kind, path, groups, body, seeding=False)
+        fails = next((f for f in self.failing_writes if f in path), None)
+        if fails is not None:
+            self.failing_writes.remove(fails)
         op = self.store.start_operation(
-            path, policy=policy, is_delete=False, polls=self.lro_polls, seconds=self.lro_seconds
+            path,
+            policy=policy,
+            is_delete=False,
+            polls=self.lro_polls,
+            seconds=self.lro_seconds,
+            fails=fails is not None,
         )
         headers = self._lro_headers(groups[0], op.op_id)
         return (200 if existed else 201), headers, self._compose(kind, path, groups)
@@ -432,7 +441,13 @@ class ArmEmulator:
             raise ArmError(404, "OperationNotFound", f"Operation '{op_id}' was not found.")
         retry = {"Retry-After": self.lro_retry_after}
         if which == "operations":
-            return 200, ({} if op.done else retry), {"status": op.status}
+            body: dict[str, Any] = {"status": op.status}
+            if op.status == "Failed":
+                body["error"] = {
+                    "code": "FirewallPolicyUpdateFailed",
+                    "message": "Put on Firewall Policy failed with 1 faulted referenced firewalls.",
+                }
+            return 200, ({} if op.done else retry), body
         if not op.done:
             return 202, retry, None
         if op.is_delete:

@@ -41,6 +41,7 @@ class Operation:
     deadline: float
     done: bool = False
     status: str = "InProgress"
+    fails: bool = False  # ends as Failed (the resource keeps the new body, state Failed)
 
 
 @dataclass
@@ -82,7 +83,14 @@ class Store:
 
     # --- operations -------------------------------------------------------------------
     def start_operation(
-        self, target: str, *, policy: str | None, is_delete: bool, polls: int, seconds: float
+        self,
+        target: str,
+        *,
+        policy: str | None,
+        is_delete: bool,
+        polls: int,
+        seconds: float,
+        fails: bool = False,
     ) -> Operation:
         op = Operation(
             op_id=str(uuid.uuid4()),
@@ -91,6 +99,7 @@ class Store:
             is_delete=is_delete,
             polls_left=polls,
             deadline=time.monotonic() + seconds,
+            fails=fails,
         )
         with self.lock:
             self.operations[op.op_id] = op
@@ -125,10 +134,10 @@ class Store:
 
     def _finish(self, op: Operation) -> None:
         op.done = True
-        op.status = "Succeeded"
+        op.status = "Failed" if op.fails else "Succeeded"
         doc = self.resources.get(op.target)
         if doc is not None and not op.is_delete:
-            doc.setdefault("properties", {})["provisioningState"] = "Succeeded"
+            doc.setdefault("properties", {})["provisioningState"] = op.status
         if op.policy:
             policy = self.resources.get(op.policy)
             if policy is not None:

@@ -87,3 +87,40 @@ def test_endpoint_overrides_set_the_token_scope_and_refuse_plain_http() -> None:
         endpoints_for("AzureCloud", arm_endpoint="http://127.0.0.1:8080")
     with pytest.raises(UsageError, match="unknown cloud 'Mars'"):
         endpoints_for("Mars")
+
+
+def test_client_for_a_sovereign_cloud_targets_its_endpoint_and_scope() -> None:
+    from azure.core.credentials import AccessToken
+
+    from egress.azure.cloud import Connection, network_client
+
+    class NoCredential:
+        def get_token(self, *scopes: str, **kwargs: object) -> AccessToken:
+            raise AssertionError("no request is made by this test")
+
+    endpoints = endpoints_for("AzureUSGovernment")
+    connection = Connection("sub-1", endpoints, credential=NoCredential())  # type: ignore[arg-type]
+    with network_client(connection) as client:
+        config = client._config
+        assert config.base_url == "https://management.usgovcloudapi.net"
+        assert config.credential_scopes == ["https://management.core.usgovcloudapi.net/.default"]
+
+
+@pytest.mark.parametrize(
+    ("cloud", "authority"),
+    [
+        ("AzureChinaCloud", "https://login.chinacloudapi.cn"),
+        ("AzureUSGovernment", "https://login.microsoftonline.us"),
+    ],
+)
+def test_default_credential_signs_in_at_the_clouds_authority(
+    monkeypatch: pytest.MonkeyPatch, cloud: str, authority: str
+) -> None:
+    from egress.azure.cloud import default_credential
+
+    seen: dict[str, object] = {}
+    monkeypatch.setattr(azure.identity, "DefaultAzureCredential", lambda **kw: seen.update(kw))
+    default_credential(endpoints_for(cloud))
+    assert seen == {"authority": authority}  # public authority: instance discovery stays on
+    default_credential(endpoints_for(cloud, authority_host="https://127.0.0.1:9"))
+    assert seen == {"authority": "https://127.0.0.1:9", "disable_instance_discovery": True}

@@ -113,6 +113,11 @@ class Executor:
         writes = 0
         for step in self._plan.steps:
             label = _label(step)
+            if time.monotonic() >= self._deadline:
+                raise AzureApplyError(
+                    f"timed out after {self._timeout:g}s (--timeout) before {label}; the writes "
+                    "so far are complete, re-run egress apply to finish."
+                )
             self._reporter.begin(label)
             step_started = time.monotonic()
             fresh = self._fresh(step)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from typing import Any, cast
 
 import h11
 import httpx
@@ -36,8 +36,7 @@ class ChannelTransport(httpx.AsyncBaseTransport):
         )
         try:
             await self._channel.send(connection.send(head) + (connection.send(h11.EndOfMessage())))
-            response = await self._next(connection, h11.Response)
-            assert isinstance(response, h11.Response)
+            response = cast(h11.Response, await self._next(connection, h11.Response))
             body = b""
             while len(body) < self._limit:
                 event = await self._next(connection, h11.Data, h11.EndOfMessage)

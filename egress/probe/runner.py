@@ -82,7 +82,10 @@ class ProbeRun:
             _, pending = await asyncio.wait(tasks, timeout=settings.deadline)
             for task in pending:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+            bugs = [o for o in outcomes if isinstance(o, Exception)]
+            if bugs:  # a programming error must not pass for a "deadline" verdict
+                raise bugs[0]
         for entry in progress:
             if entry.record is None:  # cut off by the deadline
                 self._finish(entry, deadline_hit=True)

@@ -44,9 +44,9 @@ def _check_control(plan: ProbePlan, control: str | None) -> None:
     if control is None:
         return
     match = next((c for c in plan.checks if c.id == control), None)
-    if match is None or match.expectation is not Expectation.ALLOW:
+    if match is None or match.expectation is not Expectation.ALLOW or match.unverifiable_reason:
         raise UsageError(
-            f"--control {control!r} is not an allow check of the plan; name an allow check id."
+            f"--control {control!r} is not a probeable allow check of the plan; name one."
         )
 
 
@@ -100,6 +100,8 @@ def run(  # noqa: PLR0917  (typer maps each option to a parameter)
     from egress.probe.settings import api_server_host, current_env, location_from_env
 
     probe_plan = _plan(plan_path, cloud, region, feature or [], policy)
+    if not probe_plan.checks:
+        raise UsageError("the probe plan has no checks, so it proves nothing; regenerate it.")
     _check_control(probe_plan, control)
     console = stderr_console()
     outputs = build_outputs(fmt, report=report, junit=junit, console=console, stdout=sys.stdout)

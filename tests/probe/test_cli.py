@@ -156,6 +156,11 @@ def test_usage_and_plan_errors_exit_2(
     assert "Traceback" not in stderr
 
 
+def test_empty_plan_is_a_plan_error(lab: Lab, tmp_path: Path) -> None:
+    code, _, stderr = probe(lab, "--plan", str(write_plan(tmp_path, make_plan())))
+    assert code == 2 and "no checks" in stderr
+
+
 def test_bad_plan_file_names_the_file(lab: Lab, tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text('{"schema_version": 1, "checks": "nope"}')

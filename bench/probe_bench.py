@@ -102,7 +102,7 @@ def sample_plan(plan: dict[str, Any], size: int) -> dict[str, Any]:
 def serve(workdir: Path) -> None:
     """Peer process (inside the namespace): DNS + one TLS/HTTP server, until stdin closes."""
     import trustme
-    from probe_peers import DnsZone, TcpPeer, always, close_all, start_dns
+    from probe_peers import DnsZone, TcpPeer, always, close_all
 
     zone = DnsZone(records=json.loads((workdir / "zone.json").read_text()))
     ca = trustme.CA()
@@ -128,7 +128,6 @@ def serve(workdir: Path) -> None:
         keep.append(transport)
         keep.append(await asyncio.start_server(peer.serve_tcp, *DNS))
 
-    _ = start_dns  # the fixed-port variant above is used so the probe knows the port
     asyncio.run(main())
 
 
@@ -147,7 +146,7 @@ def run_probe(
         "--concurrency", str(concurrency), "--timeout", str(timeout), "--deadline", "900",
     ]  # fmt: skip
     began = time.perf_counter()
-    with open(os.devnull, "w") as sink:
+    with Path(os.devnull).open("w") as sink:
         process = subprocess.Popen(command, stdout=sink)
         _, status, usage = os.wait4(process.pid, 0)
     wall = time.perf_counter() - began

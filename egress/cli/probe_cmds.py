@@ -130,10 +130,16 @@ def run(  # noqa: PLR0917  (typer maps each option to a parameter)
     )
     for output in outputs:
         output.start(probe_plan)
+    finished: list[RunReport] = []
+
+    async def main() -> None:  # asyncio.run reprs its task's result on exit: keep it small
+        finished.append(await probe.execute())
+
     try:
-        result = asyncio.run(probe.execute())
+        asyncio.run(main())
     except OSError as exc:
         raise ProbeError(f"the probe could not run: {exc}; check the pod's network.") from exc
+    result = finished[0]
     for output in outputs:
         output.finish(result)
     if store is not None:

@@ -156,7 +156,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         dns_peer, dns_port = await start_dns(DNS_HOST, zone, loop.resources)
         peers: dict[str, TcpPeer] = {}
         for name, (address, behaviour, options) in TCP_PEERS.items():
-            names = (f"{name}.probe.test", "mcr.microsoft.com")
+            names = (f"{name}.probe.test", "mcr.microsoft.com")  # resolved locally
             tls = options.get("tls")
             context = None
             if tls == "trusted":

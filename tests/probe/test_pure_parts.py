@@ -52,7 +52,7 @@ def test_plan_work_takes_the_api_server_host_or_names_the_problem() -> None:
         make_check("api", "placeholder.test", 443, host_source=HostSource.API_SERVER),
         make_check("mcr", "mcr.microsoft.com", 443),  # data only, never contacted
     )
-    known = plan_work(plan, "aks-1.hcp.eastus.azmk8s.io")
+    known = plan_work(plan, "aks-1.hcp.eastus.azmk8s.io")  # data only, never contacted
     assert [(w.host, w.problem) for w in known] == [
         ("aks-1.hcp.eastus.azmk8s.io", None),
         ("mcr.microsoft.com", None),

@@ -141,7 +141,7 @@ async def test_api_server_host_source(lab: Lab) -> None:
     assert known.host == "good.probe.test"
 
 
-@pytest.mark.parametrize(
+@pytest.mark.parametrize(  # host names are data only, never contacted
     ("env", "option", "expected"),
     [
         ({"KUBERNETES_SERVICE_HOST": "a.hcp.eastus.azmk8s.io"}, "x.test", "a.hcp.eastus.azmk8s.io"),

@@ -43,7 +43,7 @@ async def test_https_reachable_with_sni_and_public_certificate(lab: Lab) -> None
 
 async def test_real_world_name_is_resolved_by_the_injected_resolver(lab: Lab) -> None:
     # mcr.microsoft.com is resolved locally by the test DNS server, never contacted
-    check = make_check("mcr", "mcr.microsoft.com", lab.port("good"))
+    check = make_check("mcr", "mcr.microsoft.com", lab.port("good"))  # resolved locally
     record = only(await lab.run(make_plan(check)))
     assert record.verdict is Verdict.REACHABLE
     assert record.evidence["dns"]["address"] == "127.10.0.1"

@@ -20,7 +20,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "azure"))
 
 from azure.identity import ClientSecretCredential
-from azure_hub import POLICY, RG, SUB, SUBNET_ID, TABLE, seed_hub
 from emulator import ArmEmulator
 
 from egress.azure import make_plan
@@ -29,6 +28,8 @@ from egress.azure.cloud import Connection, endpoints_for, network_client
 from egress.azure.executor import Executor
 from egress.azure.state import AzureTarget, SubnetRef, desired_from_policy
 from egress.compiler import CompileRequest, compile_request
+
+from azure_hub import POLICY, RG, SUB, SUBNET_ID, TABLE, seed_hub
 
 
 def _apply(arm: ArmEmulator, connection: Connection, target: AzureTarget) -> dict[str, object]:

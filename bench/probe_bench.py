@@ -102,6 +102,7 @@ def sample_plan(plan: dict[str, Any], size: int) -> dict[str, Any]:
 def serve(workdir: Path) -> None:
     """Peer process (inside the namespace): DNS + one TLS/HTTP server, until stdin closes."""
     import trustme
+
     from probe_peers import DnsZone, TcpPeer, always, close_all
 
     zone = DnsZone(records=json.loads((workdir / "zone.json").read_text()))

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 from azure.mgmt.network import NetworkManagementClient
-from azure_hub import Cli, connection, seed_hub
 from emulator import ArmEmulator
 from typer.testing import CliRunner
 
 from egress.azure.cloud import network_client
+
+from azure_hub import Cli, connection, seed_hub
 
 
 @pytest.fixture

@@ -16,8 +16,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from azure_hub import POLICY, RG, SUB, SUBNET_ID, TABLE, seed_hub
 from emulator import ArmEmulator
+
+from azure_hub import POLICY, RG, SUB, SUBNET_ID, TABLE, seed_hub
 
 
 def main() -> None:

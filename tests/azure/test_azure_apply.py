@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from emulator import ArmEmulator
+
 from azure_hub import (
     AKS_TABLE,
     AKS_TABLE_ID,
@@ -16,7 +18,6 @@ from azure_hub import (
     rcg_id,
     seed_kubenet_table,
 )
-from emulator import ArmEmulator
 
 
 def _doc(arm: ArmEmulator, rid: str) -> dict[str, Any]:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from azure_hub import POLICY, RG, SUB
-
 from egress.azure.diff import Action, Kind, build_plan, group_details, rule_summary
 from egress.azure.state import AzureTarget, DesiredState, LiveState
+
+from azure_hub import POLICY, RG, SUB
 
 TARGET = AzureTarget(SUB, RG, POLICY, None, RG)
 NAT = {

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from azure_hub import POLICY_ID, SUBNET_ID, Cli, seed_hub
 from emulator import ArmEmulator
+
+from azure_hub import POLICY_ID, SUBNET_ID, Cli, seed_hub
 
 
 def _assert_one_clean_error(result: object, code: int, *needles: str) -> str:

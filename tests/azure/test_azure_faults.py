@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 from azure.mgmt.network import NetworkManagementClient
-from azure_hub import POLICY, POLICY_ID, RG, SUB, SUBNET_ID, TABLE, TABLE_ID, Cli, rcg_id
 from emulator import ArmEmulator, Fault
 
 from egress.azure import make_plan
@@ -14,6 +13,8 @@ from egress.azure.executor import Executor
 from egress.azure.state import AzureTarget, DesiredState, SubnetRef, desired_from_policy
 from egress.compiler import CompileRequest, compile_request
 from egress.errors import AzureApplyError, AzureConflictError
+
+from azure_hub import POLICY, POLICY_ID, RG, SUB, SUBNET_ID, TABLE, TABLE_ID, Cli, rcg_id
 
 RETRY = RetrySettings(attempts=2, backoff_seconds=0.05, max_wait_seconds=2.0, conflict_attempts=15)
 TARGET = AzureTarget(

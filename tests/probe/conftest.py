@@ -15,6 +15,11 @@ from typing import Any
 
 import pytest
 import trustme
+
+from egress.probe import DnspythonResolver, ProbeRun, ProbeSettings
+from egress.probe_plan import Check, CheckKind, Expectation, ProbePlan
+from egress.results import Location, RunReport
+
 from probe_peers import (
     AZURE_DENY_BODY,
     DnsPeer,
@@ -27,10 +32,6 @@ from probe_peers import (
     start_dns,
     start_udp,
 )
-
-from egress.probe import DnspythonResolver, ProbeRun, ProbeSettings
-from egress.probe_plan import Check, CheckKind, Expectation, ProbePlan
-from egress.results import Location, RunReport
 
 DNS_HOST = "127.53.0.1"
 TCP_PEERS: dict[str, tuple[str, str, dict[str, Any]]] = {

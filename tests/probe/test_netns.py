@@ -9,11 +9,12 @@ from typing import Any
 import pytest
 import trustme
 from conftest import Netns, make_check, make_plan
-from probe_peers import NtpPeer, TcpPeer, always, close_all, run_in_netns, start_udp
 
 from egress.probe import DnspythonResolver, ProbeRun, ProbeSettings
 from egress.probe_plan import CheckKind, Expectation, ProbePlan
 from egress.results import Location, RunReport, Verdict
+
+from probe_peers import NtpPeer, TcpPeer, always, close_all, run_in_netns, start_udp
 
 pytestmark = pytest.mark.netns
 

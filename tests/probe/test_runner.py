@@ -6,11 +6,12 @@ import time
 
 import pytest
 from conftest import Lab, make_check, make_plan
-from probe_peers import TcpPeer
 
 from egress.probe.settings import api_server_host, location_from_env
 from egress.probe_plan import CheckKind, Expectation, HostSource
 from egress.results import Location, Verdict
+
+from probe_peers import TcpPeer
 
 ALLOW, DENY = Expectation.ALLOW, Expectation.DENY
 

@@ -6,13 +6,14 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from store.sample_runs import BASE, clean_history, fixed_history, make_run
 from typer.testing import CliRunner
 
 from egress.cli import app
 from egress.report import FORMATS, FormatName
 from egress.results import RunReport, Verdict
 from egress.store import ResultStore
+
+from store.sample_runs import BASE, clean_history, fixed_history, make_run
 
 RUNNER = CliRunner()
 NOW = (BASE + timedelta(hours=7)).isoformat()

@@ -10,11 +10,12 @@ import zlib
 from pathlib import Path
 
 import pytest
-from store.sample_runs import BASE, fixed_history
 from typer.testing import CliRunner
 
 from egress.cli import app
 from egress.store import ResultStore
+
+from store.sample_runs import BASE, fixed_history
 
 LEAK_BANNER = (0xA5, 0x11, 0x11)  # .status.leak background in the page's CSS
 

@@ -6,11 +6,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from store.sample_runs import BASE, make_run
 
 from egress.results import RunReport, Verdict
 from egress.store import ResultStore
 from egress.store.queries import endpoint_totals
+
+from store.sample_runs import BASE, make_run
 
 STEP, STEPS = 37, 130  # about 3.3 days
 

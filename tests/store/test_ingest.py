@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from store.sample_runs import BASE, make_run
 from typer.testing import CliRunner
 
 from egress.cli import app
 from egress.results import Verdict
 from egress.store import ResultStore, ingest_files
+
+from store.sample_runs import BASE, make_run
 
 RUNNER = CliRunner()
 

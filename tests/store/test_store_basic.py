@@ -11,6 +11,7 @@ import pytest
 from egress.errors import ExitCode, PlanFileError, StoreError
 from egress.results import Verdict
 from egress.store import LATEST_VERSION, ResultStore, rebuild_summaries
+
 from store.sample_runs import BASE, fixed_history, make_run
 
 

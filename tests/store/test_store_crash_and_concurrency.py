@@ -8,9 +8,9 @@ import signal
 import sqlite3
 from pathlib import Path
 
-from store.sample_runs import BASE, append_runs_worker, make_run, stalled_writer_worker
-
 from egress.store import ResultStore
+
+from store.sample_runs import BASE, append_runs_worker, make_run, stalled_writer_worker
 
 SPAWN = multiprocessing.get_context("spawn")
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from egress.compiler import CompileRequest, compile_request
 from egress.model import CompiledPolicy
+
 from targets.fixtures import full_policy, minimal_policy
 
 POLICIES = Path(__file__).parent / "policies"

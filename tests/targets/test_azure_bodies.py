@@ -11,6 +11,7 @@ from azure.mgmt.network import models
 
 from egress.targets.azure_policy import rule_collection_group_bodies
 from egress.targets.route_table import route_table_body
+
 from targets.arm_spec import route_table_schema, rule_collection_group_schema
 from targets.cases import ALL_CASES, policy_for
 

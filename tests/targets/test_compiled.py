@@ -7,6 +7,7 @@ from collections.abc import Callable
 import pytest
 
 from egress.targets import TARGETS
+
 from targets.cases import COMPILED, compiled
 
 

@@ -37,6 +37,7 @@ from egress.probe_plan import ProbePlan
 from egress.targets import TARGETS
 from egress.targets.arm_template import RCG_TYPE
 from egress.targets.azure_policy import rule_collection_group_bodies
+
 from targets.arm_spec import rule_collection_group_schema
 
 NAMES = st.from_regex(r"[a-z][a-z0-9-]{0,15}", fullmatch=True)

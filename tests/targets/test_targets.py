@@ -21,6 +21,7 @@ from egress.targets.base import Target
 from egress.targets.features import ALL_FEATURES, Feature, feature_uses
 from egress.targets.role_definition import PLACEHOLDER_SCOPE, SUBNET_ACTIONS
 from egress.targets.route_table import route_table_body
+
 from targets.cases import FIXTURES
 from targets.fixtures import full_policy, minimal_policy, nat_port_range_policy
 

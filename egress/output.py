@@ -1,4 +1,4 @@
-"""Write a set of output files into a folder atomically: all of them, or nothing at all."""
+"""Atomic output: one file, or a set of files in a folder; all of it, or nothing at all."""
 
 from __future__ import annotations
 
@@ -139,4 +139,22 @@ def write_outputs(files: Mapping[str, str], out_dir: Path) -> None:
         raise OutputError(
             f"cannot write the output folder {out_dir} ({exc.strerror}); nothing was "
             "changed there; check free space and permissions."
+        ) from exc
+
+
+def write_file(path: Path, text: str) -> None:
+    """Write one file via a temp file in the same folder and a rename: never half a file."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
+                stream.write(text)
+            Path(temp).replace(path)
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise OutputError(
+            f"cannot write {path}: {exc.strerror or exc}; choose a writable path."
         ) from exc

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import ParamSpec, TypeVar
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
-from egress.errors import EgressError
+from egress.errors import EgressError, UsageError
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from egress.probe_plan import ProbePlan
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -23,9 +29,9 @@ def stderr_console() -> Console:
 def fail(error: EgressError) -> typer.Exit:
     """Print an EgressError as `error: ...` (plus `hint: ...`) and return the Exit to raise."""
     console = stderr_console()
-    console.print(f"[bold red]error:[/] {error.message}", markup=True, highlight=False)
+    console.print(f"[bold red]error:[/] {escape(error.message)}", highlight=False)
     if error.hint:
-        console.print(f"[bold]hint:[/] {error.hint}")
+        console.print(f"[bold]hint:[/] {escape(error.hint)}")
     return typer.Exit(int(error.exit_code))
 
 
@@ -43,3 +49,30 @@ def guarded(command: Callable[P, R]) -> Callable[P, R]:
             raise typer.Exit(130) from None
 
     return wrapper
+
+
+def resolve_plan(
+    plan_path: Path | None,
+    cloud: str | None,
+    region: str | None,
+    features: list[str],
+    policy: Path | None,
+) -> ProbePlan:
+    """The probe plan from `--plan FILE`, or compiled on the fly from `--region` and friends."""
+    if plan_path is not None:
+        if cloud or region or features or policy:
+            raise UsageError(
+                "--plan cannot be combined with --cloud/--region/--feature/--policy; pass "
+                "either a plan file or what to compile."
+            )
+        from egress.probe_plan import load_plan
+
+        return load_plan(plan_path)
+    if region is None:
+        raise UsageError("pass --plan PATH, or --region (and optionally --cloud) to compile one.")
+    from egress.compiler import CompileRequest, compile_request
+
+    request = CompileRequest(
+        cloud=cloud or "AzureCloud", region=region, features=tuple(features), policy_path=policy
+    )
+    return compile_request(request).probe_plan

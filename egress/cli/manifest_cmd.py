@@ -2,47 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from egress.cli._apps import probe_app
-from egress.cli._common import guarded, stderr_console
-from egress.errors import OutputError, UsageError
+from egress.cli._common import guarded, resolve_plan, stderr_console
+from egress.output import write_file
 
 if TYPE_CHECKING:
     from egress.k8s import Target
-    from egress.probe_plan import ProbePlan
-
-
-def _plan(
-    plan_path: Path | None,
-    cloud: str | None,
-    region: str | None,
-    features: list[str],
-    policy: Path | None,
-) -> ProbePlan:
-    if plan_path is not None:
-        if cloud or region or features or policy:
-            raise UsageError(
-                "--plan cannot be combined with --cloud/--region/--feature/--policy; pass "
-                "either a plan file or what to compile."
-            )
-        from egress.probe_plan import load_plan
-
-        return load_plan(plan_path)
-    if region is None:
-        raise UsageError("pass --plan PATH, or --region (and optionally --cloud) to compile one.")
-    from egress.compiler import CompileRequest, compile_request
-
-    request = CompileRequest(
-        cloud=cloud or "AzureCloud", region=region, features=tuple(features), policy_path=policy
-    )
-    return compile_request(request).probe_plan
 
 
 def _targets(pools: list[str], selectors: list[str]) -> tuple[Target, ...]:
@@ -50,23 +21,6 @@ def _targets(pools: list[str], selectors: list[str]) -> tuple[Target, ...]:
 
     targets = [pool_target(p) for p in pools] + [selector_target(s) for s in selectors]
     return tuple(targets) or (any_node_target(),)
-
-
-def _write(path: Path, text: str) -> None:
-    """Temp file in the same folder, then rename: never a partial manifest."""
-    try:
-        fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-                handle.write(text)
-            Path(temp).replace(path)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
-    except OSError as exc:
-        raise OutputError(
-            f"cannot write {path}: {exc.strerror or exc}; choose a writable path."
-        ) from exc
 
 
 @probe_app.command("manifest")
@@ -137,13 +91,13 @@ def manifest(  # noqa: PLR0917  (typer maps each option to a parameter)
         deadline_seconds=deadline,
     )
     check_options(spec)  # fail on a bad flag before compiling
-    plan = _plan(plan_path, cloud, region, feature or [], policy)
+    plan = resolve_plan(plan_path, cloud, region, feature or [], policy)
     text = render_manifest(plan, spec)
     if output is None:
         sys.stdout.write(text)
         sys.stdout.flush()
     else:
-        _write(output, text)
+        write_file(output, text)
     kind = "CronJob" if schedule else "Job"
     names = ", ".join(t.name for t in spec.targets)
     console = stderr_console()

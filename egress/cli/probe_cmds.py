@@ -10,34 +10,10 @@ from typing import Annotated
 import typer
 
 from egress.cli._apps import probe_app
-from egress.cli._common import guarded, stderr_console
+from egress.cli._common import guarded, resolve_plan, stderr_console
 from egress.errors import ExitCode, ProbeError, UsageError
-from egress.probe_plan import Expectation, ProbePlan, load_plan
+from egress.probe_plan import Expectation, ProbePlan
 from egress.results import CheckRecord, RunReport
-
-
-def _plan(
-    plan_path: Path | None,
-    cloud: str | None,
-    region: str | None,
-    features: list[str],
-    policy: Path | None,
-) -> ProbePlan:
-    if plan_path is not None:
-        if cloud or region or features or policy:
-            raise UsageError(
-                "--plan cannot be combined with --cloud/--region/--feature/--policy; pass "
-                "either a plan file or what to compile."
-            )
-        return load_plan(plan_path)
-    if region is None:
-        raise UsageError("pass --plan PATH, or --region (and optionally --cloud) to compile one.")
-    from egress.compiler import CompileRequest, compile_request
-
-    request = CompileRequest(
-        cloud=cloud or "AzureCloud", region=region, features=tuple(features), policy_path=policy
-    )
-    return compile_request(request).probe_plan
 
 
 def _check_control(plan: ProbePlan, control: str | None) -> None:
@@ -99,7 +75,7 @@ def run(  # noqa: PLR0917  (typer maps each option to a parameter)
     from egress.probe.output import build_outputs
     from egress.probe.settings import api_server_host, current_env, location_from_env
 
-    probe_plan = _plan(plan_path, cloud, region, feature or [], policy)
+    probe_plan = resolve_plan(plan_path, cloud, region, feature or [], policy)
     if not probe_plan.checks:
         raise UsageError("the probe plan has no checks, so it proves nothing; regenerate it.")
     _check_control(probe_plan, control)

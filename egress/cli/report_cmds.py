@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
-import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
@@ -14,7 +12,8 @@ import typer
 
 from egress.cli._apps import app
 from egress.cli._common import guarded, stderr_console
-from egress.errors import ExitCode, OutputError
+from egress.errors import ExitCode
+from egress.output import write_file
 from egress.report import FormatName, build_report, make_format, parse_moment, resolve_window
 from egress.report.model import ComplianceReport
 from egress.store import ResultStore, ingest_files
@@ -36,24 +35,6 @@ NowOption = Annotated[
     str | None,
     typer.Option("--now", hidden=True, envvar="EGRESS_REPORT_NOW", help="Fix 'now' (tests)."),
 ]
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Write via a temporary file in the same folder and rename: never a partial file."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-                handle.write(text)
-            Path(temp).replace(path)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
-    except OSError as exc:
-        raise OutputError(
-            f"cannot write {path}: {exc.strerror or exc}; choose a writable path."
-        ) from exc
 
 
 def _summary(report: ComplianceReport) -> str:
@@ -120,7 +101,7 @@ def report(
         sys.stdout.write(text)
         sys.stdout.flush()
     else:
-        write_atomically(output, text)
+        write_file(output, text)
     if not (output is None and output_format is FormatName.TERMINAL):
         stderr_console().print(_summary(compliance), markup=False)
     raise typer.Exit(int(compliance.exit_code))

@@ -86,8 +86,12 @@ def test_output_goes_to_a_file_when_asked(tmp_path: Path) -> None:
 def test_an_unwritable_output_is_an_environment_error(tmp_path: Path) -> None:
     plan_file = tmp_path / "probe-plan.json"
     plan_file.write_text(PLAN.to_json(), encoding="utf-8")
-    missing = tmp_path / "no-such-dir" / "probe.yaml"
-    result = RUNNER.invoke(app, ["probe", "manifest", "--plan", str(plan_file), "-o", str(missing)])
+    blocker = tmp_path / "a-file"
+    blocker.write_text("", encoding="utf-8")
+    unwritable = blocker / "probe.yaml"  # its parent is a file: no folder can be made there
+    result = RUNNER.invoke(
+        app, ["probe", "manifest", "--plan", str(plan_file), "-o", str(unwritable)]
+    )
     assert result.exit_code == 5
     assert "cannot write" in result.stderr
     assert "Traceback" not in result.stderr

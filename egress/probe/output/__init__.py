@@ -10,7 +10,8 @@ from typing import TextIO
 from rich.console import Console
 
 from egress.errors import UsageError
-from egress.probe.output.base import ProbeOutput, write_atomic
+from egress.output import write_file as write_atomic
+from egress.probe.output.base import ProbeOutput
 from egress.probe.output.jsonl import JsonlOutput, render_jsonl
 from egress.probe.output.junit import JunitOutput, render_junit
 from egress.probe.output.report_file import ReportFileOutput, render_report

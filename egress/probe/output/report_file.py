@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from egress.probe.output.base import write_atomic
+from egress.output import write_file as write_atomic
 from egress.probe_plan import ProbePlan
 from egress.results import CheckRecord, RunReport
 

@@ -134,7 +134,7 @@ def compile_command(
         typer.Option("--target", help="Target to write (repeatable); default: all targets."),
     ] = None,
     output: Annotated[
-        Path, typer.Option("--output", help="Output folder, replaced atomically.")
+        Path, typer.Option("--output", "-o", help="Output folder, replaced atomically.")
     ] = Path("egress-out"),
     stdout: Annotated[
         str | None,

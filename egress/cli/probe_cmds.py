@@ -13,7 +13,7 @@ from egress.cli._apps import probe_app
 from egress.cli._common import guarded, resolve_plan, stderr_console
 from egress.errors import ExitCode, ProbeError, UsageError
 from egress.probe_plan import Expectation, ProbePlan
-from egress.results import CheckRecord, RunReport
+from egress.results import CheckRecord, RunReport, Verdict
 
 
 def _check_control(plan: ProbePlan, control: str | None) -> None:
@@ -69,6 +69,9 @@ def run(  # noqa: PLR0917  (typer maps each option to a parameter)
     trust_store: Annotated[
         Path | None, typer.Option(hidden=True, help="CA bundle instead of the public store.")
     ] = None,
+    strict: Annotated[
+        bool, typer.Option(help="Also fail on inconclusive deny canaries, not only required ones.")
+    ] = False,
 ) -> None:
     """Probe every check of the plan and exit 0 (compliant), 1 (non-compliant) or 2/5."""
     from egress.probe import DnspythonResolver, ProbeRun, ProbeSettings
@@ -120,4 +123,28 @@ def run(  # noqa: PLR0917  (typer maps each option to a parameter)
         output.finish(result)
     if store is not None:
         _store(store, result)
-    raise typer.Exit(int(ExitCode.OK if result.compliant else ExitCode.NON_COMPLIANT))
+    unproven = _unproven(result, strict=strict)
+    if unproven:
+        console.print(
+            f"{len(unproven)} check(s) could not be proven either way (inconclusive), which fails "
+            f"the run: {', '.join(c.check_id for c in unproven[:10])}"
+            + (" ..." if len(unproven) > 10 else "")
+        )
+    ok = result.compliant and not unproven
+    raise typer.Exit(int(ExitCode.OK if ok else ExitCode.NON_COMPLIANT))
+
+
+def _unproven(run: RunReport, *, strict: bool) -> list[CheckRecord]:
+    """Inconclusive checks that fail the run.
+
+    A required endpoint that could not be shown to work is not compliant for an auditor, even
+    when nothing proves it blocked (NXDOMAIN, a TCP-only answer on 443): the run fails. With
+    --strict an inconclusive deny canary fails it too. Unverifiable checks never do: no pod can
+    check them, and they are reported as such.
+    """
+    return [
+        c
+        for c in run.checks
+        if c.verdict is Verdict.INCONCLUSIVE
+        and (strict or (c.required and c.expectation is Expectation.ALLOW))
+    ]

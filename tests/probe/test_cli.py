@@ -215,9 +215,38 @@ def test_region_without_plan_file_compiles_and_probes_inside_a_netns(tmp_path: P
         )  # fmt: skip
     finally:
         subprocess.run(["ip", "netns", "del", name], check=False)
-    # nothing is reachable and nothing is proven blocked: all inconclusive, so exit 0
-    assert result.returncode == 0, result.stderr
+    # nothing is reachable and nothing is proven blocked: required endpoints are unproven,
+    # which an auditor must see as a failed run, not a green one
+    assert result.returncode == 1, result.stderr
+    assert "could not be proven either way" in result.stderr
     assert "checks:" in result.stderr and "egress probe AzureCloud/eastus" in result.stderr
     run = RunReport.model_validate_json((tmp_path / "r.json").read_text())
     assert run.region == "eastus" and run.checks
     assert all(r.verdict is not Verdict.REACHABLE for r in run.checks)  # nothing got out
+
+
+def test_an_unproven_required_endpoint_fails_the_run(lab: Lab, tmp_path: Path) -> None:
+    """NXDOMAIN proves nothing blocked, but a required endpoint that was not shown to work
+    must not leave the run green."""
+    plan = make_plan(lab.check("good"), make_check("required-nx", "nx.probe.test", 443))
+    code, stdout, stderr = probe(lab, "--plan", str(write_plan(tmp_path, plan)))
+    records = {r.check_id: r for r in map(CheckRecord.model_validate_json, stdout.splitlines())}
+    assert records["required-nx"].verdict is Verdict.INCONCLUSIVE
+    assert records["required-nx"].compliant is None
+    assert code == 1
+    assert "required-nx" in stderr
+
+
+def test_strict_also_fails_on_an_inconclusive_canary(lab: Lab, tmp_path: Path) -> None:
+    plan = make_plan(
+        lab.check("good"), make_check("canary-nx", "nx.probe.test", 443, expectation=DENY)
+    )
+    plan_file = str(write_plan(tmp_path, plan))
+    relaxed, stdout, _ = probe(lab, "--plan", plan_file)
+    verdicts = {
+        r.check_id: r.verdict for r in map(CheckRecord.model_validate_json, stdout.splitlines())
+    }
+    assert verdicts["canary-nx"] is Verdict.INCONCLUSIVE
+    assert relaxed == 0
+    strict, _, stderr = probe(lab, "--plan", plan_file, "--strict")
+    assert strict == 1 and "canary-nx" in stderr

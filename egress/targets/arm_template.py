@@ -8,7 +8,7 @@ from egress.model import CompiledPolicy
 from egress.targets._azure_types import API_VERSION
 from egress.targets.azure_policy import rule_collection_group_bodies
 from egress.targets.base import Files, Target, json_text
-from egress.targets.features import Feature
+from egress.targets.features import AZURE_RULE_FEATURES, Feature
 from egress.targets.route_table import route_table_body
 
 SCHEMA = "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#"
@@ -155,22 +155,7 @@ class ArmTemplateTarget(Target):
     name = "arm"
     files = ("azuredeploy.json",)
     description = "ARM deployment template: rule collection groups and route table"
-    supports = frozenset(
-        {
-            Feature.APPLICATION_RULES,
-            Feature.NETWORK_RULES,
-            Feature.DNAT_RULES,
-            Feature.DENY_COLLECTIONS,
-            Feature.WILDCARD_FQDNS,
-            Feature.FQDN_TAGS,
-            Feature.SERVICE_TAGS,
-            Feature.NETWORK_RULE_FQDNS,
-            Feature.PORT_RANGES,
-            Feature.SOURCE_IP_GROUPS,
-            Feature.NAT_PORT_RANGES,
-            Feature.ROUTES,
-        }
-    )
+    supports = AZURE_RULE_FEATURES | {Feature.ROUTES}
     ignores = frozenset({Feature.SERVICE_PUBLICATIONS})
 
     def _render(self, policy: CompiledPolicy) -> Files:

@@ -16,7 +16,7 @@ from egress.model import (
 )
 from egress.targets import _azure_types as az
 from egress.targets.base import Files, Target, json_text
-from egress.targets.features import Feature
+from egress.targets.features import AZURE_RULE_FEATURES, Feature
 
 if TYPE_CHECKING:
     from azure.mgmt.network import types as t
@@ -148,21 +148,7 @@ class AzurePolicyTarget(Target):
     description = (
         f"Firewall Policy rule collection groups as REST JSON (api-version {az.API_VERSION})"
     )
-    supports = frozenset(
-        {
-            Feature.APPLICATION_RULES,
-            Feature.NETWORK_RULES,
-            Feature.DNAT_RULES,
-            Feature.DENY_COLLECTIONS,
-            Feature.WILDCARD_FQDNS,
-            Feature.FQDN_TAGS,
-            Feature.SERVICE_TAGS,
-            Feature.NETWORK_RULE_FQDNS,
-            Feature.PORT_RANGES,
-            Feature.SOURCE_IP_GROUPS,
-            Feature.NAT_PORT_RANGES,
-        }
-    )
+    supports = AZURE_RULE_FEATURES
     ignores = frozenset({Feature.ROUTES, Feature.SERVICE_PUBLICATIONS})
 
     def _render(self, policy: CompiledPolicy) -> Files:

@@ -39,6 +39,8 @@ class Feature(StrEnum):
 
 ALL_FEATURES = frozenset(Feature)
 RULE_FEATURES = ALL_FEATURES - {Feature.ROUTES, Feature.SERVICE_PUBLICATIONS}
+# Every rule construct Azure Firewall Policy accepts (one rule type per collection).
+AZURE_RULE_FEATURES = RULE_FEATURES - {Feature.MIXED_COLLECTIONS}
 
 _NAT_MAX_PORT = 64000  # azurerm validates DNAT ports to 1-64000
 

@@ -16,7 +16,7 @@ from egress.model import (
     Sources,
 )
 from egress.targets.base import Files, Target
-from egress.targets.features import Feature
+from egress.targets.features import AZURE_RULE_FEATURES, Feature
 from egress.targets.route_table import managed_tags
 
 _INDENT = "  "
@@ -288,21 +288,7 @@ class TerraformTarget(Target):
     name = "terraform"
     files = ("egress.tf",)
     description = "Terraform: azurerm_firewall_policy_rule_collection_group and azurerm_route_table"
-    supports = frozenset(
-        {
-            Feature.APPLICATION_RULES,
-            Feature.NETWORK_RULES,
-            Feature.DNAT_RULES,
-            Feature.DENY_COLLECTIONS,
-            Feature.WILDCARD_FQDNS,
-            Feature.FQDN_TAGS,
-            Feature.SERVICE_TAGS,
-            Feature.NETWORK_RULE_FQDNS,
-            Feature.PORT_RANGES,
-            Feature.SOURCE_IP_GROUPS,
-            Feature.ROUTES,
-        }
-    )
+    supports = (AZURE_RULE_FEATURES - {Feature.NAT_PORT_RANGES}) | {Feature.ROUTES}
     ignores = frozenset({Feature.SERVICE_PUBLICATIONS})
 
     def _render(self, policy: CompiledPolicy) -> Files:

@@ -41,6 +41,28 @@ class CheckKind(StrEnum):
     UNVERIFIABLE = "unverifiable"  # cannot be proven from a pod; reported as such
 
 
+class Enforcement(StrEnum):
+    """How the firewall enforces a check's traffic; the judge reads failures against it."""
+
+    APPLICATION_RULE = "application-rule"  # the transparent proxy (app-rule ports, 80/443)
+    NETWORK_RULE = "network-rule"  # L4 rules on every other port; default action: silent drop
+    DNS_PROXY = "dns-proxy"  # name resolution through the firewall's DNS proxy
+
+
+class TlsInspection(StrEnum):
+    """Whether a TLS-inspecting proxy may re-sign this endpoint's traffic."""
+
+    ALLOWED = "allowed"
+    FORBIDDEN = "forbidden"  # e.g. the API server: konnectivity's ALPN must not be rewritten
+
+
+class FirewallProfile(StrEnum):
+    """Which firewall's behaviour the judge may rely on."""
+
+    AZURE_FIREWALL = "azure-firewall"  # proxy on app-rule ports, silent drop elsewhere
+    GENERIC = "generic"  # only evidence the firewall states itself counts
+
+
 class HostSource(StrEnum):
     """Where the probe takes the concrete host from."""
 
@@ -69,6 +91,12 @@ class Check(_Frozen):
     purpose: str = ""
     unverifiable_reason: str | None = None
     dns_query_name: str | None = None  # for kind=dns: the name asked of the outside resolver
+    # None only in plans written before enforcement was recorded (the judge then derives it).
+    enforcement: Enforcement | None = None
+    tls_inspection: TlsInspection = TlsInspection.ALLOWED
+    # A deny destination the user operates and keeps up, answering on every port: a timeout
+    # on a network-rule port to it can then count as blocked.
+    canary_server: bool = False
 
     @model_validator(mode="after")
     def _unverifiable_has_reason(self) -> Check:
@@ -84,6 +112,7 @@ class ProbePlan(_Frozen):
     cloud: str
     region: str
     generated_by: str  # "egress <version>"
+    firewall_profile: FirewallProfile = FirewallProfile.AZURE_FIREWALL
     checks: tuple[Check, ...]
 
     @model_validator(mode="after")

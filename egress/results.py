@@ -9,24 +9,34 @@ run's identity (run id, plan hash, where it ran) so lines gathered with
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from egress.compliance import (
+    Assurance,
+    CheckStatus,
+    RunStatus,
+    StatusedCheck,
+    Verdict,
+    check_status,
+    run_status,
+)
 from egress.probe_plan import CheckKind, Expectation
 
+__all__ = [
+    "Assurance",
+    "Attempt",
+    "CheckRecord",
+    "CheckStatus",
+    "Location",
+    "Phase",
+    "RunReport",
+    "RunStatus",
+    "Verdict",
+]
+
 RESULT_SCHEMA_VERSION: Literal[1] = 1
-
-
-class Verdict(StrEnum):
-    """What the probe observed, judged only on evidence."""
-
-    REACHABLE = "reachable"  # the real destination answered through the path
-    BLOCKED = "blocked"  # positive evidence that a firewall stopped it
-    UNHEALTHY = "unhealthy"  # the path worked but the destination itself failed
-    INCONCLUSIVE = "inconclusive"  # nothing proves either way (NXDOMAIN, TCP-only on 80/443)
-    UNVERIFIABLE = "unverifiable"  # cannot be checked from a pod at all (e.g. UDP 1194)
 
 
 class _Frozen(BaseModel):
@@ -83,21 +93,44 @@ class CheckRecord(_Frozen):
     feature: str
     required: bool
     verdict: Verdict
-    compliant: bool | None  # None: cannot be judged (inconclusive or unverifiable)
+    status: CheckStatus  # from egress.compliance.check_status: the one compliance rule
+    assurance: Assurance | None = None  # every blocked verdict has one
+    assumption: str | None = None  # what a `signature` verdict assumes, in one sentence
+    compliant: bool | None  # legacy: pass -> True, fail/leak -> False, else None
     reason: str  # one sentence a person can read
     evidence: dict[str, Any]  # resolver, answers, certificate, status, body excerpt...
     attempts: tuple[Attempt, ...]
     started_at: datetime
     finished_at: datetime
 
+    @model_validator(mode="before")
+    @classmethod
+    def _derive_missing_status(cls, data: Any) -> Any:
+        """Lines written before statuses existed get theirs from the one rule."""
+        if isinstance(data, dict) and "status" not in data and "verdict" in data:
+            try:
+                status = check_status(
+                    expectation=Expectation(str(data.get("expectation"))),
+                    verdict=Verdict(data["verdict"]),
+                    assurance=None,
+                )
+            except ValueError:
+                return data  # field validation names the bad value
+            data = {**data, "status": status}
+        return data
+
     @property
     def is_leak(self) -> bool:
         """Traffic that must be blocked got through: the most severe finding."""
-        return self.expectation is Expectation.DENY and self.verdict is Verdict.REACHABLE
+        return self.status is CheckStatus.LEAK
 
     @property
     def is_failed_required(self) -> bool:
-        return self.required and self.expectation is Expectation.ALLOW and self.compliant is False
+        return self.required and self.status is CheckStatus.FAIL
+
+    @property
+    def statused(self) -> StatusedCheck:
+        return StatusedCheck(self.status, self.expectation, self.required)
 
 
 class RunReport(_Frozen):
@@ -114,6 +147,5 @@ class RunReport(_Frozen):
     finished_at: datetime
     checks: tuple[CheckRecord, ...]
 
-    @property
-    def compliant(self) -> bool:
-        return all(c.compliant is not False for c in self.checks)
+    def status(self, *, strict: bool = False) -> RunStatus:
+        return run_status((c.statused for c in self.checks), strict=strict)

@@ -13,7 +13,7 @@ from egress.cli._apps import probe_app
 from egress.cli._common import guarded, resolve_plan, stderr_console
 from egress.errors import ExitCode, ProbeError, UsageError
 from egress.probe_plan import Expectation, ProbePlan
-from egress.results import CheckRecord, RunReport, Verdict
+from egress.results import CheckRecord, RunReport, RunStatus, Verdict
 
 
 def _check_control(plan: ProbePlan, control: str | None) -> None:
@@ -130,7 +130,7 @@ def run(  # noqa: PLR0917  (typer maps each option to a parameter)
             f"the run: {', '.join(c.check_id for c in unproven[:10])}"
             + (" ..." if len(unproven) > 10 else "")
         )
-    ok = result.compliant and not unproven
+    ok = result.status(strict=strict) is RunStatus.COMPLIANT
     raise typer.Exit(int(ExitCode.OK if ok else ExitCode.NON_COMPLIANT))
 
 

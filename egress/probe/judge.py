@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 from collections.abc import Sequence
 
+from egress.compliance import CheckStatus, check_status
 from egress.probe_plan import Check, CheckKind, Expectation
 from egress.results import Phase, Verdict
 
@@ -23,12 +24,12 @@ UDP_PHASES = frozenset({"ntp", "dns-query"})
 
 
 def compliance(expectation: Expectation, verdict: Verdict) -> bool | None:
-    """Allow wants a working path, deny wants positive evidence of a block."""
-    if verdict in (Verdict.INCONCLUSIVE, Verdict.UNVERIFIABLE):
-        return None
-    if expectation is Expectation.ALLOW:
-        return verdict in (Verdict.REACHABLE, Verdict.UNHEALTHY)
-    return verdict is Verdict.BLOCKED
+    """Legacy tri-state view of :func:`egress.compliance.check_status` (pass/fail/other)."""
+    status = check_status(expectation=expectation, verdict=verdict, assurance=None)
+    return _LEGACY.get(status)
+
+
+_LEGACY = {CheckStatus.PASS: True, CheckStatus.FAIL: False, CheckStatus.LEAK: False}
 
 
 def timeout_phase(phases: Sequence[Phase]) -> str | None:

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from egress import __version__
+from egress.compliance import check_status
 from egress.probe.connect import AsyncioConnector, Connector
 from egress.probe.control import ControlWitness
 from egress.probe.dns_client import Resolver
@@ -185,6 +186,13 @@ class ProbeRun:
             feature=check.feature,
             required=check.required,
             verdict=verdict,
+            status=check_status(
+                expectation=check.expectation,
+                verdict=verdict,
+                assurance=None,
+                inspected=bool(evidence.get("tls", {}).get("inspection")),
+                inspection=check.tls_inspection,
+            ),
             compliant=compliant,
             reason=reason,
             evidence=evidence,

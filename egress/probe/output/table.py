@@ -9,7 +9,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 
 from egress.probe_plan import ProbePlan
-from egress.results import CheckRecord, RunReport, Verdict
+from egress.results import CheckRecord, RunReport, RunStatus, Verdict
 
 _STYLE = {
     Verdict.REACHABLE: "green",
@@ -54,7 +54,12 @@ def summary_line(run: RunReport) -> str:
     leaks = sum(1 for r in run.checks if r.is_leak)
     failed = sum(1 for r in run.checks if r.compliant is False)
     counts = ", ".join(f"{verdicts[v]} {v}" for v in Verdict if verdicts[v])
-    outcome = "[bold green]compliant[/]" if run.compliant else "[bold red]NOT compliant[/]"
+    status = run.status()
+    outcome = (
+        f"[bold green]{status.words}[/]"
+        if status is RunStatus.COMPLIANT
+        else f"[bold red]{status.words}[/]"
+    )
     return (
         f"{len(run.checks)} checks: {counts}; {failed} non-compliant ({leaks} leak(s)) -> {outcome}"
     )

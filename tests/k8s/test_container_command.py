@@ -7,6 +7,9 @@ import sqlite3
 import stat
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +20,7 @@ from egress.cli import app
 from egress.k8s import render_objects
 from egress.k8s.objects import PLAN_DIR, STORE_DIR
 from egress.probe_plan import Check, CheckKind, Expectation, ProbePlan
-from egress.results import CheckRecord
+from egress.results import CheckRecord, Verdict
 
 from .cases import VARIANTS
 
@@ -43,6 +46,54 @@ LOCAL_PLAN = ProbePlan(
         ),
     ),
 )
+
+
+AZURE_DENY_BODY = b"Action: Deny. Reason: No rule matched. Proceeding with default action."
+
+
+class _FirewallDeny(BaseHTTPRequestHandler):
+    """Answers every request as Azure Firewall's application rules deny one (HTTP 470)."""
+
+    def do_GET(self) -> None:
+        self.send_response(470)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(AZURE_DENY_BODY)))
+        self.end_headers()
+        self.wfile.write(AZURE_DENY_BODY)
+
+    def log_message(self, *_: object) -> None:  # keep the test output clean
+        pass
+
+
+@pytest.fixture
+def deny_port() -> Iterator[int]:
+    """A stand-in firewall deny on loopback, so the run shows something blocked."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _FirewallDeny)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def with_deny_canary(port: int) -> ProbePlan:
+    """LOCAL_PLAN plus a deny check the loopback stand-in firewall answers with a 470 deny: a
+    run is only compliant when something was shown to be blocked."""
+    canary = Check(
+        id="canary/loopback-470",
+        host="127.0.0.1",
+        port=port,
+        transport="tcp",
+        kind=CheckKind.HTTP,
+        expectation=Expectation.DENY,
+        destination="127.0.0.1",
+        rule="canary/loopback-470",
+        feature="canary",
+        required=False,
+    )
+    return LOCAL_PLAN.model_copy(update={"checks": (*LOCAL_PLAN.checks, canary)})
 
 
 def container(variant: str) -> dict[str, Any]:
@@ -93,6 +144,13 @@ def pod_root(tmp_path: Path) -> Path:
     return tmp_path
 
 
+@pytest.fixture
+def compliant_pod_root(pod_root: Path, deny_port: int) -> Path:
+    plan = with_deny_canary(deny_port).to_json()
+    (pod_root / "plan" / "probe-plan.json").write_text(plan, encoding="utf-8")
+    return pod_root
+
+
 def test_every_rendered_flag_is_accepted_by_the_real_commands() -> None:
     command = typer.main.get_command(app)
     entry = container("cronjob-two-pools-store")
@@ -109,16 +167,21 @@ def test_every_rendered_flag_is_accepted_by_the_real_commands() -> None:
         group.make_context(group.name, argv)  # raises on an unknown flag or bad value
 
 
-def test_the_scheduled_command_appends_runs_and_regenerates_the_report(pod_root: Path) -> None:
+def test_the_scheduled_command_appends_runs_and_regenerates_the_report(
+    compliant_pod_root: Path,
+) -> None:
+    pod_root = compliant_pod_root
     entry = container("cronjob-two-pools-store")
     assert entry["command"] == ["/bin/sh", "-c"]
     for expected_runs in (1, 2):
         done = run_container(entry, pod_root)
         assert done.returncode == 0, done.stderr
         # stdout is pure JSON-lines (what Container Insights collects), one record per check.
-        records = [CheckRecord.model_validate_json(line) for line in done.stdout.splitlines()]
-        assert [r.check_id for r in records] == ["loopback/9"]
-        location = records[0].location
+        lines = done.stdout.splitlines()
+        records = {r.check_id: r for r in map(CheckRecord.model_validate_json, lines)}
+        assert len(lines) == 2 and set(records) == {"loopback/9", "canary/loopback-470"}
+        assert records["canary/loopback-470"].verdict is Verdict.BLOCKED
+        location = records["loopback/9"].location
         assert (location.cluster, location.node_pool) == ("aks-prod-eastus", "system")
         assert location.node == "aks-user-12345-vmss000000"
         with sqlite3.connect(pod_root / "store" / "results.db") as db:
@@ -130,13 +193,14 @@ def test_the_scheduled_command_appends_runs_and_regenerates_the_report(pod_root:
         assert "system" in report
 
 
-def test_the_one_off_job_runs_the_probe_without_a_shell(pod_root: Path) -> None:
+def test_the_one_off_job_runs_the_probe_without_a_shell(compliant_pod_root: Path) -> None:
+    pod_root = compliant_pod_root
     entry = container("job-one-pool")
     assert entry["command"] == ["egress"]
     done = run_container(entry, pod_root)
     assert done.returncode == 0, done.stderr
-    (line,) = done.stdout.splitlines()
-    assert CheckRecord.model_validate_json(line).location.node_pool == "system"
+    records = [CheckRecord.model_validate_json(line) for line in done.stdout.splitlines()]
+    assert {r.location.node_pool for r in records} == {"system"}
     assert list((pod_root / "store").iterdir()) == []
 
 

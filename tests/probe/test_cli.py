@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from egress.cli import app
 from egress.probe_plan import CheckKind, Expectation, ProbePlan
-from egress.results import CheckRecord, RunReport, Verdict
+from egress.results import CheckRecord, CheckStatus, RunReport, RunStatus, Verdict
 
 DENY = Expectation.DENY
 
@@ -70,11 +70,12 @@ def test_leak_and_missing_required_endpoint_fail_the_run_with_evidence(
     assert set(records) == {"good", "required-but-cut", "canary-dns"}
     assert records["canary-dns"].is_leak
     assert records["canary-dns"].evidence["dns-query"]["rcode"] == "NOERROR"
-    assert records["required-but-cut"].is_failed_required
+    cut_record = records["required-but-cut"]
+    assert cut_record.required and cut_record.status is CheckStatus.FAIL
     assert records["required-but-cut"].evidence["tls"]["outcome"] == "cut-after-client-hello"
 
     run = RunReport.model_validate_json(report.read_text())
-    assert run.compliant is False and [c.check_id for c in run.checks] == [
+    assert run.status() is RunStatus.NON_COMPLIANT and [c.check_id for c in run.checks] == [
         "good",
         "required-but-cut",
         "canary-dns",
@@ -124,13 +125,22 @@ def test_compliant_run_exits_zero_and_skips_unverifiable(lab: Lab, tmp_path: Pat
 
 
 def test_table_format_prints_a_summary_on_stderr(lab: Lab, tmp_path: Path) -> None:
-    plan = make_plan(lab.check("good"))
+    plan = make_plan(lab.check("good"), lab.check("deny470", kind=CheckKind.HTTP, expectation=DENY))
     code, stdout, stderr = probe(
         lab, "--plan", str(write_plan(tmp_path, plan)), "--format", "table"
     )
     assert code == 0
     assert stdout == ""
-    assert "good" in stderr and "reachable" in stderr and "compliant" in stderr
+    assert "good" in stderr and "reachable" in stderr and "-> COMPLIANT" in stderr
+
+
+def test_a_run_that_shows_nothing_blocked_is_not_proven(lab: Lab, tmp_path: Path) -> None:
+    """Every allow check reachable but no deny check at all: nothing was shown to be blocked,
+    so the run proves no firewall, strict or not."""
+    plan = make_plan(lab.check("good"))
+    code, _, stderr = probe(lab, "--plan", str(write_plan(tmp_path, plan)), "--format", "table")
+    assert code == 1
+    assert "-> NOT PROVEN" in stderr and "-> COMPLIANT" not in stderr
 
 
 @pytest.mark.parametrize(
@@ -181,7 +191,8 @@ def test_unwritable_report_is_an_environment_error(lab: Lab, tmp_path: Path) -> 
 def test_store_appends_the_run(lab: Lab, tmp_path: Path) -> None:
     store_module = pytest.importorskip("egress.store")
     store = tmp_path / "results.sqlite"
-    plan = write_plan(tmp_path, make_plan(lab.check("good")))
+    checks = (lab.check("good"), lab.check("deny470", kind=CheckKind.HTTP, expectation=DENY))
+    plan = write_plan(tmp_path, make_plan(*checks))
     report = tmp_path / "report.json"
     code, _, stderr = probe(
         lab, "--plan", str(plan), "--store", str(store), "--report", str(report)
@@ -232,14 +243,16 @@ def test_an_unproven_required_endpoint_fails_the_run(lab: Lab, tmp_path: Path) -
     code, stdout, stderr = probe(lab, "--plan", str(write_plan(tmp_path, plan)))
     records = {r.check_id: r for r in map(CheckRecord.model_validate_json, stdout.splitlines())}
     assert records["required-nx"].verdict is Verdict.INCONCLUSIVE
-    assert records["required-nx"].compliant is None
+    assert records["required-nx"].status is CheckStatus.UNPROVEN
     assert code == 1
     assert "required-nx" in stderr
 
 
 def test_strict_also_fails_on_an_inconclusive_canary(lab: Lab, tmp_path: Path) -> None:
     plan = make_plan(
-        lab.check("good"), make_check("canary-nx", "nx.probe.test", 443, expectation=DENY)
+        lab.check("good"),
+        lab.check("deny470", kind=CheckKind.HTTP, expectation=DENY),
+        make_check("canary-nx", "nx.probe.test", 443, expectation=DENY),
     )
     plan_file = str(write_plan(tmp_path, plan))
     relaxed, stdout, _ = probe(lab, "--plan", plan_file)

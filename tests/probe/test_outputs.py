@@ -132,7 +132,7 @@ def test_table_golden(golden: object) -> None:
     console = Console(file=buffer, width=160, color_system=None, force_terminal=False)
     render_table(fixed_run(), console)
     text = buffer.getvalue()
-    assert "LEAK" in text and "FAIL" in text and "NOT compliant" in text
+    assert "LEAK" in text and "FAIL" in text and "-> NON-COMPLIANT" in text
     golden("probe/table.txt", text)  # type: ignore[operator]
 
 

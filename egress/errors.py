@@ -16,6 +16,7 @@ exceptions (``TypeError``, ``RuntimeError``) and are never caught by the CLI.
     ├── OutputError           cannot write the output folder or file: exit 5
     ├── StoreError            the result store cannot be read or written: exit 5
     ├── ProbeError            the probe could not run at all (not a verdict): exit 5
+    ├── MetricsError          a run's metrics could not be pushed or written: exit 5
     └── AzureError            Azure refused or failed: exit 4
         ├── AzureAuthError        no usable credential
         ├── AzurePermissionError  403: lists the actions needed
@@ -98,6 +99,12 @@ class StoreError(EgressError):
 
 class ProbeError(EgressError):
     """The probe could not run at all (as opposed to a check's verdict)."""
+
+    exit_code = ExitCode.ENVIRONMENT
+
+
+class MetricsError(EgressError):
+    """A run's metrics could not be delivered to the Pushgateway or the textfile."""
 
     exit_code = ExitCode.ENVIRONMENT
 

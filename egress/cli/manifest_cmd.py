@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -67,6 +68,24 @@ def manifest(  # noqa: PLR0917  (typer maps each option to a parameter)
     deadline: Annotated[
         int, typer.Option(help="Seconds the probe may run (the Job gets 120 s more).")
     ] = 120,
+    pushgateway: Annotated[
+        str | None,
+        typer.Option(help="Pushgateway URL each run pushes its Prometheus metrics to."),
+    ] = None,
+    alerts: Annotated[
+        bool, typer.Option(help="Also render a PrometheusRule with the probe's alerts.")
+    ] = False,
+    azure_alerts: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write the same alerts as an ARM template of an Azure Managed Prometheus "
+            "rule group to this file."
+        ),
+    ] = None,
+    stale_after: Annotated[
+        int | None,
+        typer.Option(help="Seconds without a complete run before the stale alert fires."),
+    ] = None,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write the YAML here, not stdout.")
     ] = None,
@@ -89,10 +108,20 @@ def manifest(  # noqa: PLR0917  (typer maps each option to a parameter)
         store_size=store_pvc,
         storage_class=storage_class,
         deadline_seconds=deadline,
+        pushgateway=pushgateway,
+        alerts=alerts,
+        stale_after_seconds=stale_after,
     )
     check_options(spec)  # fail on a bad flag before compiling
     plan = resolve_plan(plan_path, cloud, region, feature or [], policy)
     text = render_manifest(plan, spec)
+    if azure_alerts is not None:
+        from egress.metrics.alerts import alert_rules, azure_rule_group_template
+
+        template = azure_rule_group_template(
+            alert_rules(stale_after_seconds=spec.stale_after), cluster=cluster
+        )
+        write_file(azure_alerts, json.dumps(template, indent=2, sort_keys=True) + "\n")
     if output is None:
         sys.stdout.write(text)
         sys.stdout.flush()

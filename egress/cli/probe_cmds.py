@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from egress.cli._apps import probe_app
 from egress.cli._common import guarded, resolve_plan, stderr_console
-from egress.errors import ExitCode, ProbeError, UsageError
+from egress.errors import ExitCode, MetricsError, ProbeError, UsageError
 from egress.probe_plan import Expectation, ProbePlan
 from egress.results import CheckRecord, RunReport, RunStatus, Verdict
 
@@ -69,15 +70,26 @@ def run(  # noqa: PLR0917  (typer maps each option to a parameter)
     trust_store: Annotated[
         Path | None, typer.Option(hidden=True, help="CA bundle instead of the public store.")
     ] = None,
+    pushgateway: Annotated[
+        str | None,
+        typer.Option(help="Push the run's metrics to this Prometheus Pushgateway URL."),
+    ] = None,
+    metrics_file: Annotated[
+        Path | None,
+        typer.Option(help="Write the run's metrics in Prometheus text format to this file."),
+    ] = None,
     strict: Annotated[
         bool, typer.Option(help="Also fail on inconclusive deny canaries, not only required ones.")
     ] = False,
 ) -> None:
     """Probe every check of the plan and exit 0 (compliant), 1 (non-compliant) or 2/5."""
+    from egress.metrics.delivery import check_gateway_url, deliver
     from egress.probe import DnspythonResolver, ProbeRun, ProbeSettings
     from egress.probe.output import build_outputs
     from egress.probe.settings import api_server_host, current_env, location_from_env
 
+    if pushgateway is not None:
+        check_gateway_url(pushgateway)
     probe_plan = resolve_plan(plan_path, cloud, region, feature or [], policy)
     if not probe_plan.checks:
         raise UsageError("the probe plan has no checks, so it proves nothing; regenerate it.")
@@ -131,6 +143,14 @@ def run(  # noqa: PLR0917  (typer maps each option to a parameter)
             + (" ..." if len(unproven) > 10 else "")
         )
     ok = result.status(strict=strict) is RunStatus.COMPLIANT
+    try:
+        deliver(result, pushgateway=pushgateway, textfile=metrics_file, strict=strict)
+    except MetricsError as exc:
+        # The verdict stands either way: a leak still exits 1; a compliant run whose alerts
+        # cannot be fed exits 5, since nothing would notice the next leak.
+        console.print(f"[bold red]error:[/] {escape(exc.message)}")
+        if ok:
+            raise typer.Exit(int(exc.exit_code)) from None
     raise typer.Exit(int(ExitCode.OK if ok else ExitCode.NON_COMPLIANT))
 
 

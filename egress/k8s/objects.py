@@ -195,6 +195,8 @@ def probe_command(spec: ManifestSpec) -> tuple[list[str], list[str]]:
         "--deadline",
         str(spec.deadline_seconds),
     ]
+    if spec.pushgateway is not None:
+        probe += ["--pushgateway", spec.pushgateway]
     if spec.store_size is None:
         return probe[:1], probe[1:]
     probe += ["--store", STORE_FILE]
@@ -342,3 +344,11 @@ def _tmp_volume() -> Obj:
 
 def _store_volume(target: Target) -> Obj:
     return {"name": "store", "persistentVolumeClaim": {"claimName": store_claim_name(target)}}
+
+
+def alert_rule(spec: ManifestSpec) -> Obj:
+    """The probe's alerts as a prometheus-operator PrometheusRule (egress.metrics.alerts)."""
+    from egress.metrics.alerts import alert_rules, prometheus_rule
+
+    rules = alert_rules(stale_after_seconds=spec.stale_after)
+    return prometheus_rule(rules, namespace=spec.namespace, labels=labels(spec, "alerts"))

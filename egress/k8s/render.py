@@ -40,6 +40,8 @@ def render_objects(plan: ProbePlan, spec: ManifestSpec) -> list[Obj]:
             rendered.append(objects.probe_cron_job(spec, target, plan_hash))
     if spec.store_size is not None:
         rendered += [objects.report_reader(spec, target) for target in spec.targets]
+    if spec.alerts:
+        rendered.append(objects.alert_rule(spec))
     return rendered
 
 

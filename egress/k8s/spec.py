@@ -46,6 +46,18 @@ class ManifestSpec:
     store_size: str | None = None  # None: no store; else one PVC per target of this size
     storage_class: str | None = None
     deadline_seconds: int = 120  # the probe's own whole-run deadline
+    pushgateway: str | None = None  # push each run's metrics here
+    alerts: bool = False  # also render a PrometheusRule with the probe's alerts
+    stale_after_seconds: int | None = None  # None: derived from the schedule
+
+    @property
+    def stale_after(self) -> int:
+        """Seconds without a complete run before EgressProbeStale fires."""
+        if self.stale_after_seconds is not None:
+            return self.stale_after_seconds
+        interval = schedule_interval(self.schedule) if self.schedule else None
+        # Three missed runs (and at least the Job's own deadline) before calling it stale.
+        return max(3 * (interval or 1200), self.deadline_seconds + 120)
 
     @property
     def image_ref(self) -> str:
@@ -120,6 +132,14 @@ def check_options(spec: ManifestSpec) -> None:
         raise UsageError(
             f"--deadline {spec.deadline_seconds} is out of range; give 10 to 3600 seconds."
         )
+    if spec.pushgateway is not None:
+        from egress.metrics.delivery import check_gateway_url
+
+        check_gateway_url(spec.pushgateway)
+    if spec.stale_after_seconds is not None and not 60 <= spec.stale_after_seconds <= 7 * 86400:
+        raise UsageError(
+            f"--stale-after {spec.stale_after_seconds} is out of range; give 60 to 604800 seconds."
+        )
     if not spec.targets:
         raise UsageError("no node pool or node selector to render a probe for.")
     check_unique(spec.targets)
@@ -137,21 +157,25 @@ def check_schedule(schedule: str) -> None:
         )
 
 
+def schedule_interval(schedule: str) -> int | None:
+    """Seconds between runs for `*` and `*/N` minute schedules; None when not that simple."""
+    fields = schedule.split()
+    if len(fields) != 5 or any(f != "*" for f in fields[1:]):
+        return None
+    minute = fields[0]
+    if minute == "*":
+        return 60
+    if minute.startswith("*/") and minute[2:].isdigit() and int(minute[2:]) > 0:
+        return 60 * int(minute[2:])
+    return None
+
+
 def schedule_warnings(spec: ManifestSpec, job_deadline_seconds: int) -> list[str]:
     """Runs that outlast the interval get skipped (concurrencyPolicy Forbid); say so."""
     if spec.schedule is None:
         return []
-    fields = spec.schedule.split()
-    if len(fields) != 5 or any(f != "*" for f in fields[1:]):
-        return []
-    minute = fields[0]
-    if minute == "*":
-        interval = 60
-    elif minute.startswith("*/") and minute[2:].isdigit() and int(minute[2:]) > 0:
-        interval = 60 * int(minute[2:])
-    else:
-        return []
-    if job_deadline_seconds < interval:
+    interval = schedule_interval(spec.schedule)
+    if interval is None or job_deadline_seconds < interval:
         return []
     return [
         f"--schedule {spec.schedule!r} starts a run every {interval} s but a run may take up "

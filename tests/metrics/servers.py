@@ -59,12 +59,18 @@ def _ready(url: str) -> bool:
 
 @contextmanager
 def _server(command: list[str], ready_url: str, log: Path) -> Iterator[None]:
+    """Run a server until the block ends; fail if it died (e.g. another process took its port)."""
     with log.open("wb") as sink:
         process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)
         try:
             wait_until(
-                lambda: _ready(ready_url), seconds=STARTUP_SECONDS, what=f"{command[0]} start"
+                lambda: process.poll() is not None or _ready(ready_url),
+                seconds=STARTUP_SECONDS,
+                what=f"{command[0]} start",
             )
+            time.sleep(0.3)  # a failed bind exits at once; don't talk to a stranger's server
+            if process.poll() is not None:
+                raise PortTakenError(log.read_text(errors="replace")[-500:])
             yield
         finally:
             process.terminate()
@@ -73,6 +79,10 @@ def _server(command: list[str], ready_url: str, log: Path) -> Iterator[None]:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+class PortTakenError(Exception):
+    """The server exited during start-up, most likely because its port was taken meanwhile."""
 
 
 @dataclass
@@ -86,9 +96,13 @@ class Monitoring:
         body = http_get(f"{self.prometheus}/api/v1/alerts")
         return list(body["data"]["alerts"])
 
-    def firing(self, name: str) -> list[dict[str, Any]]:
+    def firing(self, name: str, cluster: str) -> list[dict[str, Any]]:
         return [
-            a for a in self.alerts() if a["labels"]["alertname"] == name and a["state"] == "firing"
+            a
+            for a in self.alerts()
+            if a["labels"]["alertname"] == name
+            and a["labels"].get("cluster") == cluster
+            and a["state"] == "firing"
         ]
 
     def query(self, expression: str) -> list[dict[str, Any]]:
@@ -100,6 +114,20 @@ class Monitoring:
 
 @contextmanager
 def monitoring(tmp: Path, rule_groups: list[dict[str, Any]]) -> Iterator[Monitoring]:
+    """Both servers on fresh ports; retried a bounded number of times if a port was taken."""
+    for attempt in range(5):
+        try:
+            with _monitoring(tmp / f"try-{attempt}", rule_groups) as stack:
+                yield stack
+                return
+        except PortTakenError:
+            continue
+    pytest.fail("could not start Pushgateway and Prometheus on free ports in 5 tries")
+
+
+@contextmanager
+def _monitoring(tmp: Path, rule_groups: list[dict[str, Any]]) -> Iterator[Monitoring]:
+    tmp.mkdir(parents=True)
     gateway_port, prometheus_port = free_port(), free_port()
     gateway = f"http://127.0.0.1:{gateway_port}"
     prometheus = f"http://127.0.0.1:{prometheus_port}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from egress.metrics.alerts import alert_rules, prometheus_rule_groups
 from egress.metrics.delivery import deliver
 from egress.results import Verdict
 
-from metrics.servers import Monitoring, binary, monitoring, wait_until
+from metrics.servers import binary, monitoring, wait_until
 from store.sample_runs import make_run
 
 pytestmark = pytest.mark.slow
@@ -68,57 +69,59 @@ def test_azure_rule_group_holds_the_same_alerts(tmp_path: Path) -> None:
     assert all(0 <= r["severity"] <= 4 for r in resource["properties"]["rules"])
 
 
-def firing(stack: Monitoring, name: str) -> bool:
-    return bool(stack.firing(name))
-
-
 def test_a_leak_fires_the_alert_and_a_compliant_run_resolves_it(tmp_path: Path) -> None:
+    cluster = f"c-{uuid.uuid4().hex[:8]}"  # only this test's series count
     with monitoring(tmp_path, rendered_rule_groups(tmp_path)) as stack:
         now = datetime.now(UTC).replace(microsecond=0)
         leaking = make_run(
-            "leak-1", now - timedelta(seconds=10), overrides={"canary-bing-443": Verdict.REACHABLE}
+            "leak-1",
+            now - timedelta(seconds=10),
+            cluster=cluster,
+            overrides={"canary-bing-443": Verdict.REACHABLE},
         )
         deliver(leaking, pushgateway=stack.pushgateway, textfile=None)
         wait_until(
-            lambda: firing(stack, "EgressLeak"),
+            lambda: bool(stack.firing("EgressLeak", cluster)),
             seconds=ALERT_WAIT_SECONDS,
             what="EgressLeak firing",
         )
-        (alert,) = stack.firing("EgressLeak")
-        assert alert["labels"]["cluster"] == "aks-prod"
+        (alert,) = stack.firing("EgressLeak", cluster)
         assert alert["labels"]["node_pool"] == "system"
         assert alert["labels"]["severity"] == "critical"
         assert float(alert["value"]) == 1.0
 
-        deliver(
-            make_run("ok-1", now - timedelta(seconds=5)),
-            pushgateway=stack.pushgateway,
-            textfile=None,
-        )
+        compliant = make_run("ok-1", now - timedelta(seconds=5), cluster=cluster)
+        deliver(compliant, pushgateway=stack.pushgateway, textfile=None)
         wait_until(
-            lambda: not stack.firing("EgressLeak"),
+            lambda: not stack.firing("EgressLeak", cluster),
             seconds=ALERT_WAIT_SECONDS,
             what="EgressLeak resolving",
         )
-        assert not stack.firing("EgressProbeStale")
+        assert not stack.firing("EgressProbeStale", cluster)
 
 
 def test_a_probe_that_stopped_reporting_fires_the_stale_alert(tmp_path: Path) -> None:
-    with monitoring(tmp_path, prometheus_rule_groups(alert_rules(stale_after_seconds=60))) as stack:
-        old = make_run("old-1", datetime.now(UTC) - timedelta(minutes=10), node_pool="user")
+    cluster = f"c-{uuid.uuid4().hex[:8]}"
+    rules = prometheus_rule_groups(alert_rules(stale_after_seconds=60))
+    with monitoring(tmp_path, rules) as stack:
+        old = make_run(
+            "old-1", datetime.now(UTC) - timedelta(minutes=10), cluster=cluster, node_pool="user"
+        )
         deliver(old, pushgateway=stack.pushgateway, textfile=None)
         wait_until(
-            lambda: firing(stack, "EgressProbeStale"),
+            lambda: bool(stack.firing("EgressProbeStale", cluster)),
             seconds=ALERT_WAIT_SECONDS,
             what="EgressProbeStale firing",
         )
-        (alert,) = stack.firing("EgressProbeStale")
+        (alert,) = stack.firing("EgressProbeStale", cluster)
         assert alert["labels"]["node_pool"] == "user"
-        assert not stack.firing("EgressLeak")
-        fresh = make_run("new-1", datetime.now(UTC) - timedelta(seconds=8), node_pool="user")
+        assert not stack.firing("EgressLeak", cluster)
+        fresh = make_run(
+            "new-1", datetime.now(UTC) - timedelta(seconds=8), cluster=cluster, node_pool="user"
+        )
         deliver(fresh, pushgateway=stack.pushgateway, textfile=None)
         wait_until(
-            lambda: not stack.firing("EgressProbeStale"),
+            lambda: not stack.firing("EgressProbeStale", cluster),
             seconds=ALERT_WAIT_SECONDS,
             what="EgressProbeStale resolving",
         )

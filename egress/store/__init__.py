@@ -1,8 +1,10 @@
-"""The result history: an embedded SQLite store of probe runs, and ingest of gathered logs."""
+"""The result history: probe runs in SQLite or PostgreSQL, and ingest of gathered logs."""
 
 from __future__ import annotations
 
+from egress.store._dialect import Connection, Dialect
 from egress.store._ingest import IngestResult, RejectedLine, ingest_files
+from egress.store._postgres import PostgresAuth, is_dsn
 from egress.store._schema import LATEST_VERSION, MIGRATIONS, SCHEMA_V1, rebuild_summaries
 from egress.store._store import ResultStore, format_ts, parse_ts
 
@@ -10,11 +12,15 @@ __all__ = [
     "LATEST_VERSION",
     "MIGRATIONS",
     "SCHEMA_V1",
+    "Connection",
+    "Dialect",
     "IngestResult",
+    "PostgresAuth",
     "RejectedLine",
     "ResultStore",
     "format_ts",
     "ingest_files",
+    "is_dsn",
     "parse_ts",
     "rebuild_summaries",
 ]

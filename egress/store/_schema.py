@@ -1,17 +1,19 @@
-"""The store's SQLite schema as ordered migrations, tracked in `PRAGMA user_version`.
+"""The store's schema as ordered migrations, shared by the SQLite and PostgreSQL backends.
 
 Version 1 holds the raw facts: one row per run and one per check result. Version 2 adds
 what the report needs to stay fast on months of five-minute runs: time and scope indexes
 on runs, a partial index over failing check rows only, and two summary tables with the
 counts of every (hour or day, cluster, node pool, check), kept up to date by each append.
-A migration is a plain function run inside the opening transaction, so a store is either
-fully at the new version or untouched.
+A migration is a plain function of (connection, dialect) run inside the opening
+transaction, so a store is either fully at the new version or untouched. The backend keeps
+the version (SQLite: `PRAGMA user_version`; PostgreSQL: the `egress_meta` table).
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
+
+from egress.store._dialect import Connection, Dialect
 
 # A check row is failing when it is non-compliant, or a deny canary got through (a leak).
 LEAK_SQL = "(c.expectation = 'deny' AND c.verdict = 'reachable')"
@@ -20,41 +22,41 @@ FAILED_REQUIRED_SQL = "(c.required = 1 AND c.expectation = 'allow' AND c.complia
 
 SCHEMA_V1 = """
 CREATE TABLE runs (
-    id INTEGER PRIMARY KEY,
-    run_id TEXT NOT NULL UNIQUE,
-    cluster TEXT NOT NULL DEFAULT '',
-    region TEXT NOT NULL,
-    cloud TEXT NOT NULL,
-    node_pool TEXT NOT NULL DEFAULT '',
-    node TEXT,
-    pod TEXT,
-    namespace TEXT,
-    plan_hash TEXT NOT NULL,
-    tool_version TEXT NOT NULL,
-    started_at TEXT NOT NULL,
-    finished_at TEXT NOT NULL
+    id {id},
+    run_id {text} NOT NULL UNIQUE,
+    cluster {text} NOT NULL DEFAULT '',
+    region {text} NOT NULL,
+    cloud {text} NOT NULL,
+    node_pool {text} NOT NULL DEFAULT '',
+    node {text},
+    pod {text},
+    namespace {text},
+    plan_hash {text} NOT NULL,
+    tool_version {text} NOT NULL,
+    started_at {text} NOT NULL,
+    finished_at {text} NOT NULL
 );
 CREATE TABLE checks (
-    id INTEGER PRIMARY KEY,
+    id {id},
     run INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
-    check_id TEXT NOT NULL,
-    host TEXT NOT NULL,
+    check_id {text} NOT NULL,
+    host {text} NOT NULL,
     port INTEGER NOT NULL,
-    transport TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    expectation TEXT NOT NULL,
-    destination TEXT NOT NULL,
-    rule TEXT NOT NULL,
-    feature TEXT NOT NULL,
+    transport {text} NOT NULL,
+    kind {text} NOT NULL,
+    expectation {text} NOT NULL,
+    destination {text} NOT NULL,
+    rule {text} NOT NULL,
+    feature {text} NOT NULL,
     required INTEGER NOT NULL,
-    verdict TEXT NOT NULL,
+    verdict {text} NOT NULL,
     compliant INTEGER,
-    reason TEXT NOT NULL,
-    evidence TEXT NOT NULL,
-    attempts TEXT NOT NULL,
-    started_at TEXT NOT NULL,
-    finished_at TEXT NOT NULL,
-    duration_ms REAL NOT NULL,
+    reason {text} NOT NULL,
+    evidence {text} NOT NULL,
+    attempts {text} NOT NULL,
+    started_at {text} NOT NULL,
+    finished_at {text} NOT NULL,
+    duration_ms {real} NOT NULL,
     UNIQUE (run, check_id)
 );
 """
@@ -87,22 +89,22 @@ SUMMARY_COLUMNS = (
 SUMMARY_TABLES = {"check_hourly": 13, "check_daily": 10}
 
 _SUMMARY_DDL = """
-CREATE TABLE {table} (
-    period TEXT NOT NULL,
-    cluster TEXT NOT NULL,
-    node_pool TEXT NOT NULL,
-    check_id TEXT NOT NULL,
+CREATE TABLE {{table}} (
+    period {text} NOT NULL,
+    cluster {text} NOT NULL,
+    node_pool {text} NOT NULL,
+    check_id {text} NOT NULL,
     total INTEGER NOT NULL,
     passed INTEGER NOT NULL,
     failed INTEGER NOT NULL,
     unjudged INTEGER NOT NULL,
     leaks INTEGER NOT NULL,
     failed_required INTEGER NOT NULL,
-    first_failure TEXT,
-    last_failure TEXT,
+    first_failure {text},
+    last_failure {text},
     PRIMARY KEY (period, cluster, node_pool, check_id)
-) WITHOUT ROWID;
-CREATE INDEX {table}_by_endpoint ON {table} (cluster, node_pool, check_id, period);
+) {without_rowid};
+CREATE INDEX {{table}}_by_endpoint ON {{table}} (cluster, node_pool, check_id, period);
 """
 
 SCHEMA_V2 = (
@@ -112,31 +114,32 @@ CREATE INDEX runs_by_scope ON runs (cluster, node_pool, started_at);
 CREATE INDEX checks_failing ON checks (run, check_id)
     WHERE compliant = 0 OR (expectation = 'deny' AND verdict = 'reachable');
 """
-    + _SUMMARY_DDL.format(table="check_hourly")
-    + _SUMMARY_DDL.format(table="check_daily")
+    + _SUMMARY_DDL.replace("{{table}}", "check_hourly")
+    + _SUMMARY_DDL.replace("{{table}}", "check_daily")
 )
 
 
-def upsert_summary_for_run(table: str) -> str:
+def upsert_summary_for_run(table: str, dialect: Dialect) -> str:
     """SQL adding one run's counts (parameter: the run's row id) to a summary table."""
+    least, greatest = dialect.least, dialect.greatest
     return f"""
 INSERT INTO {table} ({SUMMARY_COLUMNS})
 {summary_select(SUMMARY_TABLES[table])} WHERE r.id = ? {SUMMARY_GROUP}
 ON CONFLICT (period, cluster, node_pool, check_id) DO UPDATE SET
-    total = total + excluded.total,
-    passed = passed + excluded.passed,
-    failed = failed + excluded.failed,
-    unjudged = unjudged + excluded.unjudged,
-    leaks = leaks + excluded.leaks,
-    failed_required = failed_required + excluded.failed_required,
-    first_failure = coalesce(min(first_failure, excluded.first_failure),
-                             first_failure, excluded.first_failure),
-    last_failure = coalesce(max(last_failure, excluded.last_failure),
-                            last_failure, excluded.last_failure)
+    total = {table}.total + excluded.total,
+    passed = {table}.passed + excluded.passed,
+    failed = {table}.failed + excluded.failed,
+    unjudged = {table}.unjudged + excluded.unjudged,
+    leaks = {table}.leaks + excluded.leaks,
+    failed_required = {table}.failed_required + excluded.failed_required,
+    first_failure = coalesce({least}({table}.first_failure, excluded.first_failure),
+                             {table}.first_failure, excluded.first_failure),
+    last_failure = coalesce({greatest}({table}.last_failure, excluded.last_failure),
+                            {table}.last_failure, excluded.last_failure)
 """
 
 
-def rebuild_summaries(conn: sqlite3.Connection) -> None:
+def rebuild_summaries(conn: Connection) -> None:
     """Recompute the summary tables from every stored check (v2 backfill; bulk loaders)."""
     for table, width in SUMMARY_TABLES.items():
         conn.execute(f"DELETE FROM {table}")
@@ -145,21 +148,19 @@ def rebuild_summaries(conn: sqlite3.Connection) -> None:
         )
 
 
-def _to_v1(conn: sqlite3.Connection) -> None:
-    for statement in _statements(SCHEMA_V1):
+def _to_v1(conn: Connection, dialect: Dialect) -> None:
+    for statement in dialect.ddl(SCHEMA_V1):
         conn.execute(statement)
 
 
-def _to_v2(conn: sqlite3.Connection) -> None:
-    for statement in _statements(SCHEMA_V2):
+def _to_v2(conn: Connection, dialect: Dialect) -> None:
+    for statement in dialect.ddl(SCHEMA_V2):
         conn.execute(statement)
     rebuild_summaries(conn)
 
 
-def _statements(script: str) -> list[str]:
-    return [s.strip() for s in script.split(";") if s.strip()]
-
+Migration = Callable[[Connection, Dialect], None]
 
 # MIGRATIONS[n] upgrades a store at version n to version n + 1; append, never reorder.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_to_v1, _to_v2)
+MIGRATIONS: tuple[Migration, ...] = (_to_v1, _to_v2)
 LATEST_VERSION = len(MIGRATIONS)

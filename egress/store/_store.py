@@ -1,26 +1,27 @@
-"""`ResultStore`: the SQLite file that keeps every probe run, written one whole run at a time."""
+"""`ResultStore`: every probe run, written one whole run at a time, in SQLite or PostgreSQL."""
 
 from __future__ import annotations
 
 import json
-import random
-import sqlite3
-import time
+import os
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from egress.errors import PlanFileError, StoreError
 from egress.results import CheckRecord, RunReport
+from egress.store._dialect import Connection, Dialect
+from egress.store._postgres import PostgresAuth, PostgresDatabase, TokenSource, is_dsn
 from egress.store._schema import (
     LATEST_VERSION,
     MIGRATIONS,
     SUMMARY_TABLES,
     upsert_summary_for_run,
 )
+from egress.store._sqlite import SqliteDatabase
 
 T = TypeVar("T")
 
@@ -47,61 +48,86 @@ def parse_ts(text: str) -> datetime:
     return datetime.fromisoformat(text).astimezone(UTC)
 
 
-def _is_busy(error: sqlite3.OperationalError) -> bool:
-    text = str(error).lower()
-    return "locked" in text or "busy" in text
+class Database(Protocol):
+    """One backend (SQLite file or PostgreSQL server) under the shared store logic."""
+
+    dialect: Dialect
+    label: str  # the file or the redacted DSN, for messages
+
+    @property
+    def connection(self) -> Connection: ...
+
+    def close(self) -> None: ...
+
+    def verify(self) -> None: ...
+
+    def schema_version(self) -> int: ...
+
+    def is_empty(self) -> bool: ...
+
+    def set_schema_version(self, conn: Connection, version: int) -> None: ...
+
+    def lock_for_migration(self, conn: Connection) -> None: ...
+
+    def insert_many(
+        self, conn: Connection, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> None: ...
+
+    def transaction(self, work: Callable[[Connection], T]) -> T: ...
+
+    def backup_to(self, target: Path) -> None: ...
+
+
+def open_database(
+    location: Path | str,
+    *,
+    create: bool,
+    verify: bool,
+    auth: PostgresAuth | None = None,
+    credential: TokenSource | None = None,
+) -> Database:
+    """`postgresql://...` picks PostgreSQL; anything else is the path of an SQLite file."""
+    if isinstance(location, str) and is_dsn(location):
+        return PostgresDatabase(
+            location,
+            auth=auth if auth is not None else PostgresAuth.from_env(os.environ),
+            credential=credential,
+        )
+    return SqliteDatabase(Path(location), create=create, verify=verify)
 
 
 class ResultStore:
-    """An append-only history of probe runs in one SQLite file (WAL, versioned schema).
+    """An append-only history of probe runs, in SQLite or PostgreSQL (versioned schema).
 
     Each :meth:`append_run` is one transaction, so readers and a crash only ever see whole
-    runs. Several processes may append at once: SQLite's busy timeout waits for the write
-    lock, and a bounded retry covers the rare busy error that the timeout does not.
+    runs. Many processes may append at once: each backend serialises or retries conflicting
+    writers a bounded number of times. `create=False` (reports) never creates a store, and
+    `verify=True` also checks every page (SQLite's quick_check) before anything is read.
     """
 
     def __init__(
         self,
-        path: Path,
+        location: Path | str,
         *,
         create: bool = True,
-        busy_timeout_s: float = 15.0,
-        retries: int = 8,
+        verify: bool = False,
+        auth: PostgresAuth | None = None,
+        credential: TokenSource | None = None,
     ) -> None:
-        self.path = path
-        self._retries = retries
-        if not create and not path.is_file():
-            raise StoreError(
-                f"result store {path} does not exist; point --store at the file that "
-                "`egress probe run --store` or `egress report ingest` wrote."
-            )
+        self._db = open_database(
+            location, create=create, verify=verify, auth=auth, credential=credential
+        )
+        self.label = self._db.label
         try:
-            if create:
-                path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(str(path), timeout=busy_timeout_s, isolation_level=None)
-        except (OSError, sqlite3.Error) as exc:
-            raise StoreError(f"cannot open result store {path}: {exc}; check the path.") from exc
-        try:
-            self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
-            self._retrying(lambda: self._conn.execute("PRAGMA journal_mode = WAL").fetchone())
-            # FULL: a committed run survives power loss too, not only a killed process.
-            self._conn.execute("PRAGMA synchronous = FULL")
-            self._conn.execute("PRAGMA foreign_keys = ON")
-            self._migrate()
-        except sqlite3.Error as exc:
-            self._conn.close()
-            raise StoreError(
-                f"result store {path} cannot be read ({exc}); it is not an egress store "
-                "or is damaged: point --store at another file."
-            ) from exc
-        except StoreError:
-            self._conn.close()
+            self._migrate(create=create)
+        except BaseException:
+            self._db.close()
             raise
 
     # -- lifecycle -----------------------------------------------------------------------
 
     def close(self) -> None:
-        self._conn.close()
+        self._db.close()
 
     def __enter__(self) -> ResultStore:
         return self
@@ -115,41 +141,59 @@ class ResultStore:
         self.close()
 
     @property
-    def connection(self) -> sqlite3.Connection:
+    def connection(self) -> Connection:
         """The open connection, for the read queries in `egress.store.queries`."""
-        return self._conn
+        return self._db.connection
+
+    @property
+    def dialect(self) -> Dialect:
+        return self._db.dialect
 
     @property
     def schema_version(self) -> int:
-        return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+        return self._db.schema_version()
+
+    def backup_to(self, target: Path) -> None:
+        self._db.backup_to(target)
 
     # -- writing -------------------------------------------------------------------------
 
     def append_run(self, run: RunReport) -> bool:
         """Store a whole run in one transaction; False if its run id is already stored."""
-        duplicates = sorted(i for i, n in Counter(c.check_id for c in run.checks).items() if n > 1)
-        if duplicates:
-            raise PlanFileError(
-                f"run {run.run_id} holds check id(s) {', '.join(duplicates)} more than once; "
-                "a run must report each check once."
-            )
-        run_row = _run_row(run)
-        check_rows = [_check_row(check) for check in run.checks]
+        return self.append_runs([run]) == 1
 
-        def write(conn: sqlite3.Connection) -> bool:
-            if conn.execute("SELECT 1 FROM runs WHERE run_id = ?", (run.run_id,)).fetchone():
-                return False
-            cursor = conn.execute(
-                f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES ({_marks(12)})", run_row
+    def append_runs(self, runs: Sequence[RunReport]) -> int:
+        """Store whole runs in one transaction (all or none); how many were new."""
+        for run in runs:
+            duplicates = sorted(
+                i for i, n in Counter(c.check_id for c in run.checks).items() if n > 1
             )
-            run_pk = cursor.lastrowid
-            conn.executemany(
-                f"INSERT INTO checks ({_CHECK_COLUMNS}) VALUES ({_marks(19)})",
-                [(run_pk, *row) for row in check_rows],
-            )
-            for table in SUMMARY_TABLES:
-                conn.execute(upsert_summary_for_run(table), (run_pk,))
-            return True
+            if duplicates:
+                raise PlanFileError(
+                    f"run {run.run_id} holds check id(s) {', '.join(duplicates)} more than "
+                    "once; a run must report each check once."
+                )
+        rows = [(_run_row(run), [_check_row(check) for check in run.checks]) for run in runs]
+        dialect = self._db.dialect
+
+        def write(conn: Connection) -> int:
+            added = 0
+            for run_row, check_rows in rows:
+                inserted = conn.execute(
+                    f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES ({_marks(12)}) "
+                    "ON CONFLICT (run_id) DO NOTHING RETURNING id",
+                    run_row,
+                ).fetchone()
+                if inserted is None:
+                    continue  # already stored (also after a retried, ambiguous commit)
+                run_pk = int(inserted[0])
+                self._db.insert_many(
+                    conn, "checks", _names(_CHECK_COLUMNS), [(run_pk, *r) for r in check_rows]
+                )
+                for table in SUMMARY_TABLES:
+                    conn.execute(upsert_summary_for_run(table, dialect), (run_pk,))
+                added += 1
+            return added
 
         return self.write_transaction(write)
 
@@ -162,7 +206,7 @@ class ResultStore:
         cutoff = parse_ts(format_ts(before)).replace(hour=0, minute=0, second=0, microsecond=0)
         stamp = format_ts(cutoff)
 
-        def delete(conn: sqlite3.Connection) -> int:
+        def delete(conn: Connection) -> int:
             old_runs = "SELECT id FROM runs WHERE started_at < ?"
             conn.execute(f"DELETE FROM checks WHERE run IN ({old_runs})", (stamp,))
             deleted = conn.execute("DELETE FROM runs WHERE started_at < ?", (stamp,)).rowcount
@@ -172,75 +216,54 @@ class ResultStore:
 
         return self.write_transaction(delete), cutoff
 
-    def write_transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """Run `work` inside BEGIN IMMEDIATE ... COMMIT, retrying while the store is busy."""
+    def write_transaction(self, work: Callable[[Connection], T]) -> T:
+        """Run `work` in one transaction (bounded retries while the store is busy)."""
+        return self._db.transaction(work)
 
-        try:
-            return self._retrying(lambda: self._transaction(work))
-        except sqlite3.Error as exc:
-            raise StoreError(
-                f"cannot write to result store {self.path}: {exc}; check that the volume is "
-                "writable and not full."
-            ) from exc
-
-    def _retrying(self, action: Callable[[], T]) -> T:
-        for attempt in range(self._retries):
-            try:
-                return action()
-            except sqlite3.OperationalError as exc:
-                if not _is_busy(exc) or attempt + 1 == self._retries:
-                    raise
-                time.sleep(min(2.0, 0.05 * 2**attempt) * (0.5 + random.random()))
-        raise AssertionError("unreachable: the loop returns or raises")
-
-    def _migrate(self) -> None:
-        version = self.schema_version
+    def _migrate(self, *, create: bool) -> None:
+        version = self._db.schema_version()
         if version > LATEST_VERSION:
             raise StoreError(
-                f"result store {self.path} has schema version {version}, newer than this "
-                f"egress understands ({LATEST_VERSION}); upgrade egress."
+                f"result store {self.label} has schema version {version}, newer than this "
+                f"egress understands ({LATEST_VERSION}); upgrade egress (nothing was changed)."
             )
         if version == LATEST_VERSION:
             return
-        if version == 0 and self._conn.execute("SELECT 1 FROM sqlite_master").fetchone():
+        if version == 0 and not create:
             raise StoreError(
-                f"{self.path} is an SQLite database of another program, not an egress result "
-                "store; point --store at another file."
+                f"result store {self.label} holds no egress runs yet (no egress schema); point "
+                "--store at the store the probe writes (a report never creates one)."
             )
+        db = self._db
 
-        def upgrade(conn: sqlite3.Connection) -> None:
-            current = int(conn.execute("PRAGMA user_version").fetchone()[0])
-            for step in MIGRATIONS[current:]:  # another process may have migrated meanwhile
-                step(conn)
-            conn.execute(f"PRAGMA user_version = {LATEST_VERSION}")
+        def upgrade(conn: Connection) -> None:
+            db.lock_for_migration(conn)
+            current = db.schema_version()  # another process may have migrated meanwhile
+            if current > LATEST_VERSION:
+                raise StoreError(
+                    f"result store {self.label} was just upgraded to schema version {current} "
+                    f"by a newer egress; upgrade this one ({LATEST_VERSION})."
+                )
+            for step in MIGRATIONS[current:]:
+                step(conn, db.dialect)
+            db.set_schema_version(conn, LATEST_VERSION)
 
-        self._retrying(lambda: self._transaction(upgrade))
-
-    def _transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        self._conn.execute("BEGIN IMMEDIATE")
-        try:
-            result = work(self._conn)
-            self._conn.execute("COMMIT")
-        except BaseException:
-            if self._conn.in_transaction:
-                self._conn.execute("ROLLBACK")
-            raise
-        return result
+        self.write_transaction(upgrade)
 
     # -- reading back --------------------------------------------------------------------
 
     def run_ids(self) -> list[str]:
         """Every stored run id, oldest first."""
-        rows = self._conn.execute("SELECT run_id FROM runs ORDER BY started_at, run_id")
+        rows = self.connection.execute("SELECT run_id FROM runs ORDER BY started_at, run_id")
         return [str(row[0]) for row in rows]
 
     def has_run(self, run_id: str) -> bool:
         query = "SELECT 1 FROM runs WHERE run_id = ?"
-        return self._conn.execute(query, (run_id,)).fetchone() is not None
+        return self.connection.execute(query, (run_id,)).fetchone() is not None
 
     def read_run(self, run_id: str) -> RunReport | None:
         """The stored run as the RunReport that was appended (times normalised to UTC)."""
-        row = self._conn.execute(
+        row = self.connection.execute(
             f"SELECT id, {_RUN_COLUMNS} FROM runs WHERE run_id = ?", (run_id,)
         ).fetchone()
         if row is None:
@@ -258,7 +281,7 @@ class ResultStore:
         }
         checks = [
             _check_dict(dict(zip(_names(_CHECK_COLUMNS), r, strict=True)), identity)
-            for r in self._conn.execute(
+            for r in self.connection.execute(
                 f"SELECT {_CHECK_COLUMNS} FROM checks WHERE run = ? ORDER BY id", (run["pk"],)
             )
         ]

@@ -10,12 +10,12 @@ latest failure of each failing endpoint.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from egress.store._dialect import Connection
 from egress.store._schema import (
     FAILING_SQL,
     SUMMARY_COLUMNS,
@@ -167,7 +167,7 @@ def _source(
             params += [format_ts(start)[:width], format_ts(end)[:width]]
         params += list(key or ())
     if not parts:  # an empty window: keep the query valid
-        parts.append(f"SELECT {SUMMARY_COLUMNS} FROM check_hourly WHERE 0")
+        parts.append(f"SELECT {SUMMARY_COLUMNS} FROM check_hourly WHERE 1 = 0")
     return " UNION ALL ".join(parts), params
 
 
@@ -175,9 +175,7 @@ def _maybe_ts(text: str | None) -> datetime | None:
     return None if text is None else parse_ts(text)
 
 
-def endpoint_totals(
-    conn: sqlite3.Connection, since: datetime, until: datetime
-) -> list[EndpointTotals]:
+def endpoint_totals(conn: Connection, since: datetime, until: datetime) -> list[EndpointTotals]:
     """Per (cluster, node pool, check) counts over the window, sorted by that key."""
     source, params = _source(since, until, use_days=True)
     rows = conn.execute(
@@ -207,7 +205,7 @@ def endpoint_totals(
 
 
 def hourly_counts(
-    conn: sqlite3.Connection, since: datetime, until: datetime, keys: list[EndpointKey]
+    conn: Connection, since: datetime, until: datetime, keys: list[EndpointKey]
 ) -> dict[EndpointKey, list[HourCounts]]:
     """The hour-by-hour counts of the given endpoints (for their timeline charts)."""
     result: dict[EndpointKey, list[HourCounts]] = {}
@@ -226,7 +224,7 @@ def hourly_counts(
     return result
 
 
-def coverage(conn: sqlite3.Connection, since: datetime, until: datetime) -> list[PoolCoverage]:
+def coverage(conn: Connection, since: datetime, until: datetime) -> list[PoolCoverage]:
     """Runs per node pool in the window, and pools last seen before it (with zero runs)."""
     window = (format_ts(since), format_ts(until))
     rows = conn.execute(
@@ -253,7 +251,7 @@ def coverage(conn: sqlite3.Connection, since: datetime, until: datetime) -> list
 
 
 def failing_check_at(
-    conn: sqlite3.Connection, key: EndpointKey, run_started_at: datetime
+    conn: Connection, key: EndpointKey, run_started_at: datetime
 ) -> StoredCheck | None:
     """The failing result of `key` in the run that started at that moment (its evidence)."""
     row = conn.execute(
@@ -294,7 +292,7 @@ def failing_check_at(
 
 
 def last_two_runs(
-    conn: sqlite3.Connection, scope: Scope, since: datetime, until: datetime
+    conn: Connection, scope: Scope, since: datetime, until: datetime
 ) -> list[RunVerdicts]:
     """The newest two runs of one node pool in the window, newest first."""
     runs = conn.execute(

@@ -17,6 +17,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 from urllib.parse import quote
 
 import psycopg
@@ -70,46 +71,23 @@ class PgServer:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def _run(command: list[str]) -> None:
-    subprocess.run(command, check=True, capture_output=True, timeout=120)
-
-
-def start_server() -> PgServer:
-    bin_dir = find_bin_dir()
-    if bin_dir is None:
-        raise RuntimeError("Debian's postgresql package is missing (see .ci/apt-packages.txt)")
-    root = Path(tempfile.mkdtemp(prefix="egress-pg-"))
-    data, sockets = root / "data", root / "sock"
-    sockets.mkdir()
-    (root / "pw").write_text(PASSWORD + "\n")
-    as_user: list[str] = []
-    if os.geteuid() == 0:  # postgres refuses to run as root
-        as_user = ["runuser", "-u", "nobody", "--"]
-        root.chmod(0o755)
-        for path in (root, sockets, root / "pw"):
-            shutil.chown(path, "nobody", "nogroup")
-    _run(
-        [
-            *as_user,
-            str(bin_dir / "initdb"),
-            "-D",
-            str(data),
-            "-U",
-            USER,
-            "--pwfile",
-            str(root / "pw"),
-            "--auth-local=scram-sha-256",
-            "--auth-host=reject",
-            "--no-locale",
-            "-E",
-            "UTF8",
-            "--no-sync",
-        ]
+def _run(as_user: list[str], command: list[str]) -> None:
+    subprocess.run(
+        command,
+        check=True,
+        capture_output=True,
+        timeout=120,
+        user=as_user[0] if as_user else None,
+        group="nogroup" if as_user else None,
+        extra_groups=[] if as_user else None,
     )
-    log = (root / "server.log").open("wb")
-    process = subprocess.Popen(
+
+
+def _spawn_server(
+    as_user: list[str], bin_dir: Path, data: Path, sockets: Path, log: IO[bytes]
+) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
         [
-            *as_user,
             str(bin_dir / "postgres"),
             "-D",
             str(data),
@@ -124,7 +102,46 @@ def start_server() -> PgServer:
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
+        user=as_user[0] if as_user else None,
+        group="nogroup" if as_user else None,
+        extra_groups=[] if as_user else None,
     )
+
+
+def start_server() -> PgServer:
+    bin_dir = find_bin_dir()
+    if bin_dir is None:
+        raise RuntimeError("Debian's postgresql package is missing (see .ci/apt-packages.txt)")
+    root = Path(tempfile.mkdtemp(prefix="egress-pg-"))
+    data, sockets = root / "data", root / "sock"
+    sockets.mkdir()
+    (root / "pw").write_text(PASSWORD + "\n")
+    as_user: list[str] = []  # [user name] to drop root for initdb and the server
+    if os.geteuid() == 0:  # postgres refuses to run as root
+        as_user = ["nobody"]
+        root.chmod(0o755)
+        for path in (root, sockets, root / "pw"):
+            shutil.chown(path, "nobody", "nogroup")
+    _run(
+        as_user,
+        [
+            str(bin_dir / "initdb"),
+            "-D",
+            str(data),
+            "-U",
+            USER,
+            "--pwfile",
+            str(root / "pw"),
+            "--auth-local=scram-sha-256",
+            "--auth-host=reject",
+            "--no-locale",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        ],
+    )
+    with (root / "server.log").open("wb") as log:  # the server keeps its own copy open
+        process = _spawn_server(as_user, bin_dir, data, sockets, log)
     server = PgServer(root, sockets, process, bin_dir, as_user)
     deadline = time.monotonic() + 60
     while True:

@@ -268,3 +268,36 @@ def stalled_writer_worker(path: str, ready: Any) -> None:
 
     store.connection.set_progress_handler(freeze_midway, 200)
     store.append_run(run)
+
+
+def cluster_writer_worker(
+    location: str, cluster: str, count: int, freeze_at: int, ready: Any
+) -> None:
+    """One cluster's writer: `count` runs, or freeze inside run `freeze_at`'s transaction.
+
+    The freeze comes after the run's check rows are written and before its summaries and
+    COMMIT, so a kill there leaves an open transaction with half a run in it.
+    """
+    import time
+
+    from egress.store import ResultStore
+
+    store = ResultStore(location)
+    db = store._db
+    original = db.insert_many
+    written = 0
+
+    def insert_then_maybe_freeze(conn: Any, table: str, columns: Any, rows: Any) -> None:
+        original(conn, table, columns, rows)
+        if written == freeze_at:
+            ready.set()
+            time.sleep(120)
+
+    db.insert_many = insert_then_maybe_freeze  # type: ignore[method-assign]
+    for n in range(count):
+        run = make_run(
+            f"{cluster}-{n}", BASE + timedelta(minutes=5 * n), cluster=cluster, node_pool="pool"
+        )
+        assert store.append_run(run)
+        written += 1
+    store.close()

@@ -1,0 +1,232 @@
+"""The one store suite, run against both backends: a real SQLite file and a real PostgreSQL.
+
+Each test gets a store location that does not exist yet (a file path, or the DSN of an empty
+database on the session's PostgreSQL server) and checks what a user relies on: whole runs
+only, exact summaries, migrations, no accidental creation, newer schemas refused, many
+writers, and writers killed inside their transaction.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import time
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from egress.compliance import CheckStatus
+from egress.errors import ExitCode, PlanFileError, StoreError
+from egress.results import RunReport, Verdict
+from egress.store import LATEST_VERSION, ResultStore, ingest_files, rebuild_summaries
+from egress.store._schema import MIGRATIONS
+from egress.store._store import _CHECK_COLUMNS, _RUN_COLUMNS, _check_row, _run_row, open_database
+
+from store.sample_runs import BASE, cluster_writer_worker, fixed_history, make_run
+
+SPAWN = multiprocessing.get_context("spawn")
+
+
+def _summary_rows(store: ResultStore, table: str) -> list[tuple[object, ...]]:
+    rows = store.connection.execute(f"SELECT * FROM {table} ORDER BY 1, 2, 3, 4").fetchall()
+    return [tuple(int(v) if isinstance(v, int) else v for v in row) for row in rows]
+
+
+def _recount(runs: list[RunReport]) -> dict[tuple[str, str, str, str], tuple[int, ...]]:
+    """Hourly counts recomputed in Python from the runs themselves (not from the store's SQL)."""
+    counts: dict[tuple[str, str, str, str], Counter[str]] = {}
+    for run in runs:
+        hour = run.started_at.strftime("%Y-%m-%dT%H")
+        for check in run.checks:
+            key = (hour, run.location.cluster or "", run.location.node_pool or "", check.check_id)
+            tally = counts.setdefault(key, Counter())
+            tally["total"] += 1
+            tally["leaks"] += check.status is CheckStatus.LEAK
+            tally["failed"] += check.status in (CheckStatus.FAIL, CheckStatus.LEAK)
+            tally["passed"] += check.status is CheckStatus.PASS
+    return {k: (c["total"], c["passed"], c["failed"], c["leaks"]) for k, c in counts.items()}
+
+
+def _stored_counts(store: ResultStore) -> dict[tuple[str, str, str, str], tuple[int, ...]]:
+    rows = store.connection.execute(
+        "SELECT period, cluster, node_pool, check_id, total, passed, failed, leaks "
+        "FROM check_hourly"
+    ).fetchall()
+    return {tuple(row[:4]): tuple(int(n) for n in row[4:]) for row in rows}
+
+
+def test_a_run_reads_back_whole_and_a_duplicate_is_ignored(store_location: str) -> None:
+    run = make_run("r1", BASE, overrides={"mcr-443": Verdict.BLOCKED})
+    with ResultStore(store_location) as store:
+        assert store.schema_version == LATEST_VERSION
+        assert store.append_run(run) is True
+        assert store.append_run(make_run("r1", BASE + timedelta(hours=1))) is False
+        assert store.read_run("r1") == run
+        assert store.run_ids() == ["r1"]
+        doubled = run.model_copy(update={"run_id": "r2", "checks": (*run.checks, run.checks[0])})
+        with pytest.raises(PlanFileError, match="mcr-443"):
+            store.append_run(doubled)
+        assert store.run_ids() == ["r1"]
+
+
+def test_summaries_match_an_independent_recount_and_a_rebuild(store_location: str) -> None:
+    history = fixed_history()
+    with ResultStore(store_location) as store:
+        for run in history:
+            store.append_run(run)
+        assert _stored_counts(store) == _recount(history)
+        incremental = [_summary_rows(store, t) for t in ("check_hourly", "check_daily")]
+        store.write_transaction(rebuild_summaries)
+        assert [_summary_rows(store, t) for t in ("check_hourly", "check_daily")] == incremental
+
+
+def test_a_report_never_creates_a_store(store_location: str) -> None:
+    with pytest.raises(StoreError, match=r"does not exist|holds no egress runs") as caught:
+        ResultStore(store_location, create=False)
+    assert caught.value.exit_code is ExitCode.ENVIRONMENT
+    if store_location.startswith("postgresql://"):
+        with ResultStore(store_location, create=True) as store:  # still empty: creates now
+            assert store.run_ids() == []
+    else:
+        assert not Path(store_location).exists()
+
+
+def test_a_schema_from_a_newer_egress_is_refused_untouched(store_location: str) -> None:
+    with ResultStore(store_location) as store:
+        store.append_run(make_run("r1", BASE))
+    db = open_database(store_location, create=False, verify=False)
+    db.transaction(lambda conn: db.set_schema_version(conn, LATEST_VERSION + 1))
+    db.close()
+    for create in (True, False):
+        with pytest.raises(StoreError, match="newer than this egress") as caught:
+            ResultStore(store_location, create=create)
+        assert caught.value.exit_code is ExitCode.ENVIRONMENT
+    db = open_database(store_location, create=False, verify=False)
+    assert db.schema_version() == LATEST_VERSION + 1
+    assert db.connection.execute("SELECT count(*) FROM runs").fetchone()[0] == 1
+    db.close()
+
+
+def test_a_version_1_store_migrates_and_keeps_its_runs(store_location: str) -> None:
+    runs = fixed_history()[:4]
+    db = open_database(store_location, create=True, verify=False)
+
+    def version_1(conn: object) -> None:
+        MIGRATIONS[0](db.connection, db.dialect)
+        db.set_schema_version(db.connection, 1)
+        for run in runs:  # rows exactly as a version-1 egress wrote them
+            pk = db.connection.execute(
+                f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES ({', '.join('?' * 12)}) RETURNING id",
+                _run_row(run),
+            ).fetchone()[0]
+            rows = [(pk, *_check_row(check)) for check in run.checks]
+            db.insert_many(db.connection, "checks", _CHECK_COLUMNS.split(", "), rows)
+
+    db.transaction(version_1)
+    db.close()
+    with ResultStore(store_location, create=False) as store:
+        assert store.schema_version == LATEST_VERSION
+        assert [store.read_run(r.run_id) for r in runs] == runs
+        assert _stored_counts(store) == _recount(runs)
+
+
+def test_ingest_loads_lines_and_is_idempotent(store_location: str, tmp_path: Path) -> None:
+    history = fixed_history()
+    lines = tmp_path / "logs.jsonl"
+    lines.write_text(
+        "".join(check.model_dump_json() + "\n" for run in history for check in run.checks)
+    )
+    with ResultStore(store_location) as store:
+        first = ingest_files(store, [lines])
+        again = ingest_files(store, [lines])
+        assert (first.runs_added, first.checks_added, first.rejected) == (12, 60, ())
+        assert (again.runs_added, again.runs_already_stored) == (0, 12)
+        stored = store.read_run("gpu-5")
+        assert stored is not None
+        assert stored.checks == next(r for r in history if r.run_id == "gpu-5").checks
+
+
+def test_prune_keeps_whole_days_and_exact_summaries(store_location: str) -> None:
+    runs = [
+        make_run(f"d{d}h{h}", BASE + timedelta(days=d, hours=h)) for d in range(3) for h in (1, 13)
+    ]
+    with ResultStore(store_location) as store:
+        store.append_runs(runs)
+        deleted, _ = store.prune(BASE + timedelta(days=1, hours=5))
+        assert deleted == 2
+        assert _stored_counts(store) == _recount(runs[2:])
+
+
+def _open_transactions(store_location: str) -> int:
+    """Transactions left open by egress writers (PostgreSQL) / whether the lock is held."""
+    db = open_database(store_location, create=False, verify=False)
+    try:
+        if db.dialect.name == "postgresql":
+            row = db.connection.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'egress' "
+                "AND state LIKE 'idle in transaction%'"
+            ).fetchone()
+            return int(row[0])
+        import sqlite3
+
+        probe = sqlite3.connect(store_location, timeout=0, isolation_level=None)
+        try:
+            probe.execute("BEGIN IMMEDIATE")
+            probe.execute("ROLLBACK")
+            return 0
+        except sqlite3.OperationalError:
+            return 1
+        finally:
+            probe.close()
+    finally:
+        db.close()
+
+
+def test_twenty_writers_some_killed_mid_transaction_lose_nothing(store_location: str) -> None:
+    """One writer per cluster; every fifth freezes inside its fourth run and is killed there."""
+    with ResultStore(store_location) as store:  # created once, as the first CronJob would
+        assert store.run_ids() == []
+    runs_each, killed = 6, {f"c{n:02d}" for n in range(0, 20, 5)}
+    workers = {}
+    for n in range(20):
+        cluster = f"c{n:02d}"
+        ready = SPAWN.Event()
+        freeze_at = 3 if cluster in killed else -1
+        process = SPAWN.Process(
+            target=cluster_writer_worker,
+            args=(store_location, cluster, runs_each, freeze_at, ready),
+        )
+        process.start()
+        workers[cluster] = (process, ready)
+    pending, deadline = set(killed), time.monotonic() + 120
+    while pending:  # kill each frozen writer as soon as it holds its open transaction
+        assert time.monotonic() < deadline, f"writers {sorted(pending)} never froze"
+        for cluster in sorted(c for c in pending if workers[c][1].is_set()):
+            assert _open_transactions(store_location) >= 1
+            process = workers[cluster][0]
+            assert process.pid is not None
+            os.kill(process.pid, signal.SIGKILL)
+            process.join(timeout=30)
+            pending.discard(cluster)
+        time.sleep(0.02)
+    for cluster, (process, _) in workers.items():
+        process.join(timeout=180)
+        assert process.exitcode == (-signal.SIGKILL if cluster in killed else 0), cluster
+    deadline = time.monotonic() + 10  # the server notices the dead clients' sockets
+    while _open_transactions(store_location) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    expected = [
+        make_run(f"{c}-{n}", BASE + timedelta(minutes=5 * n), cluster=c, node_pool="pool")
+        for c in sorted(workers)
+        for n in range(3 if c in killed else runs_each)
+    ]
+    with ResultStore(store_location, create=False, verify=True) as store:
+        assert sorted(store.run_ids()) == sorted(r.run_id for r in expected)
+        assert all(store.read_run(r.run_id) == r for r in expected)
+        checks = store.connection.execute("SELECT count(*) FROM checks").fetchone()[0]
+        assert int(checks) == 5 * len(expected)  # no half-written run left any rows
+        assert _stored_counts(store) == _recount(expected)
+        assert store.append_run(make_run("after", BASE, cluster="c00"))  # still writable

@@ -4,17 +4,28 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 
 from egress.cli._apps import probe_app
 from egress.cli._common import guarded, resolve_plan, stderr_console
-from egress.errors import ExitCode, MetricsError, ProbeError, UsageError
+from egress.errors import (
+    ExitCode,
+    MetricsError,
+    OutputError,
+    ProbeError,
+    StoreError,
+    UsageError,
+)
 from egress.probe_plan import Expectation, ProbePlan
 from egress.results import CheckRecord, RunReport, RunStatus, Verdict
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def _check_control(plan: ProbePlan, control: str | None) -> None:
@@ -27,11 +38,67 @@ def _check_control(plan: ProbePlan, control: str | None) -> None:
         )
 
 
-def _store(path: Path, run: RunReport) -> None:
-    from egress.store import ResultStore
+def _check_writable(path: Path, flag: str) -> None:
+    """Fail before probing when an output file could not be written after it."""
+    if path.is_dir():
+        raise UsageError(f"{flag} {path} is a directory; give a file path.")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".probe"):
+            pass
+    except OSError as exc:
+        raise OutputError(
+            f"{flag} {path} cannot be written ({exc.strerror or exc}); choose a writable path "
+            "(checked before probing, so nothing was probed)."
+        ) from exc
 
-    with ResultStore(path) as store:
-        store.append_run(run)
+
+def _check_store(location: str) -> None:
+    """A bad store fails before probing; an unreachable server or a lock only at the end."""
+    from egress.store import ResultStore, is_dsn
+    from egress.store._postgres import parse_dsn
+
+    if is_dsn(location):
+        parse_dsn(location)  # a malformed DSN is a mistake to fix now
+        return
+    path = Path(location)
+    _check_writable(path, "--store")
+    if path.is_file() and path.stat().st_size:
+        try:  # header, owner and schema version; no write lock is taken
+            ResultStore(path, create=False).close()
+        except StoreError as exc:
+            if "locked" not in exc.message:
+                raise
+
+
+def _store(
+    location: str, pending: Path | None, wait_s: float, run: RunReport, console: Console
+) -> None:
+    """Append the run; if the store cannot take it, keep it in the pending file and say so."""
+    from egress.store import ResultStore
+    from egress.store._pending import default_pending_path, push_pending, write_pending
+
+    pending_path = pending or default_pending_path(location)
+    try:
+        with ResultStore(location, wait_s=wait_s) as store:
+            store.append_run(run)
+            pushed = push_pending(store, pending_path)
+    except StoreError as exc:
+        kept = write_pending(pending_path, run)
+        console.print(
+            f"warning: {exc.message} The run was kept in {kept}; the next run with this "
+            f"--store pushes it, or run `egress report ingest --store ... {kept}`.",
+            markup=False,
+        )
+        return
+    if pushed is not None:
+        console.print(
+            f"pushed {pushed.runs_added} pending run(s) from {pending_path} "
+            f"({pushed.runs_already_stored} already stored)",
+            markup=False,
+        )
+        for rejected in pushed.rejected:
+            console.print(f"pending line not stored (file kept): {rejected}", markup=False)
 
 
 @probe_app.command("run")
@@ -49,7 +116,25 @@ def run(  # noqa: PLR0917  (typer maps each option to a parameter)
     ] = None,
     report: Annotated[Path | None, typer.Option(help="Write the RunReport JSON here.")] = None,
     junit: Annotated[Path | None, typer.Option(help="Write JUnit XML here.")] = None,
-    store: Annotated[Path | None, typer.Option(help="Append the run to this SQLite store.")] = None,
+    store: Annotated[
+        str | None,
+        typer.Option(
+            envvar="EGRESS_STORE",
+            help="Append the run to this store: an SQLite file or postgresql://USER@HOST/DB.",
+        ),
+    ] = None,
+    pending: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="EGRESS_PENDING",
+            help="Where a run waits when the store is unreachable or locked "
+            "(default: STORE.pending.jsonl; egress.pending.jsonl for PostgreSQL).",
+        ),
+    ] = None,
+    store_wait: Annotated[
+        float,
+        typer.Option(min=0.1, max=600, help="Seconds to wait for a locked store per attempt."),
+    ] = 15.0,
     api_server: Annotated[
         str | None, typer.Option(help="API server FQDN if KUBERNETES_SERVICE_HOST is an IP.")
     ] = None,
@@ -94,6 +179,11 @@ def run(  # noqa: PLR0917  (typer maps each option to a parameter)
     if not probe_plan.checks:
         raise UsageError("the probe plan has no checks, so it proves nothing; regenerate it.")
     _check_control(probe_plan, control)
+    for path, flag in ((report, "--report"), (junit, "--junit")):
+        if path is not None:
+            _check_writable(path, flag)
+    if store is not None:
+        _check_store(store)
     console = stderr_console()
     outputs = build_outputs(fmt, report=report, junit=junit, console=console, stdout=sys.stdout)
     env = current_env()
@@ -134,7 +224,7 @@ def run(  # noqa: PLR0917  (typer maps each option to a parameter)
     for output in outputs:
         output.finish(result)
     if store is not None:
-        _store(store, result)
+        _store(store, pending, store_wait, result, console)
     unproven = _unproven(result, strict=strict)
     if unproven:
         console.print(

@@ -12,7 +12,7 @@ import typer
 
 from egress.cli._apps import app
 from egress.cli._common import guarded, stderr_console
-from egress.errors import ExitCode
+from egress.errors import ExitCode, UsageError
 from egress.output import write_file
 from egress.report import FormatName, build_report, make_format, parse_moment, resolve_window
 from egress.report.model import ComplianceReport
@@ -22,12 +22,11 @@ report_app = typer.Typer()
 app.add_typer(report_app, name="report")
 
 StoreOption = Annotated[
-    Path | None,
+    str | None,
     typer.Option(
         "--store",
         envvar="EGRESS_STORE",
-        help="The SQLite result store (written by `probe run --store` or `report ingest`).",
-        dir_okay=False,
+        help="The result store: an SQLite file, or postgresql://USER@HOST/DB (TLS verified).",
     ),
 ]
 # A fixed "now" for reproducible output (tests, golden files); hidden from --help.
@@ -45,9 +44,12 @@ def _summary(report: ComplianceReport) -> str:
     )
 
 
-def _require_store(store: Path | None) -> Path:
-    if store is None:
-        raise typer.BadParameter("give --store PATH (or set EGRESS_STORE).", param_hint="--store")
+def _require_store(store: str | None) -> str:
+    if store is None or not store.strip():
+        raise typer.BadParameter(
+            "give --store PATH or --store postgresql://... (or set EGRESS_STORE).",
+            param_hint="--store",
+        )
     return store
 
 
@@ -91,7 +93,7 @@ def report(
         since=parse_moment(since, option="--since") if since else None,
         until=parse_moment(until, option="--until") if until else None,
     )
-    with ResultStore(store_path, create=False) as result_store:
+    with ResultStore(store_path, create=False, verify=True) as result_store:
         compliance = build_report(result_store, window, now=moment)
     to_terminal = output is None and sys.stdout.isatty()
     width = shutil.get_terminal_size().columns if to_terminal else 120
@@ -124,6 +126,7 @@ def ingest(
 ) -> None:
     """Load probe results gathered with `kubectl logs` (or --report files) into the store.
 
+    Also takes the pending files a probe writes when its store was unreachable or locked.
     Runs already stored (same run id) are skipped. Each rejected line is listed as
     FILE:LINE: reason and the rest is kept; the exit code is then 2, else 0.
     """
@@ -158,3 +161,25 @@ def prune(
     stderr_console().print(
         f"deleted {deleted} run(s) that started before {cutoff.isoformat()}", markup=False
     )
+
+
+@report_app.command("backup")
+@guarded
+def backup(
+    to: Annotated[
+        Path, typer.Option("--to", help="Write the copy here (must not exist yet).", dir_okay=False)
+    ],
+    store: StoreOption = None,
+) -> None:
+    """Copy an SQLite store consistently while probes may keep writing (SQLite backup API).
+
+    The store is checked first (quick_check); the copy is written beside its target and
+    renamed into place, so the target is either a whole checked copy or absent.
+    """
+    store_path = _require_store(store)
+    if to.exists():
+        raise UsageError(f"--to {to} already exists; choose a new file (nothing is overwritten).")
+    with ResultStore(store_path, create=False, verify=True) as result_store:
+        runs = len(result_store.run_ids())
+        result_store.backup_to(to)
+    stderr_console().print(f"backed up {runs} run(s) from {store_path} to {to}", markup=False)

@@ -19,7 +19,10 @@ from pydantic import ValidationError
 
 from egress.errors import PlanFileError, UsageError
 from egress.results import CheckRecord, RunReport
-from egress.store._store import ResultStore
+from egress.store._store import ResultStore, check_run
+
+# Runs are written in transactions of about this many check rows (each run whole).
+BATCH_CHECKS = 20_000
 
 # kubectl logs --prefix adds "[pod/name/container] ", --timestamps adds "2026-...Z ".
 _KUBECTL_DECORATION = re.compile(
@@ -185,17 +188,33 @@ def ingest_files(
     for path in paths:
         _read_file(collector, path, ignore_non_json=ignore_non_json)
     added = already = checks = 0
+    batch: list[RunReport] = []
+
+    def flush() -> None:
+        nonlocal added, checks
+        nonlocal already
+        if batch:
+            new = set(store.append_runs(batch))  # a concurrent writer may have stored some
+            added += len(new)
+            already += len(batch) - len(new)
+            checks += sum(len(run.checks) for run in batch if run.run_id in new)
+            batch.clear()
+
+    known: set[str] = set()
     for run, where in collector.runs():
         try:
-            stored = store.append_run(run)
+            check_run(run)
         except PlanFileError as exc:
             collector.reject(where, exc.message)
             continue
-        if stored:
-            added += 1
-            checks += len(run.checks)
-        else:
+        if store.has_run(run.run_id) or run.run_id in known:
             already += 1
+            continue
+        known.add(run.run_id)
+        batch.append(run)
+        if sum(len(r.checks) for r in batch) >= BATCH_CHECKS:
+            flush()
+    flush()
     return IngestResult(
         runs_added=added,
         runs_already_stored=already + collector.duplicate_documents,

@@ -211,7 +211,11 @@ class PostgresDatabase:
         self._password = auth.password_source(credential)
         self._retries = retries
         self._conn = self._connect()
-        self._check_owner()
+        try:
+            self._check_owner()
+        except BaseException:
+            self._conn.close()
+            raise
 
     # -- connection ----------------------------------------------------------------------
 
@@ -332,6 +336,7 @@ class PostgresDatabase:
                     raise StoreError(_explain(exc, self.label)) from exc
                 if attempt + 1 == self._retries:
                     raise StoreError(_explain(exc, self.label)) from exc
+                self._conn.close()
                 self._conn = self._connect()
             except psycopg.Error as exc:
                 raise StoreError(_explain(exc, self.label)) from exc

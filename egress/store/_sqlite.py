@@ -9,6 +9,7 @@ failure is a StoreError naming the file and what to do, never an empty report.
 
 from __future__ import annotations
 
+import os
 import random
 import sqlite3
 import time
@@ -195,15 +196,30 @@ class SqliteDatabase:
             ) from exc
 
     def backup_to(self, target: Path) -> None:
-        """A consistent copy through SQLite's online backup API (writers may keep writing)."""
+        """A consistent, checked copy through SQLite's online backup API.
+
+        Writers may keep appending meanwhile. The copy is made beside the target, checked
+        with quick_check, and renamed into place: the target is a whole copy or absent.
+        """
+        temp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
         try:
-            with sqlite3.connect(str(target)) as copy:
-                self._conn.backup(copy, pages=1024)
-            copy.close()
-        except sqlite3.Error as exc:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            copy = sqlite3.connect(str(temp), isolation_level=None)
+            try:
+                self._conn.backup(copy, pages=4096)
+                problems = [str(row[0]) for row in copy.execute("PRAGMA quick_check(5)")]
+                copy.execute("PRAGMA journal_mode = DELETE")  # one self-contained file
+            finally:
+                copy.close()
+            if problems != ["ok"]:
+                raise StoreError(f"the copy of {self.path} failed quick_check: {problems}.")
+            temp.replace(target)
+        except (OSError, sqlite3.Error) as exc:
             raise StoreError(
-                f"cannot back up {self.path} to {target}: {exc}; check the target path."
+                f"cannot back up {self.path} to {target}: {exc}; choose a writable target."
             ) from exc
+        finally:
+            temp.unlink(missing_ok=True)
 
     # -- helpers ---------------------------------------------------------------------------
 

@@ -85,15 +85,35 @@ def open_database(
     verify: bool,
     auth: PostgresAuth | None = None,
     credential: TokenSource | None = None,
+    wait_s: float = 15.0,
 ) -> Database:
-    """`postgresql://...` picks PostgreSQL; anything else is the path of an SQLite file."""
+    """`postgresql://...` picks PostgreSQL; anything else is the path of an SQLite file.
+
+    `wait_s` bounds how long a writer waits for a busy store (per attempt) before giving up.
+    """
     if isinstance(location, str) and is_dsn(location):
         return PostgresDatabase(
             location,
             auth=auth if auth is not None else PostgresAuth.from_env(os.environ),
             credential=credential,
         )
-    return SqliteDatabase(Path(location), create=create, verify=verify)
+    return SqliteDatabase(
+        Path(location),
+        create=create,
+        verify=verify,
+        busy_timeout_s=wait_s,
+        retries=8 if wait_s >= 5 else 3,
+    )
+
+
+def check_run(run: RunReport) -> None:
+    """A run the store can hold: each check id once (PlanFileError otherwise)."""
+    duplicates = sorted(i for i, n in Counter(c.check_id for c in run.checks).items() if n > 1)
+    if duplicates:
+        raise PlanFileError(
+            f"run {run.run_id} holds check id(s) {', '.join(duplicates)} more than once; a "
+            "run must report each check once."
+        )
 
 
 class ResultStore:
@@ -113,9 +133,10 @@ class ResultStore:
         verify: bool = False,
         auth: PostgresAuth | None = None,
         credential: TokenSource | None = None,
+        wait_s: float = 15.0,
     ) -> None:
         self._db = open_database(
-            location, create=create, verify=verify, auth=auth, credential=credential
+            location, create=create, verify=verify, auth=auth, credential=credential, wait_s=wait_s
         )
         self.label = self._db.label
         try:
@@ -160,25 +181,20 @@ class ResultStore:
 
     def append_run(self, run: RunReport) -> bool:
         """Store a whole run in one transaction; False if its run id is already stored."""
-        return self.append_runs([run]) == 1
+        return bool(self.append_runs([run]))
 
-    def append_runs(self, runs: Sequence[RunReport]) -> int:
-        """Store whole runs in one transaction (all or none); how many were new."""
+    def append_runs(self, runs: Sequence[RunReport]) -> tuple[str, ...]:
+        """Store whole runs in one transaction (all or none); the ids of those that were new."""
         for run in runs:
-            duplicates = sorted(
-                i for i, n in Counter(c.check_id for c in run.checks).items() if n > 1
-            )
-            if duplicates:
-                raise PlanFileError(
-                    f"run {run.run_id} holds check id(s) {', '.join(duplicates)} more than "
-                    "once; a run must report each check once."
-                )
-        rows = [(_run_row(run), [_check_row(check) for check in run.checks]) for run in runs]
+            check_run(run)
+        rows = [
+            (run.run_id, _run_row(run), [_check_row(check) for check in run.checks]) for run in runs
+        ]
         dialect = self._db.dialect
 
-        def write(conn: Connection) -> int:
-            added = 0
-            for run_row, check_rows in rows:
+        def write(conn: Connection) -> tuple[str, ...]:
+            added: list[str] = []
+            for run_id, run_row, check_rows in rows:
                 inserted = conn.execute(
                     f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES ({_marks(12)}) "
                     "ON CONFLICT (run_id) DO NOTHING RETURNING id",
@@ -192,8 +208,8 @@ class ResultStore:
                 )
                 for table in SUMMARY_TABLES:
                     conn.execute(upsert_summary_for_run(table, dialect), (run_pk,))
-                added += 1
-            return added
+                added.append(run_id)
+            return tuple(added)
 
         return self.write_transaction(write)
 

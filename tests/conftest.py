@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from store.pg_server import PgServer, start_server
+
 GOLDEN_DIR = Path(__file__).parent / "golden"
 
 GoldenCheck = Callable[[str, str], None]
@@ -76,3 +78,13 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         }:
             monkeypatch.delenv(name, raising=False)
     yield
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """A real PostgreSQL server (Debian's binaries) on a unix socket, for the session."""
+    server = start_server()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -86,6 +86,21 @@ def manifest(  # noqa: PLR0917  (typer maps each option to a parameter)
         int | None,
         typer.Option(help="Seconds without a complete run before the stale alert fires."),
     ] = None,
+    store_secret: Annotated[
+        str | None,
+        typer.Option(
+            help="Write every run to the PostgreSQL fleet store named by this Secret's key "
+            "'dsn' (optional key 'password'); with --store-pvc, runs the database cannot take "
+            "wait on the volume."
+        ),
+    ] = None,
+    workload_identity_sa: Annotated[
+        str | None,
+        typer.Option(
+            help="Run as this workload-identity ServiceAccount and use its Entra ID token as "
+            "the database password (Azure Database for PostgreSQL)."
+        ),
+    ] = None,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write the YAML here, not stdout.")
     ] = None,
@@ -111,6 +126,8 @@ def manifest(  # noqa: PLR0917  (typer maps each option to a parameter)
         pushgateway=pushgateway,
         alerts=alerts,
         stale_after_seconds=stale_after,
+        store_secret=store_secret,
+        workload_identity_sa=workload_identity_sa,
     )
     check_options(spec)  # fail on a bad flag before compiling
     plan = resolve_plan(plan_path, cloud, region, feature or [], policy)

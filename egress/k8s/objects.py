@@ -19,6 +19,11 @@ PLAN_FILE = "probe-plan.json"
 STORE_DIR = "/var/lib/egress"
 STORE_FILE = f"{STORE_DIR}/results.db"
 REPORT_FILE = f"{STORE_DIR}/report.html"
+PENDING_FILE = "pending.jsonl"  # runs the fleet store could not take yet (on the volume)
+STORE_SECRET_DIR = "/var/run/secrets/egress-store"
+STORE_SECRET_DSN_KEY = "dsn"
+STORE_SECRET_PASSWORD_KEY = "password"  # optional; the DSN or Entra ID may supply it
+WORKLOAD_IDENTITY_LABEL = "azure.workload.identity/use"
 CONTAINER = "probe"
 SERVICE_ACCOUNT = "egress-probe"
 CONFIG_MAP = "egress-probe-plan"
@@ -197,6 +202,10 @@ def probe_command(spec: ManifestSpec) -> tuple[list[str], list[str]]:
     ]
     if spec.pushgateway is not None:
         probe += ["--pushgateway", spec.pushgateway]
+    if spec.store_secret is not None:  # the fleet store: EGRESS_STORE comes from the Secret
+        folder = STORE_DIR if spec.store_size is not None else "/tmp"
+        probe += ["--pending", f"{folder}/{PENDING_FILE}"]
+        return probe[:1], probe[1:]
     if spec.store_size is None:
         return probe[:1], probe[1:]
     probe += ["--store", STORE_FILE]
@@ -231,10 +240,17 @@ def _job_spec(spec: ManifestSpec, target: Target, plan_hash: str) -> Obj:
     if spec.store_size is not None:
         mounts.append({"name": "store", "mountPath": STORE_DIR})
         volumes.append(_store_volume(target))
+    if spec.store_secret is not None and spec.workload_identity_sa is None:
+        mounts.append({"name": "store-secret", "mountPath": STORE_SECRET_DIR, "readOnly": True})
+        volumes.append(_store_secret_volume(spec.store_secret))
     container = _container(spec, target, command, mounts=mounts, env=True)
+    container["env"] = container["env"] + _fleet_store_env(spec)
     container["args"] = args
+    pod_labels = target_labels(spec, "probe", target)
+    if spec.workload_identity_sa is not None:  # the AKS webhook then projects its token
+        pod_labels[WORKLOAD_IDENTITY_LABEL] = "true"
     pod_meta: Obj = {
-        "labels": target_labels(spec, "probe", target),
+        "labels": pod_labels,
         "annotations": {
             # AKS then sets KUBERNETES_SERVICE_HOST to the API server FQDN, which is what the
             # firewall sees and what the api-server check must probe.
@@ -262,7 +278,12 @@ def _job_spec(spec: ManifestSpec, target: Target, plan_hash: str) -> Obj:
                 },
             ]
         },
-        "template": {"metadata": pod_meta, "spec": _pod_spec(target, container, volumes)},
+        "template": {
+            "metadata": pod_meta,
+            "spec": _pod_spec(
+                target, container, volumes, spec.workload_identity_sa or SERVICE_ACCOUNT
+            ),
+        },
     }
 
 
@@ -315,9 +336,11 @@ def _location_env(spec: ManifestSpec, target: Target) -> list[Obj]:
     return env
 
 
-def _pod_spec(target: Target, container: Obj, volumes: list[Obj]) -> Obj:
+def _pod_spec(
+    target: Target, container: Obj, volumes: list[Obj], account: str = SERVICE_ACCOUNT
+) -> Obj:
     return {
-        "serviceAccountName": SERVICE_ACCOUNT,
+        "serviceAccountName": account,
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
         "restartPolicy": "Never",
@@ -335,6 +358,34 @@ def _pod_spec(target: Target, container: Obj, volumes: list[Obj]) -> Obj:
         },
         "containers": [container],
         "volumes": volumes,
+    }
+
+
+def _fleet_store_env(spec: ManifestSpec) -> list[Obj]:
+    """The DSN from the Secret, and where the password comes from."""
+    if spec.store_secret is None:
+        return []
+    dsn = {"secretKeyRef": {"name": spec.store_secret, "key": STORE_SECRET_DSN_KEY}}
+    env: list[Obj] = [{"name": "EGRESS_STORE", "valueFrom": dsn}]
+    if spec.workload_identity_sa is not None:
+        env.append({"name": "EGRESS_STORE_AUTH", "value": "entra"})
+    else:
+        password = f"{STORE_SECRET_DIR}/{STORE_SECRET_PASSWORD_KEY}"
+        env.append({"name": "EGRESS_STORE_PASSWORD_FILE", "value": password})
+    return env
+
+
+def _store_secret_volume(secret: str) -> Obj:
+    # A file, not an env var, so a rotated password reaches the next connect; optional, as
+    # the DSN itself may carry the password.
+    return {
+        "name": "store-secret",
+        "secret": {
+            "secretName": secret,
+            "items": [{"key": STORE_SECRET_PASSWORD_KEY, "path": STORE_SECRET_PASSWORD_KEY}],
+            "defaultMode": 0o440,
+            "optional": True,
+        },
     }
 
 

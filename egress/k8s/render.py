@@ -38,7 +38,7 @@ def render_objects(plan: ProbePlan, spec: ManifestSpec) -> list[Obj]:
             rendered.append(objects.probe_job(spec, target, plan_hash))
         else:
             rendered.append(objects.probe_cron_job(spec, target, plan_hash))
-    if spec.store_size is not None:
+    if spec.store_size is not None and spec.store_secret is None:  # a per-pool SQLite store
         rendered += [objects.report_reader(spec, target) for target in spec.targets]
     if spec.alerts:
         rendered.append(objects.alert_rule(spec))
@@ -78,7 +78,13 @@ def _dump(document: Any) -> str:
 
 def warnings(spec: ManifestSpec) -> list[str]:
     """Valid but probably unintended choices, for stderr."""
-    return schedule_warnings(spec, objects.job_deadline_seconds(spec))
+    found = schedule_warnings(spec, objects.job_deadline_seconds(spec))
+    if spec.store_secret is not None and spec.store_size is None:
+        found.append(
+            "without --store-pvc, a run the database cannot take waits only in the pod's /tmp "
+            "and its log (kubectl logs | egress report ingest); add --store-pvc 1Gi to keep it."
+        )
+    return found
 
 
 def render_manifest(plan: ProbePlan, spec: ManifestSpec) -> str:

@@ -49,6 +49,8 @@ class ManifestSpec:
     pushgateway: str | None = None  # push each run's metrics here
     alerts: bool = False  # also render a PrometheusRule with the probe's alerts
     stale_after_seconds: int | None = None  # None: derived from the schedule
+    store_secret: str | None = None  # a Secret whose key `dsn` names the PostgreSQL store
+    workload_identity_sa: str | None = None  # its Entra ID token is the database password
 
     @property
     def stale_after(self) -> int:
@@ -140,9 +142,30 @@ def check_options(spec: ManifestSpec) -> None:
         raise UsageError(
             f"--stale-after {spec.stale_after_seconds} is out of range; give 60 to 604800 seconds."
         )
+    _check_fleet_store(spec)
     if not spec.targets:
         raise UsageError("no node pool or node selector to render a probe for.")
     check_unique(spec.targets)
+
+
+_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+
+
+def _check_fleet_store(spec: ManifestSpec) -> None:
+    for flag, value in (
+        ("--store-secret", spec.store_secret),
+        ("--workload-identity-sa", spec.workload_identity_sa),
+    ):
+        if value is not None and (not _SUBDOMAIN.match(value) or len(value) > 253):
+            raise UsageError(
+                f"{flag} {value!r} is not a valid Kubernetes object name; use lowercase "
+                "letters, digits, '-' and '.'."
+            )
+    if spec.workload_identity_sa is not None and spec.store_secret is None:
+        raise UsageError(
+            "--workload-identity-sa is the identity of the PostgreSQL store; add "
+            "--store-secret NAME (the Secret with its DSN) or drop it."
+        )
 
 
 def check_schedule(schedule: str) -> None:

@@ -90,7 +90,7 @@ class PostgresAuth:
         file = env.get("EGRESS_STORE_PASSWORD_FILE")
         return cls(password_file=Path(file) if file else None, entra=mode == "entra")
 
-    def password_source(self, credential: TokenSource | None) -> Callable[[], str] | None:
+    def password_source(self, credential: TokenSource | None) -> Callable[[], str | None] | None:
         if self.entra:
             if credential is None:
                 from azure.identity import DefaultAzureCredential
@@ -106,7 +106,9 @@ class PostgresAuth:
 class _FilePassword:
     path: Path
 
-    def __call__(self) -> str:
+    def __call__(self) -> str | None:
+        if not self.path.exists():
+            return None  # an optional Secret key left out: the DSN or PGPASSWORD decides
         try:  # read at each connect: a rotated Secret is picked up without a restart
             return self.path.read_text(encoding="utf-8").rstrip("\r\n")
         except (OSError, UnicodeDecodeError) as exc:
@@ -125,7 +127,10 @@ def redact(params: Mapping[str, Any]) -> str:
     host = str(params.get("host") or "localhost")
     port = f":{params['port']}" if params.get("port") else ""
     user = f"{params['user']}@" if params.get("user") else ""
-    return f"postgresql://{user}{host}{port}/{params.get('dbname') or ''}"
+    database = params.get("dbname") or ""
+    if host.startswith("/"):  # a unix socket folder
+        return f"postgresql://{user}/{database}?host={host}"
+    return f"postgresql://{user}{host}{port}/{database}"
 
 
 def parse_dsn(dsn: str) -> dict[str, Any]:
@@ -223,8 +228,9 @@ class PostgresDatabase:
         last: psycopg.Error | None = None
         for attempt in range(self._retries):
             params = dict(self._params)
-            if self._password is not None:
-                params["password"] = self._password()
+            password = self._password() if self._password is not None else None
+            if password is not None:
+                params["password"] = password
             try:
                 return psycopg.connect(autocommit=True, prepare_threshold=None, **params)
             except psycopg.Error as exc:

@@ -64,6 +64,21 @@ VARIANTS: dict[str, ManifestSpec] = {
         store_size="1Gi",
         storage_class="managed-csi",
     ),
+    "cronjob-fleet-postgres": ManifestSpec(
+        version=VERSION,
+        targets=(pool_target("system"), pool_target("user")),
+        cluster="aks-prod-eastus",
+        schedule="*/15 * * * *",
+        store_size="1Gi",
+        store_secret="egress-fleet-store",
+        workload_identity_sa="egress-fleet-writer",
+    ),
+    "job-fleet-postgres-password": ManifestSpec(
+        version=VERSION,
+        targets=(pool_target("system"),),
+        cluster="aks-dev-westeurope",
+        store_secret="egress-fleet-store",
+    ),
     "job-node-selector": ManifestSpec(
         version=VERSION,
         targets=(selector_target("topology.kubernetes.io/zone=eastus-1,workload=batch"),),

@@ -1,22 +1,12 @@
-"""Store fixtures: a real PostgreSQL server for the session, and one store per backend."""
+"""Store fixtures: one fresh store per backend (the PostgreSQL server is in tests/conftest.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from store.pg_server import PgServer, start_server
-
-
-@pytest.fixture(scope="session")
-def pg_server() -> Iterator[PgServer]:
-    server = start_server()
-    try:
-        yield server
-    finally:
-        server.stop()
+from store.pg_server import PgServer
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

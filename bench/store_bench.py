@@ -1,0 +1,252 @@
+"""Benchmark the result store: ingest throughput and bytes per check row, in both backends.
+
+The fleet of issue 12 is 100 clusters x 2 node pools x 96 runs a day x 30 checks x 30 days
+(about 17 million check rows). This writes a slice of it through the store's own write path
+(`ResultStore.append_runs`, each run whole, as `report ingest` does), with realistic results:
+per-run timings, attempt starts and source ports that change every run, a flapping endpoint
+and a leaking canary whose evidence differs run to run.
+
+    python bench/store_bench.py                      # 1 day of the fleet, both backends
+    python bench/store_bench.py --days 30            # the whole fleet (long)
+    python bench/store_bench.py --backend postgresql --dsn postgresql://...
+
+Without --dsn a throw-away PostgreSQL server is started from Debian's binaries (the test
+helper tests/store/pg_server.py). Results go to bench/results/store_bench.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sqlite3
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from egress.compliance import Assurance, CheckStatus
+from egress.probe_plan import CheckKind, Expectation
+from egress.results import Attempt, CheckRecord, Location, Phase, RunReport, Verdict
+from egress.store import ResultStore
+
+CLUSTERS, POOLS, RUNS_PER_DAY, CHECKS = 100, 2, 96, 30
+START = datetime(2026, 11, 1, tzinfo=UTC)
+BATCH_RUNS = 500
+
+# The host names are data only: nothing is resolved or contacted.
+ENDPOINTS = [
+    *[(f"req-{n:02d}.hcp.eastus.azmk8s.io/443", Expectation.ALLOW, True) for n in range(24)],
+    ("nvidia.github.io/443", Expectation.ALLOW, False),
+    ("packages.microsoft.com/443", Expectation.ALLOW, False),
+    ("ntp.ubuntu.com/123", Expectation.ALLOW, False),
+    *[(f"canary-{n}.example.com/443", Expectation.DENY, False) for n in range(3)],
+]
+
+
+def _check(
+    rng: random.Random,
+    *,
+    run_id: str,
+    started: datetime,
+    location: Location,
+    index: int,
+    leaking: bool,
+) -> CheckRecord:
+    check_id, expectation, required = ENDPOINTS[index]
+    host = check_id.split("/")[0]
+    blocked = expectation is Expectation.DENY and not leaking
+    flapping = index == 0 and rng.random() < 0.02
+    verdict = Verdict.BLOCKED if blocked or flapping else Verdict.REACHABLE
+    if expectation is Expectation.DENY:
+        status = CheckStatus.LEAK if leaking else CheckStatus.PASS
+    else:
+        status = CheckStatus.FAIL if flapping else CheckStatus.PASS
+    moment = started + timedelta(milliseconds=37 * index + rng.randint(0, 30))
+    phases = (
+        Phase(
+            name="dns",
+            ok=True,
+            duration_ms=round(rng.uniform(0.3, 9), 3),
+            detail={"outcome": "answers", "address": f"20.{index}.14.{7 + index % 3}"},
+        ),
+        Phase(
+            name="tcp",
+            ok=True,
+            duration_ms=round(rng.uniform(0.5, 30), 3),
+            detail={"outcome": "connected", "local_port": rng.randint(32768, 60999)},
+        ),
+        Phase(
+            name="http",
+            ok=not blocked,
+            duration_ms=round(rng.uniform(5, 120), 3),
+            detail={"outcome": "response", "status": 470 if verdict is Verdict.BLOCKED else 200},
+        ),
+    )
+    evidence: dict[str, object] = {
+        "dns": {"outcome": "answers", "address": f"20.{index}.14.{7 + index % 3}"},
+        "tcp": {"outcome": "connected"},
+        "http": {"outcome": "response", "status": 470 if verdict is Verdict.BLOCKED else 200},
+    }
+    if leaking:  # a leak's evidence changes run to run and is kept whole
+        evidence["http"] = {
+            "outcome": "response",
+            "status": 200,
+            "server": f"edge-{rng.randint(1, 99)}",
+        }
+    reason = "Azure Firewall denied it (HTTP 470)" if verdict is Verdict.BLOCKED else "answered"
+    finished = moment + timedelta(milliseconds=sum(p.duration_ms for p in phases))
+    return CheckRecord(
+        run_id=run_id,
+        plan_hash="f" * 64,
+        tool_version="0.2.0",
+        cloud="AzureCloud",
+        region="eastus",
+        location=location,
+        check_id=check_id,
+        host=host,
+        port=443,
+        transport="tcp",
+        kind=CheckKind.HTTPS,
+        expectation=expectation,
+        destination=host,
+        rule=f"aks-required/application/{host}",
+        feature="canary" if expectation is Expectation.DENY else "required",
+        required=required,
+        verdict=verdict,
+        status=status,
+        assurance=Assurance.STATED if verdict is Verdict.BLOCKED else None,
+        compliant=status is CheckStatus.PASS,
+        reason=reason,
+        evidence=evidence,
+        attempts=(Attempt(started_at=moment, verdict=verdict, reason=reason, phases=phases),),
+        started_at=moment,
+        finished_at=finished,
+    )
+
+
+def fleet_runs(days: float, clusters: int, seed: int = 20261201) -> Iterator[RunReport]:
+    rng = random.Random(seed)
+    slots = int(days * RUNS_PER_DAY)
+    for slot in range(slots):
+        for cluster in range(clusters):
+            for pool in range(POOLS):
+                started = START + timedelta(minutes=15 * slot, seconds=cluster * 3 + pool)
+                run_id = f"c{cluster:03d}-p{pool}-{slot:05d}"
+                location = Location(
+                    cluster=f"aks-{cluster:03d}",
+                    node_pool=f"pool{pool}",
+                    node=f"aks-pool{pool}-{slot % 3}",
+                    pod=f"egress-probe-{run_id}",
+                    namespace="egress-probe",
+                )
+                leaking = cluster == 7 and pool == 1 and slot % RUNS_PER_DAY in range(40, 44)
+                checks = tuple(
+                    _check(
+                        rng,
+                        run_id=run_id,
+                        started=started,
+                        location=location,
+                        index=index,
+                        leaking=leaking and index == 27,
+                    )
+                    for index in range(CHECKS)
+                )
+                yield RunReport(
+                    run_id=run_id,
+                    plan_hash="f" * 64,
+                    tool_version="0.2.0",
+                    cloud="AzureCloud",
+                    region="eastus",
+                    location=location,
+                    started_at=started,
+                    finished_at=max(c.finished_at for c in checks),
+                    checks=checks,
+                )
+
+
+def _size_bytes(store: ResultStore, location: str) -> int:
+    if store.dialect.name == "postgresql":
+        row = store.connection.execute(
+            "SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class AS c "
+            "JOIN pg_namespace AS n ON n.oid = c.relnamespace "
+            "WHERE c.relkind = 'r' AND n.nspname = current_schema()"
+        ).fetchone()
+        return int(row[0])
+    store.connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    with sqlite3.connect(location) as conn:
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+        free = conn.execute("PRAGMA freelist_count").fetchone()[0]
+        size = conn.execute("PRAGMA page_size").fetchone()[0]
+    return int((pages - free) * size)
+
+
+def measure(location: str, days: float, clusters: int) -> dict[str, float]:
+    """Write the slice in batches; time only the writes (not generating the runs)."""
+    rows = runs = 0
+    write_s = 0.0
+    with ResultStore(location) as store:
+        batch: list[RunReport] = []
+        for run in fleet_runs(days, clusters):
+            batch.append(run)
+            if len(batch) == BATCH_RUNS:
+                began = time.perf_counter()
+                store.append_runs(batch)
+                write_s += time.perf_counter() - began
+                runs += len(batch)
+                rows += sum(len(r.checks) for r in batch)
+                batch = []
+        if batch:
+            began = time.perf_counter()
+            store.append_runs(batch)
+            write_s += time.perf_counter() - began
+            runs += len(batch)
+            rows += sum(len(r.checks) for r in batch)
+        size = _size_bytes(store, location)
+    return {
+        "runs": runs,
+        "check_rows": rows,
+        "write_s": round(write_s, 2),
+        "check_rows_per_s": round(rows / write_s),
+        "bytes": size,
+        "bytes_per_check_row": round(size / rows, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--days", type=float, default=1.0, help="days of the fleet (30: all)")
+    parser.add_argument("--clusters", type=int, default=CLUSTERS)
+    parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--dsn", help="an empty PostgreSQL database (default: a temporary one)")
+    args = parser.parse_args()
+    here = Path(__file__).resolve().parent / "results"
+    here.mkdir(parents=True, exist_ok=True)
+    results: dict[str, object] = {"days": args.days, "clusters": args.clusters}
+    if args.backend in ("sqlite", "both"):
+        path = here / "store-bench.sqlite"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        results["sqlite"] = measure(str(path), args.days, args.clusters)
+        print("sqlite:", results["sqlite"], flush=True)
+    if args.backend in ("postgresql", "both"):
+        server = None
+        dsn = args.dsn
+        if dsn is None:
+            sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+            from store.pg_server import start_server
+
+            server = start_server()
+            dsn = server.dsn(server.create_database())
+        try:
+            results["postgresql"] = measure(dsn, args.days, args.clusters)
+        finally:
+            if server is not None:
+                server.stop()
+        print("postgresql:", results["postgresql"], flush=True)
+    (here / "store_bench.json").write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

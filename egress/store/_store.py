@@ -30,8 +30,8 @@ _RUN_COLUMNS = (
 )
 _CHECK_COLUMNS = (
     "run, check_id, host, port, transport, kind, expectation, destination, rule, feature, "
-    "required, verdict, compliant, reason, evidence, attempts, started_at, finished_at, "
-    "duration_ms"
+    "required, verdict, status, assurance, assumption, reason, evidence, attempts, "
+    "started_at, finished_at, duration_ms"
 )
 
 
@@ -144,7 +144,7 @@ class ResultStore:
             )
             run_pk = cursor.lastrowid
             conn.executemany(
-                f"INSERT INTO checks ({_CHECK_COLUMNS}) VALUES ({_marks(19)})",
+                f"INSERT INTO checks ({_CHECK_COLUMNS}) VALUES ({_marks(21)})",
                 [(run_pk, *row) for row in check_rows],
             )
             for table in SUMMARY_TABLES:
@@ -319,7 +319,9 @@ def _check_row(check: CheckRecord) -> tuple[Any, ...]:
         check.feature,
         int(check.required),
         check.verdict.value,
-        None if check.compliant is None else int(check.compliant),
+        check.status.value,
+        None if check.assurance is None else check.assurance.value,
+        check.assumption,
         check.reason,
         json.dumps(check.evidence, sort_keys=True, default=str),
         json.dumps(attempts, sort_keys=True),
@@ -330,7 +332,6 @@ def _check_row(check: CheckRecord) -> tuple[Any, ...]:
 
 
 def _check_dict(row: dict[str, Any], identity: dict[str, Any]) -> dict[str, Any]:
-    compliant = row["compliant"]
     return {
         **identity,
         "check_id": row["check_id"],
@@ -344,7 +345,9 @@ def _check_dict(row: dict[str, Any], identity: dict[str, Any]) -> dict[str, Any]
         "feature": row["feature"],
         "required": bool(row["required"]),
         "verdict": row["verdict"],
-        "compliant": None if compliant is None else bool(compliant),
+        "status": row["status"],
+        "assurance": row["assurance"],
+        "assumption": row["assumption"],
         "reason": row["reason"],
         "evidence": json.loads(row["evidence"]),
         "attempts": json.loads(row["attempts"]),

@@ -16,7 +16,15 @@ from typer.testing import CliRunner
 
 from egress.cli import app
 from egress.probe_plan import CheckKind, Expectation, ProbePlan
-from egress.results import CheckRecord, CheckStatus, RunReport, RunStatus, Verdict
+from egress.results import (
+    CheckRecord,
+    CheckStatus,
+    RunReport,
+    RunStatus,
+    RunSummary,
+    Verdict,
+    split_lines,
+)
 
 DENY = Expectation.DENY
 
@@ -25,6 +33,19 @@ def write_plan(tmp_path: Path, plan: ProbePlan) -> Path:
     path = tmp_path / "probe-plan.json"
     path.write_text(plan.to_json(), encoding="utf-8")
     return path
+
+
+def records_of(stdout: str) -> dict[str, CheckRecord]:
+    """The check records of JSON-lines output, by check id (the summary line set apart)."""
+    records, summaries = split_lines(stdout.splitlines())
+    assert len(summaries) == 1, "every run ends with exactly one summary line"
+    return {r.check_id: r for r in records}
+
+
+def summary_of(stdout: str) -> RunSummary:
+    _, (summary,) = split_lines(stdout.splitlines())
+    assert stdout.splitlines()[-1].startswith('{"schema_version":1,"record":"summary"')
+    return summary
 
 
 def probe(lab: Lab, *args: str) -> tuple[int, str, str]:
@@ -66,8 +87,15 @@ def test_leak_and_missing_required_endpoint_fail_the_run_with_evidence(
         str(junit),
     )
     assert code == 1
-    records = {r.check_id: r for r in map(CheckRecord.model_validate_json, stdout.splitlines())}
+    records = records_of(stdout)
     assert set(records) == {"good", "required-but-cut", "canary-dns"}
+    summary = summary_of(stdout)
+    assert summary.run_status is RunStatus.NON_COMPLIANT and summary.words == "NON-COMPLIANT"
+    assert (summary.leaks, summary.failures, summary.unproven) == (
+        ("canary-dns",),
+        ("required-but-cut",),
+        (),
+    )
     assert records["canary-dns"].is_leak
     assert records["canary-dns"].evidence["dns-query"]["rcode"] == "NOERROR"
     cut_record = records["required-but-cut"]
@@ -83,9 +111,13 @@ def test_leak_and_missing_required_endpoint_fail_the_run_with_evidence(
     assert run.plan_hash == plan.plan_hash
 
     suite = ET.parse(junit).getroot().find("testsuite")
-    assert suite is not None and suite.get("failures") == "2" and suite.get("tests") == "3"
+    # three checks and the run status; the two findings and the run status fail
+    assert suite is not None and suite.get("failures") == "3" and suite.get("tests") == "4"
     failures = {case.get("name"): case.find("failure") for case in suite.iter("testcase")}
     assert failures["good"] is None
+    run_case = failures["run status"]
+    assert run_case is not None and run_case.get("type") == "non-compliant"
+    assert (run_case.get("message") or "").startswith("NON-COMPLIANT: ")
     leak, cut = failures["canary-dns"], failures["required-but-cut"]
     assert leak is not None and leak.get("type") == "leak"
     assert json.loads(leak.text or "")["dns-query"]["outcome"] == "reply"
@@ -111,8 +143,9 @@ def test_compliant_run_exits_zero_and_skips_unverifiable(lab: Lab, tmp_path: Pat
     )
     assert code == 0
     lines = stdout.splitlines()
-    assert len(lines) == 3
-    records = [CheckRecord.model_validate_json(line) for line in lines]
+    assert len(lines) == 4  # three checks and the summary
+    records = list(records_of(stdout).values())
+    assert summary_of(stdout).run_status is RunStatus.COMPLIANT
     assert {r.location.cluster for r in records} == {"c1"}
     assert {r.verdict for r in records} == {
         Verdict.REACHABLE,
@@ -241,7 +274,8 @@ def test_an_unproven_required_endpoint_fails_the_run(lab: Lab, tmp_path: Path) -
     must not leave the run green."""
     plan = make_plan(lab.check("good"), make_check("required-nx", "nx.probe.test", 443))
     code, stdout, stderr = probe(lab, "--plan", str(write_plan(tmp_path, plan)))
-    records = {r.check_id: r for r in map(CheckRecord.model_validate_json, stdout.splitlines())}
+    records = records_of(stdout)
+    assert summary_of(stdout).run_status is RunStatus.NOT_PROVEN
     assert records["required-nx"].verdict is Verdict.INCONCLUSIVE
     assert records["required-nx"].status is CheckStatus.UNPROVEN
     assert code == 1
@@ -256,9 +290,7 @@ def test_strict_also_fails_on_an_inconclusive_canary(lab: Lab, tmp_path: Path) -
     )
     plan_file = str(write_plan(tmp_path, plan))
     relaxed, stdout, _ = probe(lab, "--plan", plan_file)
-    verdicts = {
-        r.check_id: r.verdict for r in map(CheckRecord.model_validate_json, stdout.splitlines())
-    }
+    verdicts = {check_id: r.verdict for check_id, r in records_of(stdout).items()}
     assert verdicts["canary-nx"] is Verdict.INCONCLUSIVE
     assert relaxed == 0
     strict, _, stderr = probe(lab, "--plan", plan_file, "--strict")

@@ -295,3 +295,76 @@ def test_strict_also_fails_on_an_inconclusive_canary(lab: Lab, tmp_path: Path) -
     assert relaxed == 0
     strict, _, stderr = probe(lab, "--plan", plan_file, "--strict")
     assert strict == 1 and "canary-nx" in stderr
+
+
+def test_an_all_inconclusive_run_reads_not_proven_everywhere(lab: Lab, tmp_path: Path) -> None:
+    """Nothing reachable and nothing shown blocked (both names are NXDOMAIN in the lab): every
+    output says NOT PROVEN, and the probe and the report both exit 1, never "compliant"."""
+    plan = write_plan(
+        tmp_path,
+        make_plan(
+            make_check("required-nx", "nx.probe.test", 443),
+            make_check("canary-nx", "nx-canary.probe.test", 443, expectation=DENY),
+        ),
+    )
+    report, junit, store = tmp_path / "r.json", tmp_path / "j.xml", tmp_path / "s.sqlite"
+    code, stdout, stderr = probe(
+        lab,
+        "--plan",
+        str(plan),
+        "--report",
+        str(report),
+        "--junit",
+        str(junit),
+        "--store",
+        str(store),
+    )
+    assert code == 1
+    records = records_of(stdout)
+    assert {r.verdict for r in records.values()} == {Verdict.INCONCLUSIVE}
+    summary = summary_of(stdout)
+    assert (summary.run_status, summary.words) == (RunStatus.NOT_PROVEN, "NOT PROVEN")
+    assert set(summary.unproven) == {"required-nx", "canary-nx"}
+    assert summary.by_status[CheckStatus.PASS] == 0
+    assert "NOT PROVEN: a required endpoint was not proven reachable" in stderr
+    assert json.loads(report.read_text())["run_status"] == "not-proven"
+    suite = ET.parse(junit).getroot().find("testsuite")
+    assert suite is not None
+    cases = {c.get("name"): c for c in suite.iter("testcase")}
+    run_failure = cases["run status"].find("failure")
+    assert run_failure is not None and run_failure.get("type") == "not-proven"
+    assert int(suite.get("failures") or 0) >= 1
+
+    table_code, _, table = probe(lab, "--plan", str(plan), "--format", "table")
+    assert table_code == 1
+    assert "-> NOT PROVEN: a required endpoint was not proven reachable; nothing was shown" in (
+        " ".join(table.split())
+    )
+    assert "COMPLIANT" not in table.replace("NON-COMPLIANT", "")
+
+    for fmt in ("terminal", "json", "markdown", "html", "junit"):
+        result = CliRunner().invoke(app, ["report", "--store", str(store), "--format", fmt])
+        assert result.exit_code == 1, (fmt, result.stdout)
+        assert "NOT PROVEN" in result.stdout or '"not-proven"' in result.stdout, fmt
+        assert "COMPLIANT:" not in result.stdout.replace("NON-COMPLIANT", ""), fmt
+
+
+def test_require_assurance_leaves_weaker_blocks_unproven(lab: Lab, tmp_path: Path) -> None:
+    """The lab's 470 deny is the firewall's own word. Until the judge states assurances every
+    block carries none, so --require-assurance makes it unproven and the run NOT PROVEN."""
+    plan = write_plan(
+        tmp_path,
+        make_plan(lab.check("good"), lab.check("deny470", kind=CheckKind.HTTP, expectation=DENY)),
+    )
+    code, stdout, _ = probe(lab, "--plan", str(plan))
+    deny = records_of(stdout)["deny470"]
+    assert code == 0 and deny.status is CheckStatus.PASS
+    strict_code, strict_out, _ = probe(lab, "--plan", str(plan), "--require-assurance", "signature")
+    weak = deny.assurance is None
+    assert records_of(strict_out)["deny470"].status is (
+        CheckStatus.UNPROVEN if weak else CheckStatus.PASS
+    )
+    assert strict_code == (1 if weak else 0)
+    assert summary_of(strict_out).require_assurance == "signature"
+    bad, _, bad_err = probe(lab, "--plan", str(plan), "--require-assurance", "strong")
+    assert bad == 2 and "--require-assurance 'strong'" in bad_err

@@ -176,12 +176,12 @@ def _read_object(
         collector.reject(where, "not a JSON object")
         return
     try:
-        if "checks" in data:
-            collector.add_document(RunReport.model_validate(data), where)
-        elif data.get("record") == "check":
+        if data.get("record") == "check":
             collector.add_check(CheckRecord.model_validate(data), where)
         elif data.get("record") == "summary":
             collector.add_summary(RunSummary.model_validate(data), where)
+        elif "checks" in data:
+            collector.add_document(RunReport.model_validate(data), where)
         else:
             kind = "document" if document else "line"
             collector.reject(
@@ -199,7 +199,7 @@ def _read_file(collector: _Collector, path: Path, *, ignore_non_json: bool) -> N
         whole = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         whole = None
-    if isinstance(whole, dict) and "checks" in whole:  # one pretty-printed RunReport
+    if isinstance(whole, dict) and "checks" in whole and "record" not in whole:  # a RunReport
         _read_object(collector, whole, (path, 1), document=True)
         return
     for number, line_bytes in enumerate(raw.splitlines(), start=1):

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from egress.compliance import (
     Assurance,
@@ -139,7 +139,7 @@ def _timeline(hours: list[q.StatusCount], minimum: Assurance | None) -> tuple[Ho
 
 
 def _finding(
-    conn: Any,
+    conn: sqlite3.Connection,
     groups: list[_Judged],
     category: Category,
     hours: list[q.StatusCount],
@@ -173,17 +173,26 @@ def _finding(
     )
 
 
-def _drift(store: ResultStore, pool: Coverage, window: Window) -> Drift | None:
+def _drift(
+    store: ResultStore, pool: Coverage, window: Window, minimum: Assurance | None
+) -> Drift | None:
     runs = q.last_two_runs(
         store.connection, (pool.cluster, pool.node_pool), window.since, window.until
     )
     if len(runs) < 2:
         return None
     latest, previous = runs
+
+    def seen(run: q.RunVerdicts, check_id: str) -> tuple[str, CheckStatus] | None:
+        found = run.verdicts.get(check_id)
+        if found is None:
+            return None
+        verdict, status, assurance = found
+        return verdict.value, at_minimum(status, verdict, assurance, minimum)
+
     changes = []
     for check_id in sorted(latest.verdicts.keys() | previous.verdicts.keys()):
-        before = previous.verdicts.get(check_id)
-        after = latest.verdicts.get(check_id)
+        before, after = seen(previous, check_id), seen(latest, check_id)
         if before != after:
             changes.append(
                 DriftChange(
@@ -247,7 +256,9 @@ def build_report(
         for c in q.coverage(conn, window.since, window.until)
     )
     drift = tuple(
-        d for pool in coverage if pool.runs > 1 and (d := _drift(store, pool, window)) is not None
+        d
+        for pool in coverage
+        if pool.runs > 1 and (d := _drift(store, pool, window, require_assurance)) is not None
     )
     runs = sum(c.runs for c in coverage)
     verdict = judge_run((g.statused for g in judged), strict=strict)

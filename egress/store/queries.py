@@ -102,7 +102,8 @@ class RunVerdicts:
 
     run_id: str
     started_at: datetime
-    verdicts: dict[str, tuple[str, CheckStatus]]  # check id -> (verdict, stored status)
+    # check id -> (verdict, stored status, assurance)
+    verdicts: dict[str, tuple[Verdict, CheckStatus, Assurance | None]]
 
 
 def _hour_floor(moment: datetime) -> datetime:
@@ -313,9 +314,9 @@ def last_two_runs(
     result = []
     for pk, run_id, started_at in runs:
         verdicts = {
-            check_id: (verdict, CheckStatus(status))
-            for check_id, verdict, status in conn.execute(
-                "SELECT check_id, verdict, status FROM checks WHERE run = ?", (pk,)
+            check_id: (Verdict(verdict), CheckStatus(status), Assurance(a) if a else None)
+            for check_id, verdict, status, a in conn.execute(
+                "SELECT check_id, verdict, status, assurance FROM checks WHERE run = ?", (pk,)
             )
         }
         result.append(RunVerdicts(run_id, parse_ts(started_at), verdicts))

@@ -44,7 +44,9 @@ def _testcase(record: CheckRecord) -> ET.Element:
         )
         failure.text = json.dumps(record.evidence, indent=2, sort_keys=True, default=str)
     elif not record.status.judged:
-        message = f"{record.status}: {record.verdict}: {record.reason}"
+        judged = record.status.value
+        label = judged if judged == record.verdict.value else f"{judged} ({record.verdict})"
+        message = f"{label}: {record.reason}"
         ET.SubElement(case, "skipped", {"message": message})
     return case
 

@@ -32,6 +32,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from egress.errors import ExitCode
 from egress.probe_plan import Expectation, TlsInspection
 
 
@@ -67,6 +68,20 @@ class CheckStatus(StrEnum):
     UNPROVEN = "unproven"  # neither way shown (or a block weaker than the required assurance)
     UNVERIFIABLE = "unverifiable"  # cannot be probed from a pod; never counts as proven
 
+    @property
+    def failing(self) -> bool:
+        """A finding against the policy (``fail`` or ``leak``): the run is NON-COMPLIANT."""
+        return self in FAILING_STATUSES
+
+    @property
+    def judged(self) -> bool:
+        """Shown one way or the other; only judged results enter a pass rate."""
+        return self in JUDGED_STATUSES
+
+
+FAILING_STATUSES = frozenset({CheckStatus.FAIL, CheckStatus.LEAK})
+JUDGED_STATUSES = frozenset({CheckStatus.PASS, CheckStatus.FAIL, CheckStatus.LEAK})
+
 
 class RunStatus(StrEnum):
     COMPLIANT = "compliant"
@@ -77,6 +92,11 @@ class RunStatus(StrEnum):
     def words(self) -> str:
         """The closing words every output uses for this status."""
         return _RUN_WORDS[self]
+
+    @property
+    def exit_code(self) -> ExitCode:
+        """Only a compliant run or report exits 0."""
+        return ExitCode.OK if self is RunStatus.COMPLIANT else ExitCode.NON_COMPLIANT
 
 
 _RUN_WORDS = {
@@ -116,7 +136,20 @@ def check_status(
         return CheckStatus.PASS
     if path_worked:
         return CheckStatus.LEAK
-    return CheckStatus.PASS if meets(assurance, minimum_assurance) else CheckStatus.UNPROVEN
+    return at_minimum(CheckStatus.PASS, verdict, assurance, minimum_assurance)
+
+
+def at_minimum(
+    status: CheckStatus,
+    verdict: Verdict,
+    assurance: Assurance | None,
+    minimum: Assurance | None,
+) -> CheckStatus:
+    """`status` under a minimum assurance: a pass that rests on a block weaker than the minimum
+    is unproven. The report uses this to apply ``--require-assurance`` to stored statuses."""
+    if status is CheckStatus.PASS and verdict is Verdict.BLOCKED and not meets(assurance, minimum):
+        return CheckStatus.UNPROVEN
+    return status
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,19 +161,114 @@ class StatusedCheck:
     required: bool
 
 
+def withholds_proof(check: StatusedCheck, *, strict: bool) -> bool:
+    """An unproven check that keeps its run from being COMPLIANT: a required allow check, or,
+    with ``strict``, any deny check. Unverifiable checks never do (listed apart)."""
+    if check.status is not CheckStatus.UNPROVEN:
+        return False
+    return check.required if check.expectation is Expectation.ALLOW else strict
+
+
+# Why a run has its status, in the words every output prints after the status.
+LEAK_REASON = "traffic that must be blocked got through"
+FAIL_REASON = "an endpoint the policy allows was blocked or inspected where that is forbidden"
+UNPROVEN_REQUIRED_REASON = "a required endpoint was not proven reachable"
+NOTHING_BLOCKED_REASON = "nothing was shown to be blocked"
+STRICT_REASON = "--strict: a deny check was not proven blocked"
+COMPLIANT_REASON = "every required endpoint reachable and every judged deny check blocked"
+
+
+@dataclass(frozen=True, slots=True)
+class RunJudgement:
+    """A run status and every reason that applies to it (most severe first)."""
+
+    status: RunStatus
+    reasons: tuple[str, ...]
+
+
+def judge_run(checks: Iterable[StatusedCheck], *, strict: bool = False) -> RunJudgement:
+    """The status of a run (or of any set of checks, e.g. a report window), with its reasons.
+
+    It depends only on which (status, expectation, required) combinations occur, never on how
+    often, so a report may pass one item per combination found in its window.
+    """
+    items = list(checks)
+    failing = [
+        reason
+        for status, reason in ((CheckStatus.LEAK, LEAK_REASON), (CheckStatus.FAIL, FAIL_REASON))
+        if any(c.status is status for c in items)
+    ]
+    if failing:
+        return RunJudgement(RunStatus.NON_COMPLIANT, tuple(failing))
+    unproven: list[str] = []
+    withheld = [c for c in items if withholds_proof(c, strict=strict)]
+    if any(c.expectation is Expectation.ALLOW for c in withheld):
+        unproven.append(UNPROVEN_REQUIRED_REASON)
+    if not any(c.status is CheckStatus.PASS and c.expectation is Expectation.DENY for c in items):
+        unproven.append(NOTHING_BLOCKED_REASON)
+    if any(c.expectation is Expectation.DENY for c in withheld):
+        unproven.append(STRICT_REASON)
+    if unproven:
+        return RunJudgement(RunStatus.NOT_PROVEN, tuple(unproven))
+    return RunJudgement(RunStatus.COMPLIANT, (COMPLIANT_REASON,))
+
+
 def run_status(checks: Iterable[StatusedCheck], *, strict: bool = False) -> RunStatus:
     """The status of a run (or of any set of checks, e.g. a report window)."""
-    items = list(checks)
-    if any(c.status in (CheckStatus.FAIL, CheckStatus.LEAK) for c in items):
-        return RunStatus.NON_COMPLIANT
-    if any(
-        c.status is CheckStatus.UNPROVEN and c.expectation is Expectation.ALLOW and c.required
-        for c in items
-    ):
-        return RunStatus.NOT_PROVEN
-    denies = [c for c in items if c.expectation is Expectation.DENY]
-    if not any(c.status is CheckStatus.PASS for c in denies):
-        return RunStatus.NOT_PROVEN  # nothing was shown to be blocked
-    if strict and any(c.status is CheckStatus.UNPROVEN for c in denies):
-        return RunStatus.NOT_PROVEN
-    return RunStatus.COMPLIANT
+    return judge_run(checks, strict=strict).status
+
+
+# Keys of the blocked-verdict counts: each assurance, and "none" for blocks stored before
+# assurance existed (or judged without one).
+NO_ASSURANCE = "none"
+ASSURANCE_KEYS: tuple[str, ...] = (*(a.value for a in Assurance), NO_ASSURANCE)
+
+
+@dataclass(frozen=True)
+class Tally:
+    """Results counted by verdict and by status, and blocked verdicts by assurance.
+
+    The one place that counts: the probe's summary record, its table and the report all
+    add up through here, and the pass rate is defined only here.
+    """
+
+    by_verdict: dict[Verdict, int]
+    by_status: dict[CheckStatus, int]
+    blocked_by_assurance: dict[str, int]
+
+    @classmethod
+    def of(cls, results: Iterable[tuple[Verdict, CheckStatus, Assurance | None, int]]) -> Tally:
+        """Sum (verdict, status, assurance, how many) items; every key present, zeros too."""
+        by_verdict = dict.fromkeys(Verdict, 0)
+        by_status = dict.fromkeys(CheckStatus, 0)
+        blocked = dict.fromkeys(ASSURANCE_KEYS, 0)
+        for verdict, status, assurance, count in results:
+            by_verdict[verdict] += count
+            by_status[status] += count
+            if verdict is Verdict.BLOCKED:
+                blocked[NO_ASSURANCE if assurance is None else assurance.value] += count
+        return cls(by_verdict, by_status, blocked)
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_status.values())
+
+    @property
+    def passed(self) -> int:
+        return self.by_status[CheckStatus.PASS]
+
+    @property
+    def failed(self) -> int:
+        """Failing results: ``fail`` and ``leak``."""
+        return sum(n for status, n in self.by_status.items() if status.failing)
+
+    @property
+    def unjudged(self) -> int:
+        """Results shown neither way: ``unproven`` and ``unverifiable``."""
+        return sum(n for status, n in self.by_status.items() if not status.judged)
+
+    @property
+    def pass_rate(self) -> float | None:
+        """``pass`` over judged results; unjudged results are neither passed nor counted."""
+        judged = self.passed + self.failed
+        return None if judged == 0 else self.passed / judged

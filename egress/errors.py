@@ -36,7 +36,7 @@ class ExitCode(IntEnum):
     """Process exit codes; documented in README.md."""
 
     OK = 0
-    NON_COMPLIANT = 1  # a probe or report found a leak or a failed required endpoint
+    NON_COMPLIANT = 1  # a probe or report is NON-COMPLIANT or NOT PROVEN
     USAGE = 2  # bad input: flags, catalog, policy file, plan file
     CHANGES_PENDING = 3  # `egress plan` found drift between desired and live state
     AZURE = 4  # Azure refused or failed a request

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import TYPE_CHECKING, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
+from egress.compliance import Assurance
 from egress.errors import EgressError, UsageError
 
 if TYPE_CHECKING:
@@ -19,6 +20,30 @@ if TYPE_CHECKING:
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+
+RequireAssuranceOption = Annotated[
+    str | None,
+    typer.Option(
+        "--require-assurance",
+        metavar="stated|signature|confirmed",
+        help="Count a block as proven only when known at least this surely "
+        "(signature < stated < confirmed); weaker blocks are unproven.",
+    ),
+]
+
+
+def parse_assurance(text: str | None) -> Assurance | None:
+    """The --require-assurance value, or None when not given."""
+    if text is None:
+        return None
+    try:
+        return Assurance(text.strip().lower())
+    except ValueError:
+        known = ", ".join(a.value for a in Assurance)
+        raise UsageError(
+            f"--require-assurance {text!r} is not an assurance level; use one of: {known}."
+        ) from None
 
 
 def stderr_console() -> Console:

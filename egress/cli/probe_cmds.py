@@ -12,17 +12,17 @@ import typer
 from rich.markup import escape
 
 from egress.cli._apps import probe_app
-from egress.cli._common import guarded, resolve_plan, stderr_console
-from egress.errors import (
-    ExitCode,
-    MetricsError,
-    OutputError,
-    ProbeError,
-    StoreError,
-    UsageError,
+from egress.cli._common import (
+    RequireAssuranceOption,
+    guarded,
+    parse_assurance,
+    resolve_plan,
+    stderr_console,
 )
+from egress.compliance import withholds_proof
+from egress.errors import MetricsError, OutputError, ProbeError, StoreError, UsageError
 from egress.probe_plan import Expectation, ProbePlan
-from egress.results import CheckRecord, RunReport, RunStatus, Verdict
+from egress.results import CheckRecord, RunReport, RunStatus
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -166,8 +166,10 @@ def run(  # noqa: PLR0917  (typer maps each option to a parameter)
     strict: Annotated[
         bool, typer.Option(help="Also fail on inconclusive deny canaries, not only required ones.")
     ] = False,
+    require_assurance: RequireAssuranceOption = None,
 ) -> None:
-    """Probe every check of the plan and exit 0 (compliant), 1 (non-compliant) or 2/5."""
+    """Probe every check of the plan; exit 0 only when COMPLIANT, 1 when NON-COMPLIANT or NOT
+    PROVEN, 2 on bad input, 5 when the probe cannot run."""
     from egress.metrics.delivery import check_gateway_url, deliver
     from egress.probe import DnspythonResolver, ProbeRun, ProbeSettings
     from egress.probe.output import build_outputs
@@ -175,6 +177,7 @@ def run(  # noqa: PLR0917  (typer maps each option to a parameter)
 
     if pushgateway is not None:
         check_gateway_url(pushgateway)
+    minimum = parse_assurance(require_assurance)
     probe_plan = resolve_plan(plan_path, cloud, region, feature or [], policy)
     if not probe_plan.checks:
         raise UsageError("the probe plan has no checks, so it proves nothing; regenerate it.")
@@ -195,6 +198,7 @@ def run(  # noqa: PLR0917  (typer maps each option to a parameter)
         api_server=api_server,
         control_check=control,
         trust_store=trust_store,
+        minimum_assurance=minimum,
     )
 
     def emit(record: CheckRecord) -> None:
@@ -220,19 +224,25 @@ def run(  # noqa: PLR0917  (typer maps each option to a parameter)
         asyncio.run(main())
     except OSError as exc:
         raise ProbeError(f"the probe could not run: {exc}; check the pod's network.") from exc
-    result = finished[0]
+    # The statuses were judged at --require-assurance by the runner; the run status adds
+    # --strict. Every output, the store and the exit code read this one RunReport.
+    result = finished[0].model_copy(update={"strict": strict, "require_assurance": minimum})
     for output in outputs:
         output.finish(result)
     if store is not None:
         _store(store, pending, store_wait, result, console)
-    unproven = _unproven(result, strict=strict)
-    if unproven:
+    judgement = result.judgement()
+    withheld = [c for c in result.checks if withholds_proof(c.statused, strict=strict)]
+    if withheld:
+        ids = ", ".join(c.check_id for c in withheld[:10]) + (" ..." if len(withheld) > 10 else "")
         console.print(
-            f"{len(unproven)} check(s) could not be proven either way (inconclusive), which fails "
-            f"the run: {', '.join(c.check_id for c in unproven[:10])}"
-            + (" ..." if len(unproven) > 10 else "")
+            f"{len(withheld)} check(s) could not be proven either way (unproven), which leaves "
+            f"the run {judgement.status.words}: {ids}",
+            markup=False,
         )
-    ok = result.status(strict=strict) is RunStatus.COMPLIANT
+    if judgement.status is not RunStatus.COMPLIANT:
+        console.print(f"{judgement.status.words}: {'; '.join(judgement.reasons)}", markup=False)
+    ok = judgement.status is RunStatus.COMPLIANT
     try:
         deliver(result, pushgateway=pushgateway, textfile=metrics_file, strict=strict)
     except MetricsError as exc:
@@ -241,20 +251,4 @@ def run(  # noqa: PLR0917  (typer maps each option to a parameter)
         console.print(f"[bold red]error:[/] {escape(exc.message)}")
         if ok:
             raise typer.Exit(int(exc.exit_code)) from None
-    raise typer.Exit(int(ExitCode.OK if ok else ExitCode.NON_COMPLIANT))
-
-
-def _unproven(run: RunReport, *, strict: bool) -> list[CheckRecord]:
-    """Inconclusive checks that fail the run.
-
-    A required endpoint that could not be shown to work is not compliant for an auditor, even
-    when nothing proves it blocked (NXDOMAIN, a TCP-only answer on 443): the run fails. With
-    --strict an inconclusive deny canary fails it too. Unverifiable checks never do: no pod can
-    check them, and they are reported as such.
-    """
-    return [
-        c
-        for c in run.checks
-        if c.verdict is Verdict.INCONCLUSIVE
-        and (strict or (c.required and c.expectation is Expectation.ALLOW))
-    ]
+    raise typer.Exit(int(judgement.status.exit_code))

@@ -11,10 +11,16 @@ from typing import Annotated
 import typer
 
 from egress.cli._apps import app
-from egress.cli._common import guarded, stderr_console
+from egress.cli._common import (
+    RequireAssuranceOption,
+    guarded,
+    parse_assurance,
+    stderr_console,
+)
 from egress.errors import ExitCode, UsageError
 from egress.output import write_file
 from egress.report import FormatName, build_report, make_format, parse_moment, resolve_window
+from egress.report.formats.base import status_text
 from egress.report.model import ComplianceReport
 from egress.store import ResultStore, ingest_files
 
@@ -38,9 +44,10 @@ NowOption = Annotated[
 
 def _summary(report: ComplianceReport) -> str:
     return (
-        f"egress report: {report.status.value}: {len(report.leaks)} leaking, "
-        f"{len(report.failed_required)} failed required, {len(report.flapping)} flapping "
-        f"endpoint(s); {report.runs} runs on {len(report.coverage)} node pool(s)"
+        f"egress report: {status_text(report)}; {len(report.leaks)} leaking, "
+        f"{len(report.failed_required)} failed required, {len(report.unproven)} unproven, "
+        f"{len(report.flapping)} flapping endpoint(s); {report.runs} runs on "
+        f"{len(report.coverage)} node pool(s)"
     )
 
 
@@ -77,11 +84,15 @@ def report(
         typer.Option("--output", "-o", help="Write here (atomically) instead of stdout."),
     ] = None,
     now: NowOption = None,
+    strict: Annotated[
+        bool, typer.Option(help="Also count unproven deny checks against the window.")
+    ] = False,
+    require_assurance: RequireAssuranceOption = None,
 ) -> None:
     """Render the compliance report for a time window (or run a subcommand).
 
-    Exit 1 when the window holds a leak or a failed required endpoint, 2 on bad usage,
-    5 when the store cannot be read.
+    Exit 0 only when the window is COMPLIANT; 1 when it is NON-COMPLIANT or NOT PROVEN,
+    2 on bad usage, 5 when the store cannot be read.
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -94,7 +105,13 @@ def report(
         until=parse_moment(until, option="--until") if until else None,
     )
     with ResultStore(store_path, create=False, verify=True) as result_store:
-        compliance = build_report(result_store, window, now=moment)
+        compliance = build_report(
+            result_store,
+            window,
+            now=moment,
+            strict=strict,
+            require_assurance=parse_assurance(require_assurance),
+        )
     to_terminal = output is None and sys.stdout.isatty()
     width = shutil.get_terminal_size().columns if to_terminal else 120
     renderer = make_format(output_format, color=to_terminal, width=width)

@@ -11,13 +11,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from egress import __version__
-from egress.compliance import check_status
 from egress.probe.connect import AsyncioConnector, Connector
 from egress.probe.control import ControlWitness
 from egress.probe.dns_client import Resolver
 from egress.probe.judge import judge, timeout_phase
 from egress.probe.ladder import Ladder
 from egress.probe.settings import ProbeSettings, trust_context, unverified_context
+from egress.probe.status import record_status
 from egress.probe.work import WorkItem, plan_work
 from egress.probe_plan import CheckKind, Expectation, ProbePlan
 from egress.results import Attempt, CheckRecord, Location, Phase, RunReport, Verdict
@@ -153,7 +153,7 @@ class ProbeRun:
             )
         now = self.clock()
         if deadline_hit and check.kind is not CheckKind.UNVERIFIABLE:
-            verdict, compliant = Verdict.INCONCLUSIVE, None
+            verdict = Verdict.INCONCLUSIVE
             reason = (
                 f"deadline: the run deadline of {self.settings.deadline:g}s passed before this "
                 f"check finished ({len(attempts)} attempt(s) completed)"
@@ -162,7 +162,7 @@ class ProbeRun:
             last = attempts[-1].phases if attempts else ()
             stalled = timeout_phase(last)
             witness = self._control.witness(stalled) if stalled else None
-            verdict, compliant, reason = judge(check, last, witness is not None)
+            verdict, _, reason = judge(check, last, witness is not None)
         evidence: dict[str, Any] = {"host": item.host, "attempts": len(attempts)}
         if attempts:
             evidence.update({phase.name: phase.detail for phase in attempts[-1].phases})
@@ -186,14 +186,13 @@ class ProbeRun:
             feature=check.feature,
             required=check.required,
             verdict=verdict,
-            status=check_status(
-                expectation=check.expectation,
-                verdict=verdict,
-                assurance=None,
-                inspected=bool(evidence.get("tls", {}).get("inspection")),
-                inspection=check.tls_inspection,
+            status=record_status(
+                check,
+                verdict,
+                None,  # the judge's assurance goes here (and into `assurance=` below)
+                evidence,
+                minimum_assurance=self.settings.minimum_assurance,
             ),
-            compliant=compliant,
             reason=reason,
             evidence=evidence,
             attempts=tuple(attempts),

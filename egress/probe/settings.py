@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from egress.results import Location
+from egress.results import Assurance, Location
 
 # Downward API variables the Job/CronJob manifest sets (documented in docs/probe.md).
 ENV_NODE = "EGRESS_NODE_NAME"
@@ -35,6 +35,8 @@ class ProbeSettings:
     control_check: str | None = None  # explicit control check id, else the first success
     trust_store: Path | None = None  # CA bundle; None means the system / certifi store
     body_excerpt_bytes: int = 256  # bounded evidence from HTTP bodies
+    # --require-assurance: a block known less surely than this leaves a deny check unproven
+    minimum_assurance: Assurance | None = None
 
 
 def is_ip_literal(host: str) -> bool:

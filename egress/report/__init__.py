@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from egress.report.build import build_report, parse_moment, resolve_window
 from egress.report.formats import FORMATS, FormatName, ReportFormat, make_format
-from egress.report.model import ComplianceReport, Status, Window
+from egress.report.model import ComplianceReport, Window
 
 __all__ = [
     "FORMATS",
     "ComplianceReport",
     "FormatName",
     "ReportFormat",
-    "Status",
     "Window",
     "build_report",
     "make_format",

@@ -3,10 +3,23 @@
 from __future__ import annotations
 
 import json
+from collections import defaultdict
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from egress.compliance import (
+    Assurance,
+    CheckStatus,
+    StatusedCheck,
+    Tally,
+    Verdict,
+    at_minimum,
+    judge_run,
+    withholds_proof,
+)
 from egress.errors import UsageError
 from egress.report.model import (
+    NO_RUNS_REASON,
     Category,
     ComplianceReport,
     Coverage,
@@ -16,10 +29,9 @@ from egress.report.model import (
     Evidence,
     Finding,
     HourPoint,
-    Status,
     Window,
 )
-from egress.store import ResultStore
+from egress.store import Connection, ResultStore
 from egress.store import queries as q
 
 
@@ -57,17 +69,46 @@ def resolve_window(
     return Window(start, end)
 
 
-def _category(totals: q.EndpointTotals) -> Category | None:
-    if totals.leaks:
+@dataclass(frozen=True)
+class _Judged:
+    """A stored count with the status the report gives it (after --require-assurance)."""
+
+    stored: q.StatusCount
+    status: CheckStatus
+
+    @property
+    def statused(self) -> StatusedCheck:
+        return StatusedCheck(self.status, self.stored.expectation, self.stored.required)
+
+    @property
+    def counted(self) -> tuple[Verdict, CheckStatus, Assurance | None, int]:
+        return (self.stored.verdict, self.status, self.stored.assurance, self.stored.results)
+
+
+def _judge(counts: list[q.StatusCount], minimum: Assurance | None) -> list[_Judged]:
+    return [_Judged(c, at_minimum(c.status, c.verdict, c.assurance, minimum)) for c in counts]
+
+
+def _category(groups: list[_Judged], *, strict: bool) -> Category | None:
+    statuses = {g.status for g in groups}
+    if CheckStatus.LEAK in statuses:
         return Category.LEAK
-    if totals.failed_required:
-        return Category.FAILED_REQUIRED
-    if totals.failed:
-        return Category.FAILED_OPTIONAL
+    if CheckStatus.FAIL in statuses:
+        required = any(g.stored.required for g in groups if g.status is CheckStatus.FAIL)
+        return Category.FAILED_REQUIRED if required else Category.FAILED_OPTIONAL
+    if any(withholds_proof(g.statused, strict=strict) for g in groups):
+        return Category.UNPROVEN
     return None
 
 
-def _evidence(check: q.StoredCheck) -> Evidence:
+def _of_category(groups: list[_Judged], category: Category, *, strict: bool) -> list[_Judged]:
+    """The results that make an endpoint a finding of `category`."""
+    if category is Category.UNPROVEN:
+        return [g for g in groups if withholds_proof(g.statused, strict=strict)]
+    return [g for g in groups if g.status.failing]
+
+
+def _evidence(check: q.StoredCheck, status: CheckStatus) -> Evidence:
     details = {"evidence": check.evidence, "attempts": check.attempts}
     return Evidence(
         run_id=check.run_id,
@@ -75,56 +116,92 @@ def _evidence(check: q.StoredCheck) -> Evidence:
         pod=check.pod,
         run_started_at=check.run_started_at,
         verdict=check.verdict,
+        status=status,
+        assurance=check.assurance,
+        assumption=check.assumption,
         reason=check.reason,
         duration_ms=check.duration_ms,
         details_json=json.dumps(details, indent=2, sort_keys=True),
     )
 
 
+def _timeline(hours: list[q.StatusCount], minimum: Assurance | None) -> tuple[HourPoint, ...]:
+    by_hour: dict[datetime, list[_Judged]] = defaultdict(list)
+    for judged in _judge(hours, minimum):
+        assert judged.stored.hour is not None  # hourly counts always carry their hour
+        by_hour[judged.stored.hour].append(judged)
+    points = []
+    for hour in sorted(by_hour):
+        tally = Tally.of(g.counted for g in by_hour[hour])
+        points.append(HourPoint(hour, tally.total, tally.passed, tally.failed, tally.unjudged))
+    return tuple(points)
+
+
 def _finding(
-    totals: q.EndpointTotals,
+    conn: Connection,
+    groups: list[_Judged],
     category: Category,
-    latest: q.StoredCheck | None,
-    hours: list[q.HourCounts],
+    hours: list[q.StatusCount],
+    *,
+    strict: bool,
+    minimum: Assurance | None,
 ) -> Finding:
+    first = groups[0].stored
+    relevant = _of_category(groups, category, strict=strict)
+    newest = max(relevant, key=lambda g: g.stored.last_at)
+    latest = q.check_at(conn, newest.stored, newest.stored.last_at)
     return Finding(
-        cluster=totals.cluster,
-        node_pool=totals.node_pool,
-        check_id=totals.check_id,
+        cluster=first.cluster,
+        node_pool=first.node_pool,
+        check_id=first.check_id,
         host=latest.host if latest else "",
         port=latest.port if latest else 0,
         transport=latest.transport if latest else "",
         kind=latest.kind if latest else "",
-        expectation=latest.expectation if latest else "",
+        expectation=first.expectation.value,
         destination=latest.destination if latest else "",
         rule=latest.rule if latest else "",
         feature=latest.feature if latest else "",
-        required=latest.required if latest else False,
+        required=any(g.stored.required for g in groups),
         category=category,
-        total=totals.total,
-        passed=totals.passed,
-        failed=totals.failed,
-        unjudged=totals.unjudged,
-        first_failure=totals.first_failure,
-        last_failure=totals.last_failure,
-        latest=_evidence(latest) if latest else None,
-        timeline=tuple(HourPoint(h.hour, h.total, h.passed, h.failed, h.unjudged) for h in hours),
+        tally=Tally.of(g.counted for g in groups),
+        first_failure=min(g.stored.first_at for g in relevant),
+        last_failure=newest.stored.last_at,
+        latest=_evidence(latest, newest.status) if latest else None,
+        timeline=_timeline(hours, minimum),
     )
 
 
-def _drift(store: ResultStore, pool: Coverage, window: Window) -> Drift | None:
+def _drift(
+    store: ResultStore, pool: Coverage, window: Window, minimum: Assurance | None
+) -> Drift | None:
     runs = q.last_two_runs(
         store.connection, (pool.cluster, pool.node_pool), window.since, window.until
     )
     if len(runs) < 2:
         return None
     latest, previous = runs
+
+    def seen(run: q.RunVerdicts, check_id: str) -> tuple[str, CheckStatus] | None:
+        found = run.verdicts.get(check_id)
+        if found is None:
+            return None
+        verdict, status, assurance = found
+        return verdict.value, at_minimum(status, verdict, assurance, minimum)
+
     changes = []
     for check_id in sorted(latest.verdicts.keys() | previous.verdicts.keys()):
-        before = previous.verdicts.get(check_id, (None, None))
-        after = latest.verdicts.get(check_id, (None, None))
+        before, after = seen(previous, check_id), seen(latest, check_id)
         if before != after:
-            changes.append(DriftChange(check_id, before[0], after[0], before[1], after[1]))
+            changes.append(
+                DriftChange(
+                    check_id,
+                    before[0] if before else None,
+                    after[0] if after else None,
+                    before[1] if before else None,
+                    after[1] if after else None,
+                )
+            )
     return Drift(
         pool.cluster,
         pool.node_pool,
@@ -137,61 +214,77 @@ def _drift(store: ResultStore, pool: Coverage, window: Window) -> Drift | None:
 
 
 def build_report(
-    store: ResultStore, window: Window, *, now: datetime | None = None
+    store: ResultStore,
+    window: Window,
+    *,
+    now: datetime | None = None,
+    strict: bool = False,
+    require_assurance: Assurance | None = None,
 ) -> ComplianceReport:
-    """Read the window's aggregates, failures and coverage; no output, no side effects.
+    """Read the window's counts, findings and coverage; no output, no side effects.
 
-    `now` is when the report says it was made (default: the window end), injected so the
-    output is reproducible.
+    The window's status is `egress.compliance.judge_run` over every stored result in it, so a
+    report over one run says what that run's probe said. `require_assurance` re-judges the
+    stored statuses (a pass resting on a weaker block is unproven); `now` is when the report
+    says it was made (default: the window end), injected so the output is reproducible.
     """
     conn = store.connection
-    totals = q.endpoint_totals(conn, window.since, window.until)
-    categories = {t.key: _category(t) for t in totals}
-    failing = [t for t in totals if categories[t.key] is not None]
-    hours = q.hourly_counts(conn, window.since, window.until, [t.key for t in failing])
+    judged = _judge(q.status_counts(conn, window.since, window.until), require_assurance)
+    by_endpoint: dict[q.EndpointKey, list[_Judged]] = defaultdict(list)
+    for group in judged:
+        by_endpoint[group.stored.key].append(group)
+    categories = {key: _category(groups, strict=strict) for key, groups in by_endpoint.items()}
+    findings_keys = [key for key in by_endpoint if categories[key] is not None]
+    hours = q.hourly_counts(conn, window.since, window.until, findings_keys)
     findings: dict[Category, list[Finding]] = {c: [] for c in Category}
-    for t in failing:
-        category = categories[t.key]
+    for key in findings_keys:
+        category = categories[key]
         assert category is not None  # filtered above
-        latest = q.failing_check_at(conn, t.key, t.last_failure) if t.last_failure else None
-        findings[category].append(_finding(t, category, latest, hours[t.key]))
+        findings[category].append(
+            _finding(
+                conn,
+                by_endpoint[key],
+                category,
+                hours[key],
+                strict=strict,
+                minimum=require_assurance,
+            )
+        )
     coverage = tuple(
         Coverage(c.cluster, c.node_pool, c.runs, c.nodes, c.first_run, c.last_run)
         for c in q.coverage(conn, window.since, window.until)
     )
     drift = tuple(
-        d for pool in coverage if pool.runs > 1 and (d := _drift(store, pool, window)) is not None
+        d
+        for pool in coverage
+        if pool.runs > 1 and (d := _drift(store, pool, window, require_assurance)) is not None
     )
     runs = sum(c.runs for c in coverage)
-    if findings[Category.LEAK]:
-        status = Status.LEAK
-    elif findings[Category.FAILED_REQUIRED]:
-        status = Status.FAIL
-    else:
-        status = Status.PASS if runs else Status.NO_DATA
+    verdict = judge_run((g.statused for g in judged), strict=strict)
+    reasons = verdict.reasons if runs else (NO_RUNS_REASON, *verdict.reasons)
     return ComplianceReport(
         generated_at=now or window.until,
         window=window,
-        status=status,
+        status=verdict.status,
+        reasons=reasons,
+        strict=strict,
+        require_assurance=require_assurance,
         runs=runs,
-        results=sum(t.total for t in totals),
-        unjudged=sum(t.unjudged for t in totals),
+        tally=Tally.of(g.counted for g in judged),
         leaks=tuple(findings[Category.LEAK]),
         failed_required=tuple(findings[Category.FAILED_REQUIRED]),
         failed_optional=tuple(findings[Category.FAILED_OPTIONAL]),
+        unproven=tuple(findings[Category.UNPROVEN]),
         coverage=coverage,
         drift=drift,
         endpoints=tuple(
             EndpointResult(
-                t.cluster,
-                t.node_pool,
-                t.check_id,
-                t.total,
-                t.passed,
-                t.failed,
-                t.unjudged,
-                categories[t.key],
+                key[0],
+                key[1],
+                key[2],
+                Tally.of(g.counted for g in by_endpoint[key]),
+                categories[key],
             )
-            for t in totals
+            for key in sorted(by_endpoint)
         ),
     )

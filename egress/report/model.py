@@ -6,26 +6,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from egress.compliance import Assurance, CheckStatus, RunStatus, Tally
 from egress.errors import ExitCode
 
-REPORT_SCHEMA_VERSION = 1
+REPORT_SCHEMA_VERSION = 2  # 2: run status, statuses, assurance counts, unproven findings
 
-
-class Status(StrEnum):
-    """The verdict over the whole window, most severe first."""
-
-    LEAK = "leak"  # traffic that must be blocked got through
-    FAIL = "fail"  # a required endpoint was unreachable
-    PASS = "pass"
-    NO_DATA = "no-data"  # no run in the window: nothing was proven
+NO_RUNS_REASON = "no probe run in this window"
 
 
 class Category(StrEnum):
-    """Why an endpoint appears as a failure."""
+    """Why an endpoint appears as a finding."""
 
     LEAK = "leak"
     FAILED_REQUIRED = "failed-required"
     FAILED_OPTIONAL = "failed-optional"
+    UNPROVEN = "unproven"  # results that keep the window from being proven (see build)
 
 
 @dataclass(frozen=True)
@@ -56,6 +51,9 @@ class Evidence:
     pod: str | None
     run_started_at: datetime
     verdict: str
+    status: CheckStatus  # as the report judged it (after --require-assurance)
+    assurance: Assurance | None
+    assumption: str | None
     reason: str
     duration_ms: float
     details_json: str  # {"evidence": ..., "attempts": [...]} as sorted, indented JSON
@@ -78,20 +76,36 @@ class Finding:
     feature: str
     required: bool
     category: Category
-    total: int
-    passed: int
-    failed: int
-    unjudged: int
-    first_failure: datetime | None
+    tally: Tally
+    first_failure: datetime | None  # first and last result of the finding's kind
     last_failure: datetime | None
     latest: Evidence | None
     timeline: tuple[HourPoint, ...]
 
     @property
+    def total(self) -> int:
+        return self.tally.total
+
+    @property
+    def passed(self) -> int:
+        return self.tally.passed
+
+    @property
+    def failed(self) -> int:
+        return self.tally.failed
+
+    @property
+    def unjudged(self) -> int:
+        return self.tally.unjudged
+
+    @property
+    def unproven(self) -> int:
+        return self.tally.by_status[CheckStatus.UNPROVEN]
+
+    @property
     def pass_rate(self) -> float | None:
-        """Share of judged results that passed (inconclusive ones are not counted)."""
-        judged = self.passed + self.failed
-        return None if judged == 0 else self.passed / judged
+        """``pass`` over judged results (unjudged ones are neither passed nor counted)."""
+        return self.tally.pass_rate
 
     @property
     def flapping(self) -> bool:
@@ -105,11 +119,24 @@ class EndpointResult:
     cluster: str
     node_pool: str
     check_id: str
-    total: int
-    passed: int
-    failed: int
-    unjudged: int
-    category: Category | None  # None: never failed in the window
+    tally: Tally
+    category: Category | None  # None: not a finding in the window
+
+    @property
+    def total(self) -> int:
+        return self.tally.total
+
+    @property
+    def passed(self) -> int:
+        return self.tally.passed
+
+    @property
+    def failed(self) -> int:
+        return self.tally.failed
+
+    @property
+    def unjudged(self) -> int:
+        return self.tally.unjudged
 
 
 @dataclass(frozen=True)
@@ -131,8 +158,8 @@ class DriftChange:
     check_id: str
     before: str | None
     after: str | None
-    before_compliant: bool | None
-    after_compliant: bool | None
+    before_status: CheckStatus | None
+    after_status: CheckStatus | None
 
 
 @dataclass(frozen=True)
@@ -154,21 +181,32 @@ class ComplianceReport:
 
     generated_at: datetime
     window: Window
-    status: Status
+    status: RunStatus  # egress.compliance.judge_run over every result in the window
+    reasons: tuple[str, ...]  # why, in the words the compliance module gives
+    strict: bool
+    require_assurance: Assurance | None
     runs: int
-    results: int
-    unjudged: int
+    tally: Tally  # every result in the window
     leaks: tuple[Finding, ...]
     failed_required: tuple[Finding, ...]
     failed_optional: tuple[Finding, ...]
+    unproven: tuple[Finding, ...]
     coverage: tuple[Coverage, ...]
     drift: tuple[Drift, ...]
     endpoints: tuple[EndpointResult, ...]
 
     @property
+    def results(self) -> int:
+        return self.tally.total
+
+    @property
+    def unjudged(self) -> int:
+        return self.tally.unjudged
+
+    @property
     def findings(self) -> tuple[Finding, ...]:
-        """Every failing endpoint, leaks first, then failed required, then the rest."""
-        return self.leaks + self.failed_required + self.failed_optional
+        """Every finding: leaks, failed required, failed optional, then unproven endpoints."""
+        return self.leaks + self.failed_required + self.failed_optional + self.unproven
 
     @property
     def flapping(self) -> tuple[Finding, ...]:
@@ -178,9 +216,8 @@ class ComplianceReport:
 
     @property
     def exit_code(self) -> ExitCode:
-        if self.status in (Status.LEAK, Status.FAIL):
-            return ExitCode.NON_COMPLIANT
-        return ExitCode.OK
+        """Only a COMPLIANT window exits 0."""
+        return self.status.exit_code
 
 
 def _key(finding: Finding) -> tuple[str, str, str]:

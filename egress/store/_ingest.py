@@ -1,9 +1,11 @@
 """Load JSON-lines records and RunReport files into the store, keeping every good line.
 
 Input is what `kubectl logs` gathers from probe pods: one CheckRecord JSON object per line
-(optionally behind kubectl's `--prefix` / `--timestamps` decorations), or whole RunReport
-documents (`egress probe run --report`). Lines are grouped back into runs by run id; each
-bad line is reported with its file and line number and the rest is kept.
+and one RunSummary line per run (optionally behind kubectl's `--prefix` / `--timestamps`
+decorations), or whole RunReport documents (`egress probe run --report`). Lines are grouped
+back into runs by run id; each bad line is reported with its file and line number and the
+rest is kept. A summary line is checked against the check lines of its run: when they
+disagree (a line lost or edited) the summary's line is rejected, naming every difference.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from egress.errors import PlanFileError, UsageError
-from egress.results import CheckRecord, RunReport
+from egress.results import CheckRecord, RunReport, RunSummary
 from egress.store._store import ResultStore, check_run
 
 # Runs are written in transactions of about this many check rows (each run whole).
@@ -63,6 +65,7 @@ class _PendingRun:
 class _Collector:
     documents: dict[str, tuple[RunReport, tuple[Path, int]]] = field(default_factory=dict)
     pending: dict[str, _PendingRun] = field(default_factory=dict)
+    summaries: dict[str, tuple[RunSummary, tuple[Path, int]]] = field(default_factory=dict)
     rejected: list[RejectedLine] = field(default_factory=list)
     duplicate_documents: int = 0
 
@@ -99,24 +102,67 @@ class _Collector:
             )
         # an identical repeated line (logs gathered twice) is dropped silently
 
+    def add_summary(self, summary: RunSummary, where: tuple[Path, int]) -> None:
+        seen = self.summaries.get(summary.run_id)
+        if seen is None:
+            self.summaries[summary.run_id] = (summary, where)
+        elif seen[0] != summary:
+            self.reject(
+                where,
+                f"the summary of run {summary.run_id} differs from the one read at "
+                f"{seen[1][0]}:{seen[1][1]}",
+            )
+
     def runs(self) -> list[tuple[RunReport, tuple[Path, int]]]:
-        """Whole documents first, then runs rebuilt from lines (unless a document has them)."""
+        """Whole documents first, then runs rebuilt from lines (unless a document has them);
+        each summary line is checked against the run it summarises."""
         result = list(self.documents.values())
         for run_id, pending in self.pending.items():
             if run_id in self.documents:
                 continue
             checks = [record for record, _ in pending.checks.values()]
+            summary = self.summaries.get(run_id)
             run = RunReport.model_validate(
                 {
                     **pending.identity,
                     "run_id": run_id,
-                    "started_at": min(c.started_at for c in checks),
-                    "finished_at": max(c.finished_at for c in checks),
+                    "started_at": summary[0].started_at
+                    if summary
+                    else min(c.started_at for c in checks),
+                    "finished_at": summary[0].finished_at
+                    if summary
+                    else max(c.finished_at for c in checks),
                     "checks": checks,
+                    "strict": summary[0].strict if summary else False,
+                    "require_assurance": summary[0].require_assurance if summary else None,
                 }
             )
             result.append((run, pending.first))
+        by_id = {run.run_id: run for run, _ in result}
+        for run_id, (stated, where) in self.summaries.items():
+            summarised = by_id.get(run_id)
+            if summarised is None:
+                self.reject(where, f"the summary of run {run_id} has no check lines with it")
+                continue
+            differences = _differences(stated, RunSummary.of(summarised))
+            if differences:
+                self.reject(
+                    where,
+                    f"the summary of run {run_id} disagrees with its {len(summarised.checks)} "
+                    f"check "
+                    f"record(s): {'; '.join(differences)}",
+                )
         return result
+
+
+def _differences(stated: RunSummary, counted: RunSummary) -> list[str]:
+    """Each field where a summary line and the recount of its check lines differ."""
+    said, found = stated.model_dump(mode="json"), counted.model_dump(mode="json")
+    return [
+        f"{name}: the summary says {said[name]}, the check records make {found[name]}"
+        for name in said
+        if said[name] != found[name]
+    ]
 
 
 def _explain(error: ValidationError) -> str:
@@ -133,14 +179,18 @@ def _read_object(
         collector.reject(where, "not a JSON object")
         return
     try:
-        if "checks" in data:
-            collector.add_document(RunReport.model_validate(data), where)
-        elif data.get("record") == "check":
+        if data.get("record") == "check":
             collector.add_check(CheckRecord.model_validate(data), where)
+        elif data.get("record") == "summary":
+            collector.add_summary(RunSummary.model_validate(data), where)
+        elif "checks" in data:
+            collector.add_document(RunReport.model_validate(data), where)
         else:
             kind = "document" if document else "line"
             collector.reject(
-                where, f'this {kind} is neither a check record ("record": "check") nor a run report'
+                where,
+                f'this {kind} is neither a check record ("record": "check"), a run summary '
+                '("record": "summary") nor a run report',
             )
     except ValidationError as exc:
         collector.reject(where, _explain(exc))
@@ -152,7 +202,7 @@ def _read_file(collector: _Collector, path: Path, *, ignore_non_json: bool) -> N
         whole = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         whole = None
-    if isinstance(whole, dict) and "checks" in whole:  # one pretty-printed RunReport
+    if isinstance(whole, dict) and "checks" in whole and "record" not in whole:  # a RunReport
         _read_object(collector, whole, (path, 1), document=True)
         return
     for number, line_bytes in enumerate(raw.splitlines(), start=1):

@@ -1,24 +1,48 @@
-"""The store's schema as ordered migrations, shared by the SQLite and PostgreSQL backends.
+"""The store's SQLite schema as ordered migrations, tracked in `PRAGMA user_version`.
 
 Version 1 holds the raw facts: one row per run and one per check result. Version 2 adds
 what the report needs to stay fast on months of five-minute runs: time and scope indexes
-on runs, a partial index over failing check rows only, and two summary tables with the
-counts of every (hour or day, cluster, node pool, check), kept up to date by each append.
-A migration is a plain function of (connection, dialect) run inside the opening
-transaction, so a store is either fully at the new version or untouched. The backend keeps
-the version (SQLite: `PRAGMA user_version`; PostgreSQL: the `egress_meta` table).
+on runs, a partial index over failing check rows only, and two summary tables kept up to
+date by each append. A migration is a plain function run inside the opening transaction,
+so a store is either fully at the new version or untouched. Migrations are shared by the
+SQLite and PostgreSQL backends: a plain function of (connection, dialect), with the few DDL
+differences as `Dialect` fragments; the backend keeps the version (SQLite: `PRAGMA
+user_version`; PostgreSQL: the `egress_meta` table).
+
+Version 3 stores what the one compliance rule (`egress.compliance`) decided instead of
+re-deciding it in SQL. ``checks`` gains:
+
+- ``status`` TEXT NOT NULL: the check status (pass, fail, leak, unproven, unverifiable) the
+  probe computed with `egress.compliance.check_status`; the v3 backfill computes it for older
+  rows with that same Python function from (expectation, verdict);
+- ``assurance`` TEXT, NULL when the verdict has none: how a ``blocked`` verdict is known
+  (signature, stated, confirmed); older rows have none;
+- ``assumption`` TEXT, NULL unless a ``signature`` verdict names what it assumes;
+
+and loses the legacy ``compliant`` column. The summary tables ``check_hourly`` and
+``check_daily`` hold one row per (period, cluster, node pool, check id, expectation, required,
+verdict, status, assurance) with ``results`` (how many check rows), ``first_at`` and
+``last_at`` (the first and last run start among them); ``assurance`` is '' where the verdict
+has none, so every key column is NOT NULL. Every number the report shows is a sum over these
+rows grouped in Python (`egress.report.build`), so no SQL restates the rule: SQL only filters
+on stored statuses, by the sets `egress.compliance` names (e.g. its failing statuses).
+
+New DDL and queries stay portable (PostgreSQL as well as SQLite): no WITHOUT ROWID, no
+two-argument min/max, qualified columns in ON CONFLICT updates.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from egress.compliance import FAILING_STATUSES, Verdict, check_status
+from egress.probe_plan import Expectation
 from egress.store._dialect import Connection, Dialect
 
-# A check row is failing when it is non-compliant, or a deny canary got through (a leak).
-LEAK_SQL = "(c.expectation = 'deny' AND c.verdict = 'reachable')"
-FAILING_SQL = f"(c.compliant = 0 OR {LEAK_SQL})"
-FAILED_REQUIRED_SQL = "(c.required = 1 AND c.expectation = 'allow' AND c.compliant = 0)"
+# Stored statuses that are findings against the policy, as an SQL list: the set is the
+# compliance module's, never restated here.
+FAILING_STATUS_LIST = ", ".join(f"'{status.value}'" for status in sorted(FAILING_STATUSES))
+FAILING_SQL = f"(c.status IN ({FAILING_STATUS_LIST}))"
 
 SCHEMA_V1 = """
 CREATE TABLE runs (
@@ -62,33 +86,7 @@ CREATE TABLE checks (
 """
 
 
-# Per-period counts from runs joined with checks (period = the first `width` characters of
-# the run's start: 13 gives the hour, 10 the day); reused for the version-2 backfill, for
-# each append, and for the partial hours at a window's edges.
-def summary_select(width: int) -> str:
-    return f"""
-SELECT substr(r.started_at, 1, {width}) AS period, r.cluster, r.node_pool, c.check_id,
-       count(*) AS total,
-       sum(CASE WHEN c.compliant = 1 AND NOT {LEAK_SQL} THEN 1 ELSE 0 END) AS passed,
-       sum(CASE WHEN {FAILING_SQL} THEN 1 ELSE 0 END) AS failed,
-       sum(CASE WHEN c.compliant IS NULL AND NOT {LEAK_SQL} THEN 1 ELSE 0 END) AS unjudged,
-       sum(CASE WHEN {LEAK_SQL} THEN 1 ELSE 0 END) AS leaks,
-       sum(CASE WHEN {FAILED_REQUIRED_SQL} THEN 1 ELSE 0 END) AS failed_required,
-       min(CASE WHEN {FAILING_SQL} THEN r.started_at END) AS first_failure,
-       max(CASE WHEN {FAILING_SQL} THEN r.started_at END) AS last_failure
-FROM runs AS r JOIN checks AS c ON c.run = r.id
-"""
-
-
-SUMMARY_GROUP = "GROUP BY 1, 2, 3, 4"
-SUMMARY_COLUMNS = (
-    "period, cluster, node_pool, check_id, total, passed, failed, unjudged, leaks, "
-    "failed_required, first_failure, last_failure"
-)
-# Summary table -> how many characters of a timestamp make its period.
-SUMMARY_TABLES = {"check_hourly": 13, "check_daily": 10}
-
-_SUMMARY_DDL = """
+_V2_SUMMARY_DDL = """
 CREATE TABLE {{table}} (
     period {text} NOT NULL,
     cluster {text} NOT NULL,
@@ -107,6 +105,7 @@ CREATE TABLE {{table}} (
 CREATE INDEX {{table}}_by_endpoint ON {{table}} (cluster, node_pool, check_id, period);
 """
 
+# Version 2 as it shipped; its tables are replaced by version 3 (and its backfill with them).
 SCHEMA_V2 = (
     """
 CREATE INDEX runs_by_time ON runs (started_at, cluster, node_pool, node);
@@ -114,28 +113,78 @@ CREATE INDEX runs_by_scope ON runs (cluster, node_pool, started_at);
 CREATE INDEX checks_failing ON checks (run, check_id)
     WHERE compliant = 0 OR (expectation = 'deny' AND verdict = 'reachable');
 """
-    + _SUMMARY_DDL.replace("{{table}}", "check_hourly")
-    + _SUMMARY_DDL.replace("{{table}}", "check_daily")
+    + _V2_SUMMARY_DDL.replace("{{table}}", "check_hourly")
+    + _V2_SUMMARY_DDL.replace("{{table}}", "check_daily")
 )
 
+# The key of a summary row: everything the report groups or re-judges by.
+SUMMARY_KEY = (
+    "period, cluster, node_pool, check_id, expectation, required, verdict, status, assurance"
+)
+SUMMARY_COLUMNS = f"{SUMMARY_KEY}, results, first_at, last_at"
+SUMMARY_GROUP = "GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9"
+# Summary table -> how many characters of a timestamp make its period.
+SUMMARY_TABLES = {"check_hourly": 13, "check_daily": 10}
 
-def upsert_summary_for_run(table: str, dialect: Dialect) -> str:
+
+# Per-period counts from runs joined with checks (period = the first `width` characters of
+# the run's start: 13 gives the hour, 10 the day); reused for the backfill, for each append,
+# and for the partial hours at a window's edges.
+def summary_select(width: int) -> str:
+    return f"""
+SELECT substr(r.started_at, 1, {width}) AS period, r.cluster, r.node_pool, c.check_id,
+       c.expectation, c.required, c.verdict, c.status, coalesce(c.assurance, '') AS assurance,
+       count(*) AS results, min(r.started_at) AS first_at, max(r.started_at) AS last_at
+FROM runs AS r JOIN checks AS c ON c.run = r.id
+"""
+
+
+_SUMMARY_DDL = (
+    """
+CREATE TABLE {{table}} (
+    period {text} NOT NULL,
+    cluster {text} NOT NULL,
+    node_pool {text} NOT NULL,
+    check_id {text} NOT NULL,
+    expectation {text} NOT NULL,
+    required INTEGER NOT NULL,
+    verdict {text} NOT NULL,
+    status {text} NOT NULL,
+    assurance {text} NOT NULL,
+    results INTEGER NOT NULL,
+    first_at {text} NOT NULL,
+    last_at {text} NOT NULL,
+    PRIMARY KEY ("""
+    + SUMMARY_KEY
+    + """)
+);
+CREATE INDEX {{table}}_by_endpoint ON {{table}} (cluster, node_pool, check_id, period)
+"""
+)
+
+SCHEMA_V3_CHECKS = f"""
+DROP INDEX checks_failing;
+ALTER TABLE checks ADD COLUMN status {{text}} NOT NULL DEFAULT 'unproven';
+ALTER TABLE checks ADD COLUMN assurance {{text}};
+ALTER TABLE checks ADD COLUMN assumption {{text}};
+ALTER TABLE checks DROP COLUMN compliant;
+CREATE INDEX checks_failing ON checks (run, check_id) WHERE status IN ({FAILING_STATUS_LIST});
+DROP TABLE check_hourly;
+DROP TABLE check_daily
+"""
+
+
+def upsert_summary_for_run(table: str) -> str:
     """SQL adding one run's counts (parameter: the run's row id) to a summary table."""
-    least, greatest = dialect.least, dialect.greatest
     return f"""
 INSERT INTO {table} ({SUMMARY_COLUMNS})
 {summary_select(SUMMARY_TABLES[table])} WHERE r.id = ? {SUMMARY_GROUP}
-ON CONFLICT (period, cluster, node_pool, check_id) DO UPDATE SET
-    total = {table}.total + excluded.total,
-    passed = {table}.passed + excluded.passed,
-    failed = {table}.failed + excluded.failed,
-    unjudged = {table}.unjudged + excluded.unjudged,
-    leaks = {table}.leaks + excluded.leaks,
-    failed_required = {table}.failed_required + excluded.failed_required,
-    first_failure = coalesce({least}({table}.first_failure, excluded.first_failure),
-                             {table}.first_failure, excluded.first_failure),
-    last_failure = coalesce({greatest}({table}.last_failure, excluded.last_failure),
-                            {table}.last_failure, excluded.last_failure)
+ON CONFLICT ({SUMMARY_KEY}) DO UPDATE SET
+    results = {table}.results + excluded.results,
+    first_at = CASE WHEN excluded.first_at < {table}.first_at
+                    THEN excluded.first_at ELSE {table}.first_at END,
+    last_at = CASE WHEN excluded.last_at > {table}.last_at
+                   THEN excluded.last_at ELSE {table}.last_at END
 """
 
 
@@ -156,11 +205,37 @@ def _to_v1(conn: Connection, dialect: Dialect) -> None:
 def _to_v2(conn: Connection, dialect: Dialect) -> None:
     for statement in dialect.ddl(SCHEMA_V2):
         conn.execute(statement)
+    # no backfill: version 3 replaces these tables and fills its own
+
+
+def _to_v3(conn: Connection, dialect: Dialect) -> None:
+    for statement in dialect.ddl(SCHEMA_V3_CHECKS):
+        conn.execute(statement)
+    backfill_status(conn)
+    for table in SUMMARY_TABLES:
+        for statement in dialect.ddl(_SUMMARY_DDL.replace("{{table}}", table)):
+            conn.execute(statement)
     rebuild_summaries(conn)
 
 
-Migration = Callable[[Connection, Dialect], None]
+def backfill_status(conn: Connection) -> None:
+    """Give rows stored before version 3 the status the one rule gives them (by Python).
+
+    Those rows know no assurance and no inspection policy, so the status follows from the
+    expectation and the verdict alone: one UPDATE per combination found.
+    """
+    pairs = conn.execute("SELECT DISTINCT expectation, verdict FROM checks").fetchall()
+    for expectation, verdict in pairs:
+        status = check_status(
+            expectation=Expectation(expectation), verdict=Verdict(verdict), assurance=None
+        )
+        conn.execute(
+            "UPDATE checks SET status = ? WHERE expectation = ? AND verdict = ?",
+            (status.value, expectation, verdict),
+        )
+
 
 # MIGRATIONS[n] upgrades a store at version n to version n + 1; append, never reorder.
-MIGRATIONS: tuple[Migration, ...] = (_to_v1, _to_v2)
+Migration = Callable[[Connection, Dialect], None]
+MIGRATIONS: tuple[Migration, ...] = (_to_v1, _to_v2, _to_v3)
 LATEST_VERSION = len(MIGRATIONS)

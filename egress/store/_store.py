@@ -31,8 +31,8 @@ _RUN_COLUMNS = (
 )
 _CHECK_COLUMNS = (
     "run, check_id, host, port, transport, kind, expectation, destination, rule, feature, "
-    "required, verdict, compliant, reason, evidence, attempts, started_at, finished_at, "
-    "duration_ms"
+    "required, verdict, status, assurance, assumption, reason, evidence, attempts, "
+    "started_at, finished_at, duration_ms"
 )
 
 
@@ -190,7 +190,6 @@ class ResultStore:
         rows = [
             (run.run_id, _run_row(run), [_check_row(check) for check in run.checks]) for run in runs
         ]
-        dialect = self._db.dialect
 
         def write(conn: Connection) -> tuple[str, ...]:
             added: list[str] = []
@@ -207,7 +206,7 @@ class ResultStore:
                     conn, "checks", _names(_CHECK_COLUMNS), [(run_pk, *r) for r in check_rows]
                 )
                 for table in SUMMARY_TABLES:
-                    conn.execute(upsert_summary_for_run(table, dialect), (run_pk,))
+                    conn.execute(upsert_summary_for_run(table), (run_pk,))
                 added.append(run_id)
             return tuple(added)
 
@@ -358,7 +357,9 @@ def _check_row(check: CheckRecord) -> tuple[Any, ...]:
         check.feature,
         int(check.required),
         check.verdict.value,
-        None if check.compliant is None else int(check.compliant),
+        check.status.value,
+        None if check.assurance is None else check.assurance.value,
+        check.assumption,
         check.reason,
         json.dumps(check.evidence, sort_keys=True, default=str),
         json.dumps(attempts, sort_keys=True),
@@ -369,7 +370,6 @@ def _check_row(check: CheckRecord) -> tuple[Any, ...]:
 
 
 def _check_dict(row: dict[str, Any], identity: dict[str, Any]) -> dict[str, Any]:
-    compliant = row["compliant"]
     return {
         **identity,
         "check_id": row["check_id"],
@@ -383,7 +383,9 @@ def _check_dict(row: dict[str, Any], identity: dict[str, Any]) -> dict[str, Any]
         "feature": row["feature"],
         "required": bool(row["required"]),
         "verdict": row["verdict"],
-        "compliant": None if compliant is None else bool(compliant),
+        "status": row["status"],
+        "assurance": row["assurance"],
+        "assumption": row["assumption"],
         "reason": row["reason"],
         "evidence": json.loads(row["evidence"]),
         "attempts": json.loads(row["attempts"]),

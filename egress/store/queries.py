@@ -3,8 +3,10 @@
 Counts come from `check_daily` for the whole days inside a window, `check_hourly` for the
 whole hours around them, and the raw rows only for the partial hours at the two edges, so
 a 30-day report reads about ten thousand small summary rows instead of millions of check
-rows. Evidence is read only for the
-latest failure of each failing endpoint.
+rows. Evidence is read only for the latest result that makes each endpoint a finding.
+
+The queries count stored statuses and never judge: `egress.report.build` applies the one
+compliance rule (`egress.compliance`) to the counts.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from egress.compliance import Assurance, CheckStatus, Verdict
+from egress.probe_plan import Expectation
 from egress.store._dialect import Connection
 from egress.store._schema import (
-    FAILING_SQL,
     SUMMARY_COLUMNS,
     SUMMARY_GROUP,
     SUMMARY_TABLES,
@@ -30,35 +33,27 @@ EndpointKey = tuple[str, str, str]  # (cluster, node pool, check id)
 
 
 @dataclass(frozen=True)
-class EndpointTotals:
-    """Counts for one check on one node pool over the window."""
+class StatusCount:
+    """How many stored results of one endpoint share one (expectation, required, verdict,
+    status, assurance), and when the first and last of them ran; ``hour`` is set only in the
+    hour-by-hour counts of :func:`hourly_counts`."""
 
     cluster: str
     node_pool: str
     check_id: str
-    total: int
-    passed: int
-    failed: int
-    unjudged: int
-    leaks: int
-    failed_required: int
-    first_failure: datetime | None
-    last_failure: datetime | None
+    expectation: Expectation
+    required: bool
+    verdict: Verdict
+    status: CheckStatus
+    assurance: Assurance | None
+    results: int
+    first_at: datetime
+    last_at: datetime
+    hour: datetime | None = None
 
     @property
     def key(self) -> EndpointKey:
         return (self.cluster, self.node_pool, self.check_id)
-
-
-@dataclass(frozen=True)
-class HourCounts:
-    """Counts for one check on one node pool in one clock hour."""
-
-    hour: datetime
-    total: int
-    passed: int
-    failed: int
-    unjudged: int
 
 
 @dataclass(frozen=True)
@@ -92,7 +87,9 @@ class StoredCheck:
     feature: str
     required: bool
     verdict: str
-    compliant: bool | None
+    status: CheckStatus
+    assurance: Assurance | None
+    assumption: str | None
     reason: str
     evidence: dict[str, Any]
     attempts: list[dict[str, Any]]
@@ -105,7 +102,8 @@ class RunVerdicts:
 
     run_id: str
     started_at: datetime
-    verdicts: dict[str, tuple[str, bool | None]]
+    # check id -> (verdict, stored status, assurance)
+    verdicts: dict[str, tuple[Verdict, CheckStatus, Assurance | None]]
 
 
 def _hour_floor(moment: datetime) -> datetime:
@@ -175,52 +173,53 @@ def _maybe_ts(text: str | None) -> datetime | None:
     return None if text is None else parse_ts(text)
 
 
-def endpoint_totals(conn: Connection, since: datetime, until: datetime) -> list[EndpointTotals]:
-    """Per (cluster, node pool, check) counts over the window, sorted by that key."""
+_COUNT_COLUMNS = "cluster, node_pool, check_id, expectation, required, verdict, status, assurance"
+
+
+def _count(row: tuple[Any, ...], hour: datetime | None = None) -> StatusCount:
+    return StatusCount(
+        cluster=row[0],
+        node_pool=row[1],
+        check_id=row[2],
+        expectation=Expectation(row[3]),
+        required=bool(row[4]),
+        verdict=Verdict(row[5]),
+        status=CheckStatus(row[6]),
+        assurance=Assurance(row[7]) if row[7] else None,
+        results=int(row[8]),
+        first_at=parse_ts(row[9]),
+        last_at=parse_ts(row[10]),
+        hour=hour,
+    )
+
+
+def status_counts(conn: Connection, since: datetime, until: datetime) -> list[StatusCount]:
+    """Every (endpoint, expectation, required, verdict, status, assurance) in the window with
+    its count, sorted by endpoint. The report judges these in Python; SQL only sums."""
     source, params = _source(since, until, use_days=True)
     rows = conn.execute(
         f"""WITH h AS ({source})
-        SELECT cluster, node_pool, check_id, sum(total), sum(passed), sum(failed),
-               sum(unjudged), sum(leaks), sum(failed_required),
-               min(first_failure), max(last_failure)
-        FROM h GROUP BY cluster, node_pool, check_id ORDER BY cluster, node_pool, check_id""",
+        SELECT {_COUNT_COLUMNS}, sum(results), min(first_at), max(last_at)
+        FROM h GROUP BY {_COUNT_COLUMNS} ORDER BY {_COUNT_COLUMNS}""",
         params,
     )
-    return [
-        EndpointTotals(
-            cluster=row[0],
-            node_pool=row[1],
-            check_id=row[2],
-            total=int(row[3]),
-            passed=int(row[4]),
-            failed=int(row[5]),
-            unjudged=int(row[6]),
-            leaks=int(row[7]),
-            failed_required=int(row[8]),
-            first_failure=_maybe_ts(row[9]),
-            last_failure=_maybe_ts(row[10]),
-        )
-        for row in rows
-    ]
+    return [_count(row) for row in rows]
 
 
 def hourly_counts(
     conn: Connection, since: datetime, until: datetime, keys: list[EndpointKey]
-) -> dict[EndpointKey, list[HourCounts]]:
+) -> dict[EndpointKey, list[StatusCount]]:
     """The hour-by-hour counts of the given endpoints (for their timeline charts)."""
-    result: dict[EndpointKey, list[HourCounts]] = {}
+    result: dict[EndpointKey, list[StatusCount]] = {}
     for key in keys:  # one indexed lookup per failing endpoint
         source, params = _source(since, until, use_days=False, key=key)
         rows = conn.execute(
             f"""WITH h AS ({source})
-            SELECT period, sum(total), sum(passed), sum(failed), sum(unjudged)
-            FROM h GROUP BY period ORDER BY period""",
+            SELECT period, {_COUNT_COLUMNS}, sum(results), min(first_at), max(last_at)
+            FROM h GROUP BY period, {_COUNT_COLUMNS} ORDER BY period, {_COUNT_COLUMNS}""",
             params,
         )
-        result[key] = [
-            HourCounts(parse_ts(f"{period}:00:00Z"), *(int(n) for n in counts))
-            for period, *counts in rows
-        ]
+        result[key] = [_count(tuple(row[1:]), parse_ts(f"{row[0]}:00:00Z")) for row in rows]
     return result
 
 
@@ -250,23 +249,30 @@ def coverage(conn: Connection, since: datetime, until: datetime) -> list[PoolCov
     return [pools[key] for key in sorted(pools)]
 
 
-def failing_check_at(
-    conn: Connection, key: EndpointKey, run_started_at: datetime
-) -> StoredCheck | None:
-    """The failing result of `key` in the run that started at that moment (its evidence)."""
+def check_at(conn: Connection, group: StatusCount, run_started_at: datetime) -> StoredCheck | None:
+    """The stored result of `group`'s endpoint, with `group`'s verdict, status and assurance,
+    in the run of its node pool that started at that moment (its evidence)."""
     row = conn.execute(
-        f"""SELECT r.run_id, r.node, r.pod, r.started_at, c.check_id, c.host, c.port,
+        """SELECT r.run_id, r.node, r.pod, r.started_at, c.check_id, c.host, c.port,
                    c.transport, c.kind, c.expectation, c.destination, c.rule, c.feature,
-                   c.required, c.verdict, c.compliant, c.reason, c.evidence, c.attempts,
-                   c.duration_ms
+                   c.required, c.verdict, c.status, c.assurance, c.assumption, c.reason,
+                   c.evidence, c.attempts, c.duration_ms
         FROM runs AS r JOIN checks AS c ON c.run = r.id AND c.check_id = ?
-        WHERE r.cluster = ? AND r.node_pool = ? AND r.started_at = ? AND {FAILING_SQL}
+        WHERE r.cluster = ? AND r.node_pool = ? AND r.started_at = ?
+              AND c.verdict = ? AND c.status = ? AND coalesce(c.assurance, '') = ?
         ORDER BY r.run_id LIMIT 1""",
-        (key[2], key[0], key[1], format_ts(run_started_at)),
+        (
+            group.check_id,
+            group.cluster,
+            group.node_pool,
+            format_ts(run_started_at),
+            group.verdict.value,
+            group.status.value,
+            "" if group.assurance is None else group.assurance.value,
+        ),
     ).fetchone()
     if row is None:
         return None
-    compliant = row[15]
     return StoredCheck(
         run_id=row[0],
         node=row[1],
@@ -283,11 +289,13 @@ def failing_check_at(
         feature=row[12],
         required=bool(row[13]),
         verdict=row[14],
-        compliant=None if compliant is None else bool(compliant),
-        reason=row[16],
-        evidence=json.loads(row[17]),
-        attempts=json.loads(row[18]),
-        duration_ms=float(row[19]),
+        status=CheckStatus(row[15]),
+        assurance=Assurance(row[16]) if row[16] else None,
+        assumption=row[17],
+        reason=row[18],
+        evidence=json.loads(row[19]),
+        attempts=json.loads(row[20]),
+        duration_ms=float(row[21]),
     )
 
 
@@ -304,9 +312,9 @@ def last_two_runs(
     result = []
     for pk, run_id, started_at in runs:
         verdicts = {
-            check_id: (verdict, None if compliant is None else bool(compliant))
-            for check_id, verdict, compliant in conn.execute(
-                "SELECT check_id, verdict, compliant FROM checks WHERE run = ?", (pk,)
+            check_id: (Verdict(verdict), CheckStatus(status), Assurance(a) if a else None)
+            for check_id, verdict, status, a in conn.execute(
+                "SELECT check_id, verdict, status, assurance FROM checks WHERE run = ?", (pk,)
             )
         }
         result.append(RunVerdicts(run_id, parse_ts(started_at), verdicts))

@@ -20,7 +20,7 @@ from egress.cli import app
 from egress.k8s import render_objects
 from egress.k8s.objects import PLAN_DIR, STORE_DIR
 from egress.probe_plan import Check, CheckKind, Expectation, ProbePlan
-from egress.results import CheckRecord, Verdict
+from egress.results import RunStatus, Verdict, split_lines
 
 from .cases import VARIANTS
 
@@ -177,9 +177,10 @@ def test_the_scheduled_command_appends_runs_and_regenerates_the_report(
         done = run_container(entry, pod_root)
         assert done.returncode == 0, done.stderr
         # stdout is pure JSON-lines (what Container Insights collects), one record per check.
-        lines = done.stdout.splitlines()
-        records = {r.check_id: r for r in map(CheckRecord.model_validate_json, lines)}
-        assert len(lines) == 2 and set(records) == {"loopback/9", "canary/loopback-470"}
+        checks, (summary,) = split_lines(done.stdout.splitlines())
+        records = {r.check_id: r for r in checks}
+        assert len(checks) == 2 and set(records) == {"loopback/9", "canary/loopback-470"}
+        assert summary.run_status is RunStatus.COMPLIANT
         assert records["canary/loopback-470"].verdict is Verdict.BLOCKED
         location = records["loopback/9"].location
         assert (location.cluster, location.node_pool) == ("aks-prod-eastus", "system")
@@ -199,8 +200,8 @@ def test_the_one_off_job_runs_the_probe_without_a_shell(compliant_pod_root: Path
     assert entry["command"] == ["egress"]
     done = run_container(entry, pod_root)
     assert done.returncode == 0, done.stderr
-    records = [CheckRecord.model_validate_json(line) for line in done.stdout.splitlines()]
-    assert {r.location.node_pool for r in records} == {"system"}
+    records, summaries = split_lines(done.stdout.splitlines())
+    assert {r.location.node_pool for r in (*records, *summaries)} == {"system"}
     assert list((pod_root / "store").iterdir()) == []
 
 

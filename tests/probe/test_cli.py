@@ -16,7 +16,15 @@ from typer.testing import CliRunner
 
 from egress.cli import app
 from egress.probe_plan import CheckKind, Expectation, ProbePlan
-from egress.results import CheckRecord, CheckStatus, RunReport, RunStatus, Verdict
+from egress.results import (
+    CheckRecord,
+    CheckStatus,
+    RunReport,
+    RunStatus,
+    RunSummary,
+    Verdict,
+    split_lines,
+)
 
 DENY = Expectation.DENY
 
@@ -25,6 +33,19 @@ def write_plan(tmp_path: Path, plan: ProbePlan) -> Path:
     path = tmp_path / "probe-plan.json"
     path.write_text(plan.to_json(), encoding="utf-8")
     return path
+
+
+def records_of(stdout: str) -> dict[str, CheckRecord]:
+    """The check records of JSON-lines output, by check id (the summary line set apart)."""
+    records, summaries = split_lines(stdout.splitlines())
+    assert len(summaries) == 1, "every run ends with exactly one summary line"
+    return {r.check_id: r for r in records}
+
+
+def summary_of(stdout: str) -> RunSummary:
+    _, (summary,) = split_lines(stdout.splitlines())
+    assert stdout.splitlines()[-1].startswith('{"schema_version":1,"record":"summary"')
+    return summary
 
 
 def probe(lab: Lab, *args: str) -> tuple[int, str, str]:
@@ -66,8 +87,15 @@ def test_leak_and_missing_required_endpoint_fail_the_run_with_evidence(
         str(junit),
     )
     assert code == 1
-    records = {r.check_id: r for r in map(CheckRecord.model_validate_json, stdout.splitlines())}
+    records = records_of(stdout)
     assert set(records) == {"good", "required-but-cut", "canary-dns"}
+    summary = summary_of(stdout)
+    assert summary.run_status is RunStatus.NON_COMPLIANT and summary.words == "NON-COMPLIANT"
+    assert (summary.leaks, summary.failures, summary.unproven) == (
+        ("canary-dns",),
+        ("required-but-cut",),
+        (),
+    )
     assert records["canary-dns"].is_leak
     assert records["canary-dns"].evidence["dns-query"]["rcode"] == "NOERROR"
     cut_record = records["required-but-cut"]
@@ -83,9 +111,13 @@ def test_leak_and_missing_required_endpoint_fail_the_run_with_evidence(
     assert run.plan_hash == plan.plan_hash
 
     suite = ET.parse(junit).getroot().find("testsuite")
-    assert suite is not None and suite.get("failures") == "2" and suite.get("tests") == "3"
+    # three checks and the run status; the two findings and the run status fail
+    assert suite is not None and suite.get("failures") == "3" and suite.get("tests") == "4"
     failures = {case.get("name"): case.find("failure") for case in suite.iter("testcase")}
     assert failures["good"] is None
+    run_case = failures["run status"]
+    assert run_case is not None and run_case.get("type") == "non-compliant"
+    assert (run_case.get("message") or "").startswith("NON-COMPLIANT: ")
     leak, cut = failures["canary-dns"], failures["required-but-cut"]
     assert leak is not None and leak.get("type") == "leak"
     assert json.loads(leak.text or "")["dns-query"]["outcome"] == "reply"
@@ -111,8 +143,9 @@ def test_compliant_run_exits_zero_and_skips_unverifiable(lab: Lab, tmp_path: Pat
     )
     assert code == 0
     lines = stdout.splitlines()
-    assert len(lines) == 3
-    records = [CheckRecord.model_validate_json(line) for line in lines]
+    assert len(lines) == 4  # three checks and the summary
+    records = list(records_of(stdout).values())
+    assert summary_of(stdout).run_status is RunStatus.COMPLIANT
     assert {r.location.cluster for r in records} == {"c1"}
     assert {r.verdict for r in records} == {
         Verdict.REACHABLE,
@@ -241,7 +274,8 @@ def test_an_unproven_required_endpoint_fails_the_run(lab: Lab, tmp_path: Path) -
     must not leave the run green."""
     plan = make_plan(lab.check("good"), make_check("required-nx", "nx.probe.test", 443))
     code, stdout, stderr = probe(lab, "--plan", str(write_plan(tmp_path, plan)))
-    records = {r.check_id: r for r in map(CheckRecord.model_validate_json, stdout.splitlines())}
+    records = records_of(stdout)
+    assert summary_of(stdout).run_status is RunStatus.NOT_PROVEN
     assert records["required-nx"].verdict is Verdict.INCONCLUSIVE
     assert records["required-nx"].status is CheckStatus.UNPROVEN
     assert code == 1
@@ -256,10 +290,81 @@ def test_strict_also_fails_on_an_inconclusive_canary(lab: Lab, tmp_path: Path) -
     )
     plan_file = str(write_plan(tmp_path, plan))
     relaxed, stdout, _ = probe(lab, "--plan", plan_file)
-    verdicts = {
-        r.check_id: r.verdict for r in map(CheckRecord.model_validate_json, stdout.splitlines())
-    }
+    verdicts = {check_id: r.verdict for check_id, r in records_of(stdout).items()}
     assert verdicts["canary-nx"] is Verdict.INCONCLUSIVE
     assert relaxed == 0
     strict, _, stderr = probe(lab, "--plan", plan_file, "--strict")
     assert strict == 1 and "canary-nx" in stderr
+
+
+def test_an_all_inconclusive_run_reads_not_proven_everywhere(lab: Lab, tmp_path: Path) -> None:
+    """Nothing reachable and nothing shown blocked (both names are NXDOMAIN in the lab): every
+    output says NOT PROVEN, and the probe and the report both exit 1, never "compliant"."""
+    plan = write_plan(
+        tmp_path,
+        make_plan(
+            make_check("required-nx", "nx.probe.test", 443),
+            make_check("canary-nx", "nx-canary.probe.test", 443, expectation=DENY),
+        ),
+    )
+    report, junit, store = tmp_path / "r.json", tmp_path / "j.xml", tmp_path / "s.sqlite"
+    code, stdout, stderr = probe(
+        lab,
+        "--plan",
+        str(plan),
+        "--report",
+        str(report),
+        "--junit",
+        str(junit),
+        "--store",
+        str(store),
+    )
+    assert code == 1
+    records = records_of(stdout)
+    assert {r.verdict for r in records.values()} == {Verdict.INCONCLUSIVE}
+    summary = summary_of(stdout)
+    assert (summary.run_status, summary.words) == (RunStatus.NOT_PROVEN, "NOT PROVEN")
+    assert set(summary.unproven) == {"required-nx", "canary-nx"}
+    assert summary.by_status[CheckStatus.PASS] == 0
+    assert "NOT PROVEN: a required endpoint was not proven reachable" in stderr
+    assert json.loads(report.read_text())["run_status"] == "not-proven"
+    suite = ET.parse(junit).getroot().find("testsuite")
+    assert suite is not None
+    cases = {c.get("name"): c for c in suite.iter("testcase")}
+    run_failure = cases["run status"].find("failure")
+    assert run_failure is not None and run_failure.get("type") == "not-proven"
+    assert int(suite.get("failures") or 0) >= 1
+
+    table_code, _, table = probe(lab, "--plan", str(plan), "--format", "table")
+    assert table_code == 1
+    assert "-> NOT PROVEN: a required endpoint was not proven reachable; nothing was shown" in (
+        " ".join(table.split())
+    )
+    assert "COMPLIANT" not in table.replace("NON-COMPLIANT", "")
+
+    for fmt in ("terminal", "json", "markdown", "html", "junit"):
+        result = CliRunner().invoke(app, ["report", "--store", str(store), "--format", fmt])
+        assert result.exit_code == 1, (fmt, result.stdout)
+        assert "NOT PROVEN" in result.stdout or '"not-proven"' in result.stdout, fmt
+        assert "COMPLIANT:" not in result.stdout.replace("NON-COMPLIANT", ""), fmt
+
+
+def test_require_assurance_leaves_weaker_blocks_unproven(lab: Lab, tmp_path: Path) -> None:
+    """The lab's 470 deny is the firewall's own word. Until the judge states assurances every
+    block carries none, so --require-assurance makes it unproven and the run NOT PROVEN."""
+    plan = write_plan(
+        tmp_path,
+        make_plan(lab.check("good"), lab.check("deny470", kind=CheckKind.HTTP, expectation=DENY)),
+    )
+    code, stdout, _ = probe(lab, "--plan", str(plan))
+    deny = records_of(stdout)["deny470"]
+    assert code == 0 and deny.status is CheckStatus.PASS
+    strict_code, strict_out, _ = probe(lab, "--plan", str(plan), "--require-assurance", "signature")
+    weak = deny.assurance is None
+    assert records_of(strict_out)["deny470"].status is (
+        CheckStatus.UNPROVEN if weak else CheckStatus.PASS
+    )
+    assert strict_code == (1 if weak else 0)
+    assert summary_of(strict_out).require_assurance == "signature"
+    bad, _, bad_err = probe(lab, "--plan", str(plan), "--require-assurance", "strong")
+    assert bad == 2 and "--require-assurance 'strong'" in bad_err

@@ -18,8 +18,9 @@ from egress.probe.output import (
     render_table,
 )
 from egress.probe.output.jsonl import JsonlOutput
+from egress.probe.status import record_status
 from egress.probe_plan import CheckKind, Expectation
-from egress.results import Attempt, CheckRecord, Location, Phase, RunReport
+from egress.results import Assurance, Attempt, CheckRecord, Location, Phase, RunReport, Verdict
 
 T0 = datetime(2026, 11, 28, 9, 0, 0, tzinfo=UTC)
 LOCATION = Location(
@@ -42,7 +43,11 @@ def _record(
         check = make_check(
             f"check-{n}", f"host{n}.probe.test", 443, kind=check_kind, expectation=expectation
         )
-    verdict, compliant, reason = judge(check, phases, False)
+    verdict, _, reason = judge(check, phases, False)
+    # what the judge will state for a cut after the ClientHello: a signature with its assumption
+    cut = verdict is Verdict.BLOCKED
+    assurance = Assurance.SIGNATURE if cut else None
+    evidence = {p.name: p.detail for p in phases}
     started = T0 + timedelta(seconds=n)
     attempt = Attempt(started_at=started, verdict=verdict, reason=reason, phases=phases)
     return CheckRecord(
@@ -63,9 +68,11 @@ def _record(
         feature=check.feature,
         required=check.required,
         verdict=verdict,
-        compliant=compliant,
+        status=record_status(check, verdict, assurance, evidence, minimum_assurance=None),
+        assurance=assurance,
+        assumption="the proxy, not the destination, cut the handshake" if cut else None,
         reason=reason,
-        evidence={p.name: p.detail for p in phases},
+        evidence=evidence,
         attempts=(attempt,),
         started_at=started,
         finished_at=started + timedelta(milliseconds=250),
@@ -147,4 +154,5 @@ def test_formats_are_registered_in_one_place() -> None:
     outputs[0].start(plan)
     for record in fixed_run().checks:
         outputs[0].record(record)
+    outputs[0].finish(fixed_run())
     assert stdout.getvalue() == render_jsonl(fixed_run())

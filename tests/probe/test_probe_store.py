@@ -6,6 +6,7 @@ PostgreSQL address (a unix socket folder with no server in it).
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import uuid
 from pathlib import Path
@@ -15,6 +16,12 @@ from test_cli import probe, write_plan
 
 from egress.results import CheckRecord, RunReport
 from egress.store import ResultStore
+
+
+def _run_ids(stdout: str) -> set[str]:
+    """Run ids of the check records on stdout (the last line is the run's summary)."""
+    lines = [json.loads(line) for line in stdout.splitlines()]
+    return {CheckRecord.model_validate(d).run_id for d in lines if d["record"] == "check"}
 
 
 def _plan(lab: Lab, tmp_path: Path) -> str:
@@ -69,12 +76,12 @@ def test_a_locked_store_keeps_the_run_pending_and_the_next_run_pushes_it(
         holder.execute("ROLLBACK")
         holder.close()
     assert code in (0, 1), stderr  # the verdicts decide the exit code, not the store
-    first = {CheckRecord.model_validate_json(line).run_id for line in stdout.splitlines()}
+    first = _run_ids(stdout)
     assert f"kept in {pending}" in " ".join(stderr.split())
     kept = [RunReport.model_validate_json(line) for line in pending.read_text().splitlines()]
     assert {run.run_id for run in kept} == first
     code, stdout, stderr = probe(lab, *args)
-    second = {CheckRecord.model_validate_json(line).run_id for line in stdout.splitlines()}
+    second = _run_ids(stdout)
     assert "pushed 1 pending run(s)" in stderr
     assert not pending.exists()
     with ResultStore(store, create=False) as opened:
@@ -97,7 +104,7 @@ def test_an_unreachable_database_keeps_the_run_for_report_ingest(lab: Lab, tmp_p
         *("--store", dsn, "--pending", str(pending)),
     )
     assert code in (0, 1), stderr
-    assert stdout.count("\n") == 1  # the run still went to stdout as JSON lines
+    assert len(_run_ids(stdout)) == 1  # the run still went to stdout as JSON lines
     message = " ".join(stderr.split())
     assert "cannot use the PostgreSQL store postgresql://egress@" in message
     assert f"kept in {pending}" in message

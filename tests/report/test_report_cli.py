@@ -57,7 +57,8 @@ def test_the_fixed_history_is_judged_as_documented(tmp_path: Path) -> None:
     store = _store(tmp_path / "s.sqlite", fixed_history())
     code, out, _ = _report(store, "--days", "1", "--format", "json")
     doc = json.loads(out)
-    assert code == 1 and doc["status"] == "leak"
+    assert code == 1 and doc["status"] == "non-compliant" and doc["compliant"] is False
+    assert doc["reasons"][0] == "traffic that must be blocked got through"
     assert [(f["node_pool"], f["check_id"]) for f in doc["leaks"]] == [("gpu", "canary-bing-443")]
     mcr = doc["failed_required"][0]
     assert (mcr["check_id"], mcr["failed"], mcr["passed"], mcr["flapping"]) == (
@@ -81,13 +82,23 @@ def test_the_fixed_history_is_judged_as_documented(tmp_path: Path) -> None:
     }
 
 
-def test_a_window_without_the_failures_is_clean(tmp_path: Path) -> None:
+def test_an_optional_failure_fails_the_window_as_it_fails_the_probe(tmp_path: Path) -> None:
     store = _store(tmp_path / "s.sqlite", fixed_history())
     window = ["--since", "2026-11-20T00:00Z", "--until", "2026-11-20T02:00Z"]
     code, out, _ = _report(store, *window, "--format", "markdown")
-    # gpu's optional failure is in this window but does not fail compliance
+    # no leak and no failed required endpoint here, but gpu's optional endpoint was blocked:
+    # the probe run that saw it exited NON-COMPLIANT, so the report says so too
+    assert code == 1, out
+    assert "**NON-COMPLIANT: an endpoint the policy allows was blocked" in out
+    assert "nvidia-443" in out and "canary-bing-443" not in out.split("## Leaks")[1][:200]
+
+
+def test_a_window_without_the_failures_is_clean(tmp_path: Path) -> None:
+    store = _store(tmp_path / "s.sqlite", fixed_history())
+    window = ["--since", "2026-11-20T00:00Z", "--until", "2026-11-20T00:30Z"]  # system run only
+    code, out, _ = _report(store, *window, "--format", "markdown")
     assert code == 0, out
-    assert "COMPLIANT" in out and "nvidia-443" in out
+    assert "**COMPLIANT: " in out
 
 
 def test_exit_codes_leak_failed_required_clean(tmp_path: Path) -> None:
@@ -102,14 +113,14 @@ def test_exit_codes_leak_failed_required_clean(tmp_path: Path) -> None:
     assert _report(leak, "--format", "json")[0] == 1
     assert _report(failed, "--format", "json")[0] == 1
     assert _report(clean, "--format", "json")[0] == 0
-    assert '"status": "pass"' in _report(clean, "--format", "json")[1]
+    assert '"status": "compliant"' in _report(clean, "--format", "json")[1]
 
 
-def test_an_empty_window_has_no_data_and_exits_zero(tmp_path: Path) -> None:
+def test_an_empty_window_is_not_proven_and_exits_one(tmp_path: Path) -> None:
     store = _store(tmp_path / "s.sqlite", clean_history())
     code, out, _ = _report(store, "--since", "2026-01-01", "--until", "2026-01-02")
-    assert code == 0
-    assert "NO DATA" in out
+    assert code == 1
+    assert "NOT PROVEN: no probe run in this window; nothing was shown to be blocked" in out
 
 
 def test_usage_errors_exit_2(tmp_path: Path) -> None:
@@ -135,7 +146,8 @@ def test_output_file_is_written_whole_and_summary_goes_to_stderr(tmp_path: Path)
     code, out, err = _report(store, "--days", "1", "--format", "html", "--output", str(target))
     assert code == 1 and out == ""
     assert target.read_text().startswith("<!DOCTYPE html>")
-    assert "egress report: leak: 1 leaking, 1 failed required" in err
+    assert "egress report: NON-COMPLIANT: traffic that must be blocked got through" in err
+    assert "1 leaking, 1 failed required, 0 unproven" in err
     assert [p.name for p in target.parent.iterdir()] == ["report.html"]  # no temp file left
 
 
@@ -150,7 +162,7 @@ def test_html_is_self_contained(tmp_path: Path) -> None:
     assert set(re.findall(r"https?://[^\"' <]+", page)) == {"http://www.w3.org/2000/svg"}
 
 
-def test_junit_marks_only_leaks_and_failed_required_as_failures(tmp_path: Path) -> None:
+def test_junit_fails_every_finding_that_keeps_the_window_from_compliant(tmp_path: Path) -> None:
     import xml.etree.ElementTree as ET
 
     store = _store(tmp_path / "s.sqlite", fixed_history())
@@ -164,8 +176,10 @@ def test_junit_marks_only_leaks_and_failed_required_as_failures(tmp_path: Path) 
     assert failures == {
         ("egress.aks-prod/gpu", "canary-bing-443"): "leak",
         ("egress.aks-prod/system", "mcr-443"): "failed-required",
+        ("egress.aks-prod/gpu", "nvidia-443"): "failed-optional",
+        ("egress.report", "status"): "non-compliant",
     }
-    assert root.get("tests") == "10" and root.get("failures") == "2"
+    assert root.get("tests") == "11" and root.get("failures") == "4"
 
 
 def test_a_pool_probed_only_before_the_window_is_a_coverage_gap(tmp_path: Path) -> None:
@@ -187,7 +201,7 @@ def test_a_pool_probed_only_before_the_window_is_a_coverage_gap(tmp_path: Path) 
         "probed_in_window": False,
         "last_run": "2026-11-17T00:00:00Z",
     }
-    assert doc["status"] == "pass" and doc["drift"][0]["node_pool"] == "system"
+    assert doc["status"] == "compliant" and doc["drift"][0]["node_pool"] == "system"
     markdown = _report(store, "--days", "1", "--format", "markdown")[1]
     row = "| aks-prod/gpu | 0: NOT PROBED in this window | 0 | - | 2026-11-17 00:00 UTC |"
     assert row in markdown
@@ -201,4 +215,5 @@ def test_no_data_is_not_called_compliant(tmp_path: Path) -> None:
         store, "--since", "2026-01-01", "--until", "2026-01-02", "--format", "json"
     )
     doc = json.loads(out)
-    assert (code, doc["status"], doc["compliant"], doc["runs"]) == (0, "no-data", False, 0)
+    assert (code, doc["status"], doc["compliant"], doc["runs"]) == (1, "not-proven", False, 0)
+    assert doc["reasons"] == ["no probe run in this window", "nothing was shown to be blocked"]

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from egress.compliance import CheckStatus
 from egress.results import RunReport, Verdict
 from egress.store import ResultStore
-from egress.store.queries import endpoint_totals
+from egress.store.queries import status_counts
 
 from store.sample_runs import BASE, make_run
 
@@ -29,10 +30,10 @@ def _history() -> list[RunReport]:
 def _expected(runs: list[RunReport], since: datetime, until: datetime) -> tuple[object, ...]:
     inside = [r for r in runs if since <= r.started_at < until]
     mcr = [(r.started_at, c) for r in inside for c in r.checks if c.check_id == "mcr-443"]
-    failures = [moment for moment, c in mcr if c.compliant is False]
+    failures = [moment for moment, c in mcr if c.status in (CheckStatus.FAIL, CheckStatus.LEAK)]
     return (
         len(mcr),
-        sum(c.compliant is True for _, c in mcr),
+        sum(c.status is CheckStatus.PASS for _, c in mcr),
         len(failures),
         min(failures, default=None),
         max(failures, default=None),
@@ -67,11 +68,13 @@ def test_window_counts_match_a_brute_force_count(
     store: ResultStore, start_min: int, end_min: int
 ) -> None:
     since, until = BASE + timedelta(minutes=start_min), BASE + timedelta(minutes=end_min)
-    totals = {t.check_id: t for t in endpoint_totals(store.connection, since, until)}
-    mcr = totals.get("mcr-443")
+    mcr = [g for g in status_counts(store.connection, since, until) if g.check_id == "mcr-443"]
+    failing = [g for g in mcr if g.status in (CheckStatus.FAIL, CheckStatus.LEAK)]
     got = (
-        (mcr.total, mcr.passed, mcr.failed, mcr.first_failure, mcr.last_failure)
-        if mcr
-        else (0, 0, 0, None, None)
+        sum(g.results for g in mcr),
+        sum(g.results for g in mcr if g.status is CheckStatus.PASS),
+        sum(g.results for g in failing),
+        min((g.first_at for g in failing), default=None),
+        max((g.last_at for g in failing), default=None),
     )
     assert got == _expected(_history(), since, until)

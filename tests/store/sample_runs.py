@@ -8,7 +8,16 @@ from pathlib import Path
 from typing import Any
 
 from egress.probe_plan import CheckKind, Expectation
-from egress.results import Attempt, CheckRecord, Location, Phase, RunReport, Verdict
+from egress.results import (
+    Assurance,
+    Attempt,
+    CheckRecord,
+    CheckStatus,
+    Location,
+    Phase,
+    RunReport,
+    Verdict,
+)
 
 BASE = datetime(2026, 11, 20, 0, 0, tzinfo=UTC)
 
@@ -85,13 +94,21 @@ ENDPOINTS = (
     ),
 )
 
-# What each verdict means for each expectation, and a reason a person can read.
-_OUTCOMES: dict[tuple[Expectation, Verdict], tuple[bool | None, str]] = {
-    (Expectation.ALLOW, Verdict.REACHABLE): (True, "answered through the firewall"),
-    (Expectation.ALLOW, Verdict.BLOCKED): (False, "Azure Firewall denied it (HTTP 470)"),
-    (Expectation.ALLOW, Verdict.INCONCLUSIVE): (None, "no NTP answer and no proof of a block"),
-    (Expectation.DENY, Verdict.BLOCKED): (True, "Azure Firewall denied it (HTTP 470)"),
-    (Expectation.DENY, Verdict.REACHABLE): (False, "the canary answered: traffic leaked"),
+# What each verdict means for each expectation (written out by hand, not by the rule), and a
+# reason a person can read. Every block here is an HTTP 470 deny: the firewall stated it.
+_OUTCOMES: dict[tuple[Expectation, Verdict], tuple[CheckStatus, str]] = {
+    (Expectation.ALLOW, Verdict.REACHABLE): (CheckStatus.PASS, "answered through the firewall"),
+    (Expectation.ALLOW, Verdict.BLOCKED): (CheckStatus.FAIL, "Azure Firewall denied it (HTTP 470)"),
+    (Expectation.ALLOW, Verdict.INCONCLUSIVE): (
+        CheckStatus.UNPROVEN,
+        "no NTP answer and no proof of a block",
+    ),
+    (Expectation.DENY, Verdict.BLOCKED): (CheckStatus.PASS, "Azure Firewall denied it (HTTP 470)"),
+    (Expectation.DENY, Verdict.REACHABLE): (
+        CheckStatus.LEAK,
+        "the canary answered: traffic leaked",
+    ),
+    (Expectation.DENY, Verdict.INCONCLUSIVE): (CheckStatus.UNPROVEN, "NXDOMAIN proves nothing"),
 }
 
 
@@ -103,7 +120,7 @@ def make_check(
     started: datetime,
     location: Location,
 ) -> CheckRecord:
-    compliant, reason = _OUTCOMES[(endpoint.expectation, verdict)]
+    check_status, reason = _OUTCOMES[(endpoint.expectation, verdict)]
     status = 470 if verdict is Verdict.BLOCKED else 200
     evidence: dict[str, Any] = {
         "resolver": "127.0.0.53:53",  # data only, never contacted
@@ -138,7 +155,8 @@ def make_check(
         feature=endpoint.feature,
         required=endpoint.required,
         verdict=verdict,
-        compliant=compliant,
+        status=check_status,
+        assurance=Assurance.STATED if verdict is Verdict.BLOCKED else None,
         reason=reason,
         evidence=evidence,
         attempts=(Attempt(started_at=started, verdict=verdict, reason=reason, phases=phases),),

@@ -8,6 +8,7 @@ writers, and writers killed inside their transaction.
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import signal
@@ -18,12 +19,18 @@ from pathlib import Path
 
 import pytest
 
-from egress.compliance import CheckStatus
 from egress.errors import ExitCode, PlanFileError, StoreError
-from egress.results import RunReport, Verdict
-from egress.store import LATEST_VERSION, ResultStore, ingest_files, rebuild_summaries
+from egress.results import CheckRecord, RunReport, Verdict
+from egress.store import (
+    LATEST_VERSION,
+    Connection,
+    ResultStore,
+    format_ts,
+    ingest_files,
+    rebuild_summaries,
+)
 from egress.store._schema import MIGRATIONS
-from egress.store._store import _CHECK_COLUMNS, _RUN_COLUMNS, _check_row, _run_row, open_database
+from egress.store._store import _RUN_COLUMNS, _run_row, open_database
 
 from store.sample_runs import BASE, cluster_writer_worker, fixed_history, make_run
 
@@ -31,31 +38,28 @@ SPAWN = multiprocessing.get_context("spawn")
 
 
 def _summary_rows(store: ResultStore, table: str) -> list[tuple[object, ...]]:
-    rows = store.connection.execute(f"SELECT * FROM {table} ORDER BY 1, 2, 3, 4").fetchall()
+    rows = store.connection.execute(f"SELECT * FROM {table} ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9")
+    rows = rows.fetchall()
     return [tuple(int(v) if isinstance(v, int) else v for v in row) for row in rows]
 
 
-def _recount(runs: list[RunReport]) -> dict[tuple[str, str, str, str], tuple[int, ...]]:
-    """Hourly counts recomputed in Python from the runs themselves (not from the store's SQL)."""
-    counts: dict[tuple[str, str, str, str], Counter[str]] = {}
+def _recount(runs: list[RunReport]) -> dict[tuple[str, ...], int]:
+    """Hourly results per status recomputed in Python from the runs (not by the store's SQL)."""
+    counts: Counter[tuple[str, ...]] = Counter()
     for run in runs:
         hour = run.started_at.strftime("%Y-%m-%dT%H")
         for check in run.checks:
-            key = (hour, run.location.cluster or "", run.location.node_pool or "", check.check_id)
-            tally = counts.setdefault(key, Counter())
-            tally["total"] += 1
-            tally["leaks"] += check.status is CheckStatus.LEAK
-            tally["failed"] += check.status in (CheckStatus.FAIL, CheckStatus.LEAK)
-            tally["passed"] += check.status is CheckStatus.PASS
-    return {k: (c["total"], c["passed"], c["failed"], c["leaks"]) for k, c in counts.items()}
+            where = (run.location.cluster or "", run.location.node_pool or "")
+            counts[(hour, *where, check.check_id, check.status.value)] += 1
+    return dict(counts)
 
 
-def _stored_counts(store: ResultStore) -> dict[tuple[str, str, str, str], tuple[int, ...]]:
+def _stored_counts(store: ResultStore) -> dict[tuple[str, ...], int]:
     rows = store.connection.execute(
-        "SELECT period, cluster, node_pool, check_id, total, passed, failed, leaks "
-        "FROM check_hourly"
+        "SELECT period, cluster, node_pool, check_id, status, sum(results) FROM check_hourly "
+        "GROUP BY period, cluster, node_pool, check_id, status"
     ).fetchall()
-    return {tuple(row[:4]): tuple(int(n) for n in row[4:]) for row in rows}
+    return {tuple(row[:5]): int(row[5]) for row in rows}
 
 
 def test_a_run_reads_back_whole_and_a_duplicate_is_ignored(store_location: str) -> None:
@@ -110,27 +114,80 @@ def test_a_schema_from_a_newer_egress_is_refused_untouched(store_location: str) 
     db.close()
 
 
+_V1_CHECK_COLUMNS = (
+    "run",
+    "check_id",
+    "host",
+    "port",
+    "transport",
+    "kind",
+    "expectation",
+    "destination",
+    "rule",
+    "feature",
+    "required",
+    "verdict",
+    "compliant",
+    "reason",
+    "evidence",
+    "attempts",
+    "started_at",
+    "finished_at",
+    "duration_ms",
+)
+
+
+def _v1_check_row(pk: int, check: CheckRecord) -> tuple[object, ...]:
+    """A check row exactly as a version-1 egress wrote it."""
+    attempts = [attempt.model_dump(mode="json") for attempt in check.attempts]
+    return (
+        pk,
+        check.check_id,
+        check.host,
+        check.port,
+        check.transport,
+        check.kind.value,
+        check.expectation.value,
+        check.destination,
+        check.rule,
+        check.feature,
+        int(check.required),
+        check.verdict.value,
+        None if check.compliant is None else int(check.compliant),
+        check.reason,
+        json.dumps(check.evidence, sort_keys=True),
+        json.dumps(attempts, sort_keys=True),
+        format_ts(check.started_at),
+        format_ts(check.finished_at),
+        (check.finished_at - check.started_at).total_seconds() * 1000,
+    )
+
+
 def test_a_version_1_store_migrates_and_keeps_its_runs(store_location: str) -> None:
     runs = fixed_history()[:4]
     db = open_database(store_location, create=True, verify=False)
 
-    def version_1(conn: object) -> None:
-        MIGRATIONS[0](db.connection, db.dialect)
-        db.set_schema_version(db.connection, 1)
-        for run in runs:  # rows exactly as a version-1 egress wrote them
-            pk = db.connection.execute(
+    def version_1(conn: Connection) -> None:
+        MIGRATIONS[0](conn, db.dialect)
+        db.set_schema_version(conn, 1)
+        for run in runs:
+            pk = conn.execute(
                 f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES ({', '.join('?' * 12)}) RETURNING id",
                 _run_row(run),
             ).fetchone()[0]
-            rows = [(pk, *_check_row(check)) for check in run.checks]
-            db.insert_many(db.connection, "checks", _CHECK_COLUMNS.split(", "), rows)
+            rows = [_v1_check_row(pk, check) for check in run.checks]
+            db.insert_many(conn, "checks", _V1_CHECK_COLUMNS, rows)
 
     db.transaction(version_1)
     db.close()
     with ResultStore(store_location, create=False) as store:
         assert store.schema_version == LATEST_VERSION
-        assert [store.read_run(r.run_id) for r in runs] == runs
         assert _stored_counts(store) == _recount(runs)
+        # version 1 knew no assurance: a blocked canary reads back without one
+        stored = [store.read_run(r.run_id) for r in runs]
+        assert [s.checks if s else None for s in stored] == [
+            tuple(c.model_copy(update={"assurance": None}) for c in r.checks) for r in runs
+        ]
 
 
 def test_ingest_loads_lines_and_is_idempotent(store_location: str, tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from egress.cli import app
+from egress.probe.output import render_jsonl
 from egress.results import Verdict
 from egress.store import ResultStore, ingest_files
 
@@ -108,3 +109,34 @@ def test_a_missing_input_file_is_a_usage_error_and_nothing_is_written(tmp_path: 
     assert "no such file" in result.stderr
     with ResultStore(store_path) as store:
         assert store.run_ids() == []
+
+
+def test_summary_lines_are_checked_against_the_check_lines_of_their_run(tmp_path: Path) -> None:
+    whole = make_run("whole", BASE)
+    lossy = make_run("lossy", BASE + timedelta(hours=1), overrides={"mcr-443": Verdict.BLOCKED})
+    orphan = make_run("orphan", BASE + timedelta(hours=2))
+    lossy_lines = render_jsonl(lossy).splitlines()
+    lines = [
+        *render_jsonl(whole).splitlines(),  # 1-6: five checks and their summary
+        *[line for line in lossy_lines if '"check_id":"mcr-443"' not in line],  # 7-11
+        render_jsonl(orphan).splitlines()[-1],  # 12: a summary whose checks were not gathered
+    ]
+    source = tmp_path / "logs.jsonl"
+    source.write_text("\n".join(lines) + "\n")
+    store_path = tmp_path / "s.sqlite"
+    result = RUNNER.invoke(app, ["report", "ingest", "--store", str(store_path), str(source)])
+    assert result.exit_code == 2, result.output
+    rejected = [line for line in result.stderr.splitlines() if line.startswith("rejected:")]
+    assert [line.split(":")[2] for line in rejected] == ["11", "12"]
+    # the lost line was the failing one: the summary names every count that no longer adds up
+    assert "the summary of run lossy disagrees with its 4 check record(s)" in rejected[0]
+    assert "checks: the summary says 5, the check records make 4" in rejected[0]
+    assert (
+        "run_status: the summary says non-compliant, the check records make compliant"
+        in (rejected[0])
+    )
+    assert "failures: the summary says ['mcr-443']" in rejected[0]
+    assert "the summary of run orphan has no check lines" in rejected[1]
+    with ResultStore(store_path) as store:
+        assert store.read_run("whole") == whole  # the summary also restores the run's times
+        assert store.run_ids() == ["whole", "lossy"]  # the lines that did arrive are kept

@@ -56,15 +56,17 @@ def test_hourly_summary_kept_by_appends_equals_a_full_rebuild(tmp_path: Path) ->
         for run in fixed_history():
             store.append_run(run)
         conn = store.connection
-        daily = "SELECT * FROM check_daily ORDER BY 1, 2, 3, 4"
-        query = "SELECT * FROM check_hourly ORDER BY 1, 2, 3, 4"
+        daily = "SELECT * FROM check_daily ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9"
+        query = "SELECT * FROM check_hourly ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9"
         incremental = conn.execute(query).fetchall()
         incremental_daily = conn.execute(daily).fetchall()
         store.write_transaction(rebuild_summaries)
         assert conn.execute(query).fetchall() == incremental
         assert conn.execute(daily).fetchall() == incremental_daily
-    leaks = [row for row in incremental if row[8]]
-    assert [(row[2], row[3]) for row in leaks] == [("gpu", "canary-bing-443")]
+    leaks = [row for row in incremental if row[7] == "leak"]  # the stored status column
+    assert [(row[2], row[3], row[9]) for row in leaks] == [("gpu", "canary-bing-443", 1)]
+    # every stored check row is counted exactly once, whatever its status
+    assert sum(row[9] for row in incremental) == sum(len(r.checks) for r in fixed_history())
 
 
 def test_report_refuses_to_create_a_missing_store(tmp_path: Path) -> None:

@@ -28,7 +28,7 @@ def test_concurrent_writer_processes_all_land(tmp_path: Path) -> None:
     with ResultStore(path) as store:
         assert len(store.run_ids()) == 60
         totals = store.connection.execute(
-            "SELECT node_pool, sum(total) FROM check_hourly GROUP BY node_pool ORDER BY 1"
+            "SELECT node_pool, sum(results) FROM check_hourly GROUP BY node_pool ORDER BY 1"
         ).fetchall()
     assert totals == [(f"pool{n}", 15 * 5) for n in range(4)]
 
@@ -67,6 +67,6 @@ def test_a_writer_killed_mid_run_leaves_earlier_runs_and_no_half_run(tmp_path: P
         assert [store.read_run(run.run_id) for run in earlier] == earlier
         conn = store.connection
         assert conn.execute("SELECT count(*) FROM checks").fetchone()[0] == 15
-        assert conn.execute("SELECT sum(total) FROM check_hourly").fetchone()[0] == 15
+        assert conn.execute("SELECT sum(results) FROM check_hourly").fetchone()[0] == 15
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert store.append_run(make_run("after", BASE.replace(hour=2)))  # still writable

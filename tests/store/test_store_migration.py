@@ -7,9 +7,12 @@ import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
+from egress.compliance import RunStatus
 from egress.report import build_report
-from egress.report.model import Status, Window
-from egress.store import LATEST_VERSION, SCHEMA_V1, ResultStore
+from egress.report.model import Window
+from egress.store import LATEST_VERSION, MIGRATIONS, SCHEMA_V1, ResultStore, _schema
 from egress.store._dialect import SQLITE
 
 # The version-1 DDL exactly as egress 0.1 shipped it: real v1 files look like this forever.
@@ -105,19 +108,32 @@ def test_a_version_1_store_is_migrated_and_keeps_every_run(tmp_path: Path) -> No
     path = tmp_path / "old.sqlite"
     _v1_file(path)
     with ResultStore(path, create=False) as store:
-        assert store.schema_version == LATEST_VERSION == 2
+        assert store.schema_version == LATEST_VERSION == 3
         conn = store.connection
         indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
         assert {"runs_by_time", "runs_by_scope", "checks_failing"} <= indexes
+        columns = {r[1] for r in conn.execute("PRAGMA table_info(checks)")}
+        assert {"status", "assurance", "assumption"} <= columns and "compliant" not in columns
+        # statuses backfilled by the rule: a blocked canary passes, a reachable one leaks
+        statuses = conn.execute(
+            "SELECT r.run_id, c.check_id, c.status, c.assurance FROM checks AS c "
+            "JOIN runs AS r ON r.id = c.run ORDER BY 1, 2"
+        ).fetchall()
+        assert statuses == [
+            ("v1-run-0", "canary-443", "pass", None),
+            ("v1-run-0", "mcr-443", "pass", None),
+            ("v1-run-1", "canary-443", "leak", None),
+            ("v1-run-1", "mcr-443", "pass", None),
+        ]
         hourly = conn.execute(
-            "SELECT period, check_id, total, passed, failed, leaks, last_failure "
+            "SELECT period, check_id, verdict, status, assurance, results, substr(last_at, 12, 5) "
             "FROM check_hourly ORDER BY 1, 2"
         ).fetchall()
         assert hourly == [
-            ("2026-11-20T00", "canary-443", 1, 1, 0, 0, None),
-            ("2026-11-20T00", "mcr-443", 1, 1, 0, 0, None),
-            ("2026-11-20T01", "canary-443", 1, 0, 1, 1, "2026-11-20T01:05:00.000000Z"),
-            ("2026-11-20T01", "mcr-443", 1, 1, 0, 0, None),
+            ("2026-11-20T00", "canary-443", "blocked", "pass", "", 1, "00:05"),
+            ("2026-11-20T00", "mcr-443", "reachable", "pass", "", 1, "00:05"),
+            ("2026-11-20T01", "canary-443", "reachable", "leak", "", 1, "01:05"),
+            ("2026-11-20T01", "mcr-443", "reachable", "pass", "", 1, "01:05"),
         ]
         old = store.read_run("v1-run-1")
         assert old is not None
@@ -125,8 +141,15 @@ def test_a_version_1_store_is_migrated_and_keeps_every_run(tmp_path: Path) -> No
         assert old.checks[1].is_leak
         window = Window(datetime(2026, 11, 19, tzinfo=UTC), datetime(2026, 11, 21, tzinfo=UTC))
         report = build_report(store, window)
-    assert report.status is Status.LEAK
+    assert report.status is RunStatus.NON_COMPLIANT
     assert [f.check_id for f in report.leaks] == ["canary-443"]
+    # blocked verdicts stored before assurance existed are counted as having none
+    assert report.tally.blocked_by_assurance == {
+        "signature": 0,
+        "stated": 0,
+        "confirmed": 0,
+        "none": 1,
+    }
 
 
 def test_migration_happens_once_and_is_idempotent(tmp_path: Path) -> None:
@@ -134,10 +157,48 @@ def test_migration_happens_once_and_is_idempotent(tmp_path: Path) -> None:
     _v1_file(path)
     ResultStore(path).close()
     with ResultStore(path) as store:
-        total = store.connection.execute("SELECT sum(total) FROM check_hourly").fetchone()[0]
+        total = store.connection.execute("SELECT sum(results) FROM check_hourly").fetchone()[0]
     assert total == 4
     with ResultStore(path) as store:
         daily = store.connection.execute(
-            "SELECT period, check_id, total, failed FROM check_daily ORDER BY 1, 2"
+            "SELECT period, check_id, status, results FROM check_daily ORDER BY 1, 2, 3"
         ).fetchall()
-    assert daily == [("2026-11-20", "canary-443", 2, 1), ("2026-11-20", "mcr-443", 2, 0)]
+    assert daily == [
+        ("2026-11-20", "canary-443", "leak", 1),
+        ("2026-11-20", "canary-443", "pass", 1),
+        ("2026-11-20", "mcr-443", "pass", 2),
+    ]
+
+
+def _v2_file(path: Path) -> None:
+    _v1_file(path)
+    conn = sqlite3.connect(path, isolation_level=None)
+    MIGRATIONS[1](conn, SQLITE)
+    conn.execute("PRAGMA user_version = 2")
+    conn.close()
+
+
+def test_a_failed_version_3_migration_leaves_the_store_untouched(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The backfill runs after the columns changed: if it fails, all of it is rolled back."""
+    path = tmp_path / "v2.sqlite"
+    _v2_file(path)
+
+    def broken(conn: sqlite3.Connection) -> None:
+        raise sqlite3.OperationalError("disk I/O error (simulated)")
+
+    monkeypatch.setattr(_schema, "backfill_status", broken)
+    with pytest.raises(Exception, match="simulated"):
+        ResultStore(path, create=False)
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("PRAGMA user_version").fetchone() == (2,)
+        columns = {r[1] for r in conn.execute("PRAGMA table_info(checks)")}
+        assert "compliant" in columns and "status" not in columns
+        assert conn.execute("SELECT count(*) FROM checks").fetchone() == (4,)
+    finally:
+        conn.close()
+    monkeypatch.undo()
+    with ResultStore(path, create=False) as store:  # and a later open migrates it
+        assert store.schema_version == 3

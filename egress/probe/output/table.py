@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections import Counter
-
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 
 from egress.probe_plan import ProbePlan
-from egress.results import CheckRecord, RunReport, RunStatus, Verdict
+from egress.results import CheckRecord, CheckStatus, RunReport, RunStatus, Verdict
 
 _STYLE = {
     Verdict.REACHABLE: "green",
@@ -20,14 +18,15 @@ _STYLE = {
 }
 
 
-def _status(record: CheckRecord) -> str:
-    if record.is_leak:
-        return "[bold red]LEAK[/]"
-    if record.compliant is False:
-        return "[red]FAIL[/]"
-    if record.compliant is None:
-        return "[magenta]n/a[/]"
-    return "[green]ok[/]"
+_LABEL = {
+    CheckStatus.LEAK: "[bold red]LEAK[/]",
+    CheckStatus.FAIL: "[red]FAIL[/]",
+    CheckStatus.UNPROVEN: "[magenta]UNPROVEN[/]",
+    CheckStatus.UNVERIFIABLE: "[dim]n/a[/]",
+    CheckStatus.PASS: "[green]ok[/]",
+}
+# Most severe first in the table.
+_ORDER = {status: n for n, status in enumerate(_LABEL)}
 
 
 def summary_table(run: RunReport) -> Table:
@@ -35,11 +34,11 @@ def summary_table(run: RunReport) -> Table:
     table = Table(title=f"egress probe {run.cloud}/{run.region}", title_justify="left")
     for column in ("", "check", "destination", "expect", "verdict", "reason"):
         table.add_column(column, overflow="fold")
-    order = sorted(run.checks, key=lambda r: (r.compliant is not False, not r.is_leak, r.check_id))
+    order = sorted(run.checks, key=lambda r: (_ORDER[r.status], r.check_id))
     for record in order:
         style = _STYLE[record.verdict]
         table.add_row(
-            _status(record),
+            _LABEL[record.status],
             record.check_id,
             f"{record.host}:{record.port}/{record.transport}",
             str(record.expectation),
@@ -50,18 +49,17 @@ def summary_table(run: RunReport) -> Table:
 
 
 def summary_line(run: RunReport) -> str:
-    verdicts = Counter(r.verdict for r in run.checks)
-    leaks = sum(1 for r in run.checks if r.is_leak)
-    failed = sum(1 for r in run.checks if r.compliant is False)
-    counts = ", ".join(f"{verdicts[v]} {v}" for v in Verdict if verdicts[v])
-    status = run.status()
-    outcome = (
-        f"[bold green]{status.words}[/]"
-        if status is RunStatus.COMPLIANT
-        else f"[bold red]{status.words}[/]"
-    )
+    """The closing line: counts, then the run status in the words the report uses, and why."""
+    tally = run.tally()
+    verdicts = ", ".join(f"{n} {v}" for v, n in tally.by_verdict.items() if n)
+    statuses = ", ".join(f"{n} {s}" for s, n in tally.by_status.items() if n)
+    blocked = ", ".join(f"{n} {a}" for a, n in tally.blocked_by_assurance.items() if n)
+    judgement = run.judgement()
+    colour = "green" if judgement.status is RunStatus.COMPLIANT else "red"
     return (
-        f"{len(run.checks)} checks: {counts}; {failed} non-compliant ({leaks} leak(s)) -> {outcome}"
+        f"{len(run.checks)} checks: {verdicts}; {statuses}"
+        + (f"; blocked by assurance: {blocked}" if blocked else "")
+        + f" -> [bold {colour}]{judgement.status.words}[/]: {'; '.join(judgement.reasons)}"
     )
 
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 from html import escape
 
 from egress.report.formats.base import (
-    STATUS_TEXT,
     ReportFormat,
+    assurance_text,
     change_text,
+    conditions_text,
     percent,
     runs_text,
+    status_counts_text,
+    status_text,
     when,
 )
 from egress.report.formats.timeline_svg import timeline_svg
@@ -21,9 +24,9 @@ margin:2rem auto;max-width:1100px;color:#212529;padding:0 1rem;line-height:1.4}
 h1{font-size:1.6rem;margin-bottom:.2rem}h2{font-size:1.25rem;margin-top:2rem;
 border-bottom:2px solid #dee2e6;padding-bottom:.2rem}
 .status{padding:.8rem 1rem;border-radius:6px;font-weight:600;font-size:1.1rem;margin:1rem 0}
-.status.leak{background:#a51111;color:#fff}.status.fail{background:#ffe3e3;color:#a51111;
-border:1px solid #a51111}.status.pass{background:#d3f9d8;color:#1b5e20}
-.status.no-data{background:#fff3bf;color:#5c3c00}
+.status.non-compliant{background:#a51111;color:#fff}
+.status.compliant{background:#d3f9d8;color:#1b5e20}
+.status.not-proven{background:#fff3bf;color:#5c3c00}
 .meta{color:#495057;font-size:.9rem}
 table{border-collapse:collapse;width:100%;margin:.5rem 0 1rem;font-size:.9rem}
 th,td{border:1px solid #dee2e6;padding:.3rem .5rem;text-align:left;vertical-align:top}
@@ -32,6 +35,7 @@ font-size:.85em}
 .finding{border:1px solid #dee2e6;border-left:6px solid #d9480f;border-radius:4px;
 padding:.6rem 1rem;margin:1rem 0}.finding.leak{border-left-color:#a51111}
 .finding.failed-optional{border-left-color:#f59f00}
+.finding.unproven{border-left-color:#ae3ec9}
 .finding h3{margin:.2rem 0;font-size:1rem}
 pre{background:#f8f9fa;border:1px solid #dee2e6;padding:.6rem;overflow-x:auto;
 font-size:.8rem;max-height:24rem}
@@ -54,17 +58,21 @@ def _finding(finding: Finding, window: Window) -> str:
         f"<code>{escape(finding.rule)}</code>, destination "
         f"<code>{escape(finding.destination)}</code>"
         f"{', required' if finding.required else ''}.<br>"
-        f"Failed {finding.failed} of {finding.total} results (pass rate "
+        f"Failed {finding.failed} and unproven {finding.unproven} of {finding.total} results "
+        f"(pass rate "
         f"{percent(finding.pass_rate)}); first failure {escape(when(finding.first_failure))}, "
         f"last {escape(when(finding.last_failure))}.</p>"
     )
     evidence = ""
     if latest is not None:
         evidence = (
-            f"<p>Latest failure: run <code>{escape(latest.run_id)}</code> on node "
+            f"<p>Latest: run <code>{escape(latest.run_id)}</code> on node "
             f"{escape(latest.node or '?')}, pod {escape(latest.pod or '?')}, "
-            f"{escape(when(latest.run_started_at))}: <b>{escape(latest.verdict)}</b>: "
-            f"{escape(latest.reason)}</p>"
+            f"{escape(when(latest.run_started_at))}: <b>{escape(latest.verdict)}</b> "
+            f"({escape(latest.status.value)}"
+            f"{', ' + escape(latest.assurance.value) if latest.assurance else ''}): "
+            f"{escape(latest.reason)}"
+            f"{'<br>Assumes: ' + escape(latest.assumption) if latest.assumption else ''}</p>"
             f"<details><summary>Evidence and attempts</summary>"
             f"<pre>{escape(latest.details_json)}</pre></details>"
         )
@@ -90,11 +98,13 @@ class HtmlFormat(ReportFormat):
     def render(self, report: ComplianceReport) -> str:
         window = report.window
         sections = [
-            f'<div class="status {report.status.value}">'
-            f"{escape(STATUS_TEXT[report.status.value])}</div>",
+            f'<div class="status {report.status.value}">{escape(status_text(report))}</div>',
             f'<p class="meta">Window {escape(when(window.since))} to '
-            f"{escape(when(window.until))}: {report.runs} runs, {report.results} results, "
-            f"{report.unjudged} inconclusive or unverifiable. Generated "
+            f"{escape(when(window.until))}: {report.runs} runs, {report.results} results "
+            f"({escape(status_counts_text(report.tally))}); pass rate "
+            f"{percent(report.tally.pass_rate)} of judged results. Blocked verdicts by "
+            f"assurance: {escape(assurance_text(report.tally))}; "
+            f"{escape(conditions_text(report))}. Generated "
             f"{escape(when(report.generated_at))}.</p>",
             _findings("Leaks", report.leaks, "No deny canary was reachable.", window),
             _findings(
@@ -107,6 +117,12 @@ class HtmlFormat(ReportFormat):
                 "Failed optional endpoints",
                 report.failed_optional,
                 "No optional endpoint failed.",
+                window,
+            ),
+            _findings(
+                "Unproven endpoints",
+                report.unproven,
+                "Every endpoint that must be proven was.",
                 window,
             ),
             "<h2>Flapping endpoints</h2>"
@@ -146,7 +162,7 @@ class HtmlFormat(ReportFormat):
         return (
             '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>Egress compliance report: {escape(report.status.value)}</title>"
+            f"<title>Egress compliance report: {escape(report.status.words)}</title>"
             f"<style>{_CSS}</style></head><body><h1>Egress compliance report</h1>\n"
             + "\n".join(sections)
             + "\n</body></html>\n"

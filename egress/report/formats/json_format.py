@@ -6,8 +6,18 @@ import json
 from datetime import datetime
 from typing import Any
 
+from egress.compliance import RunStatus, Tally
 from egress.report.formats.base import ReportFormat
-from egress.report.model import REPORT_SCHEMA_VERSION, ComplianceReport, Finding, Status
+from egress.report.model import REPORT_SCHEMA_VERSION, ComplianceReport, Finding
+
+
+def _counts(tally: Tally) -> dict[str, Any]:
+    return {
+        "by_status": {status.value: n for status, n in tally.by_status.items()},
+        "by_verdict": {verdict.value: n for verdict, n in tally.by_verdict.items()},
+        "blocked_by_assurance": dict(tally.blocked_by_assurance),
+        "pass_rate": None if tally.pass_rate is None else round(tally.pass_rate, 4),
+    }
 
 
 def _ts(moment: datetime | None) -> str | None:
@@ -34,6 +44,8 @@ def _finding(finding: Finding) -> dict[str, Any]:
         "passed": finding.passed,
         "failed": finding.failed,
         "unjudged": finding.unjudged,
+        "unproven": finding.unproven,
+        "counts": _counts(finding.tally),
         "pass_rate": None if finding.pass_rate is None else round(finding.pass_rate, 4),
         "flapping": finding.flapping,
         "first_failure": _ts(finding.first_failure),
@@ -46,6 +58,9 @@ def _finding(finding: Finding) -> dict[str, Any]:
             "pod": latest.pod,
             "run_started_at": _ts(latest.run_started_at),
             "verdict": latest.verdict,
+            "status": latest.status.value,
+            "assurance": None if latest.assurance is None else latest.assurance.value,
+            "assumption": latest.assumption,
             "reason": latest.reason,
             "duration_ms": latest.duration_ms,
             **json.loads(latest.details_json),
@@ -69,13 +84,21 @@ class JsonFormat(ReportFormat):
             "generated_at": _ts(report.generated_at),
             "window": {"since": _ts(report.window.since), "until": _ts(report.window.until)},
             "status": report.status.value,
-            "compliant": report.status is Status.PASS,  # no data proves nothing
+            "status_words": report.status.words,
+            "reasons": list(report.reasons),
+            "compliant": report.status is RunStatus.COMPLIANT,  # not proven is not compliant
+            "strict": report.strict,
+            "require_assurance": None
+            if report.require_assurance is None
+            else report.require_assurance.value,
             "runs": report.runs,
             "results": report.results,
             "unjudged": report.unjudged,
+            "counts": _counts(report.tally),
             "leaks": [_finding(f) for f in report.leaks],
             "failed_required": [_finding(f) for f in report.failed_required],
             "failed_optional": [_finding(f) for f in report.failed_optional],
+            "unproven": [_finding(f) for f in report.unproven],
             "flapping": [
                 {"cluster": f.cluster, "node_pool": f.node_pool, "check_id": f.check_id}
                 for f in report.flapping
@@ -105,8 +128,8 @@ class JsonFormat(ReportFormat):
                             "check_id": c.check_id,
                             "before": c.before,
                             "after": c.after,
-                            "before_compliant": c.before_compliant,
-                            "after_compliant": c.after_compliant,
+                            "before_status": c.before_status,
+                            "after_status": c.after_status,
                         }
                         for c in d.changes
                     ],
@@ -122,6 +145,7 @@ class JsonFormat(ReportFormat):
                     "passed": e.passed,
                     "failed": e.failed,
                     "unjudged": e.unjudged,
+                    "counts": _counts(e.tally),
                     "category": None if e.category is None else e.category.value,
                 }
                 for e in report.endpoints

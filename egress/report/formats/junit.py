@@ -5,17 +5,20 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from collections import defaultdict
 
-from egress.report.formats.base import ReportFormat, percent, when
+from egress.compliance import RunStatus
+from egress.report.formats.base import ReportFormat, percent, status_text, when
 from egress.report.model import Category, ComplianceReport, EndpointResult, Finding, scope_name
 
-_FAILING = (Category.LEAK, Category.FAILED_REQUIRED)
+# Every finding keeps the window from being COMPLIANT, so each fails its test case.
+_FAILING = tuple(Category)
 
 
 def _failure_text(finding: Finding) -> str:
     lines = [
         f"{finding.category.value}: {finding.host}:{finding.port}/{finding.transport} "
         f"({finding.expectation}, rule {finding.rule})",
-        f"failed {finding.failed} of {finding.total} results, pass rate "
+        f"failed {finding.failed} and unproven {finding.unproven} of {finding.total} results, "
+        f"pass rate "
         f"{percent(finding.pass_rate)}, first {when(finding.first_failure)}, "
         f"last {when(finding.last_failure)}",
     ]
@@ -30,7 +33,7 @@ def _failure_text(finding: Finding) -> str:
 
 
 class JunitFormat(ReportFormat):
-    """Leaks and failed required endpoints are failures; optional failures are noted only."""
+    """Every finding is a failure, and so is a window that is not COMPLIANT."""
 
     name = "junit"
     suffix = ".xml"
@@ -40,14 +43,34 @@ class JunitFormat(ReportFormat):
         suites: dict[tuple[str, str], list[EndpointResult]] = defaultdict(list)
         for endpoint in report.endpoints:
             suites[(endpoint.cluster, endpoint.node_pool)].append(endpoint)
+        compliant = report.status is RunStatus.COMPLIANT
         total_failures = sum(1 for e in report.endpoints if e.category in _FAILING)
         root = ET.Element(
             "testsuites",
             name="egress report",
-            tests=str(len(report.endpoints)),
-            failures=str(total_failures),
+            tests=str(len(report.endpoints) + 1),
+            failures=str(total_failures + (0 if compliant else 1)),
             timestamp=report.generated_at.strftime("%Y-%m-%dT%H:%M:%S"),
         )
+        # The window's status as its own case, so NOT PROVEN fails a CI job even when no
+        # endpoint does (e.g. nothing was shown to be blocked).
+        status_suite = ET.SubElement(
+            root,
+            "testsuite",
+            name="egress report status",
+            tests="1",
+            failures="0" if compliant else "1",
+        )
+        status_case = ET.SubElement(
+            status_suite, "testcase", classname="egress.report", name="status"
+        )
+        ET.SubElement(status_case, "properties").append(
+            ET.Element("property", name="status", value=report.status.value)
+        )
+        if not compliant:
+            ET.SubElement(
+                status_case, "failure", type=report.status.value, message=status_text(report)
+            )
         for (cluster, pool), endpoints in sorted(suites.items()):
             suite = ET.SubElement(
                 root,

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from egress.report.formats.base import (
-    STATUS_TEXT,
     ReportFormat,
+    assurance_text,
     change_text,
+    conditions_text,
     percent,
     runs_text,
+    status_counts_text,
+    status_text,
     when,
 )
 from egress.report.model import ComplianceReport, Finding, scope_name
@@ -58,7 +61,9 @@ def _evidence(finding: Finding) -> list[str]:
         f"- rule: `{finding.rule}` ({finding.expectation}, destination `{finding.destination}`)",
         f"- node {latest.node or '?'}, pod {latest.pod or '?'}, at "
         f"{when(latest.run_started_at)}, took {latest.duration_ms:.0f} ms",
-        f"- verdict: **{latest.verdict}**: {latest.reason}",
+        f"- verdict: **{latest.verdict}** ({latest.status.value}"
+        f"{', ' + latest.assurance.value if latest.assurance else ''}): {latest.reason}",
+        *([f"- assumes: {latest.assumption}"] if latest.assumption else []),
         "",
         "```json",
         latest.details_json,
@@ -80,11 +85,15 @@ class MarkdownFormat(ReportFormat):
         lines = [
             "# Egress compliance report",
             "",
-            f"**{STATUS_TEXT[report.status.value]}**",
+            f"**{status_text(report)}**",
             "",
             f"Window {when(window.since)} to {when(window.until)}: {report.runs} runs, "
-            f"{report.results} results, {report.unjudged} inconclusive or unverifiable. "
+            f"{report.results} results ({status_counts_text(report.tally)}); pass rate "
+            f"{percent(report.tally.pass_rate)} of judged results. "
             f"Generated {when(report.generated_at)}.",
+            "",
+            f"Blocked verdicts by assurance: {assurance_text(report.tally)}; "
+            f"{conditions_text(report)}.",
             "",
         ]
         lines += _findings("Leaks", report.leaks, "No deny canary was reachable.")
@@ -93,6 +102,9 @@ class MarkdownFormat(ReportFormat):
         )
         lines += _findings(
             "Failed optional endpoints", report.failed_optional, "No optional endpoint failed."
+        )
+        lines += _findings(
+            "Unproven endpoints", report.unproven, "Every endpoint that must be proven was."
         )
         lines += ["## Flapping endpoints", ""]
         if report.flapping:
@@ -142,5 +154,5 @@ class MarkdownFormat(ReportFormat):
             lines += ["No check changed its result between the last two runs of any pool.", ""]
         lines += ["## Evidence", ""]
         evidence = [line for f in report.findings for line in _evidence(f)]
-        lines += evidence or ["No failure in this window.", ""]
+        lines += evidence or ["No finding in this window.", ""]
         return "\n".join(lines).rstrip("\n") + "\n"

@@ -11,22 +11,25 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from egress.compliance import RunStatus
 from egress.report.formats.base import (
-    STATUS_TEXT,
     ReportFormat,
+    assurance_text,
     change_text,
+    conditions_text,
     percent,
     runs_text,
+    status_counts_text,
+    status_text,
     when,
 )
-from egress.report.model import ComplianceReport, Finding, Status, scope_name
+from egress.report.model import ComplianceReport, Finding, scope_name
 
 _EVIDENCE_CHARS = 300
 _STATUS_STYLE = {
-    Status.LEAK: "bold white on red",
-    Status.FAIL: "bold red",
-    Status.PASS: "bold green",
-    Status.NO_DATA: "bold yellow",
+    RunStatus.NON_COMPLIANT: "bold white on red",
+    RunStatus.NOT_PROVEN: "bold yellow",
+    RunStatus.COMPLIANT: "bold green",
 }
 
 
@@ -40,13 +43,14 @@ def _table(title: str, columns: list[str]) -> Table:
 def _findings(title: str, findings: tuple[Finding, ...], style: str) -> RenderableType:
     if not findings:
         return Text(f"{title}: none", style="green")
-    table = _table(title, ["node pool", "check", "endpoint", "failed", "first", "last"])
+    count = "unproven" if findings[0].category.value == "unproven" else "failed"
+    table = _table(title, ["node pool", "check", "endpoint", count, "first", "last"])
     for f in findings:
         table.add_row(
             scope_name(f.cluster, f.node_pool),
             Text(f.check_id, style=style),
             f"{f.host}:{f.port}/{f.transport}",
-            f"{f.failed}/{f.total}",
+            f"{f.unproven if count == 'unproven' else f.failed}/{f.total}",
             when(f.first_failure),
             when(f.last_failure),
         )
@@ -64,7 +68,9 @@ def _evidence(finding: Finding) -> RenderableType:
         (f"{finding.category.value} ", "bold"),
         (finding.check_id, "bold"),
         f" on {scope_name(finding.cluster, finding.node_pool)}: run {latest.run_id}, node "
-        f"{latest.node or '?'}, {when(latest.run_started_at)}: {latest.verdict}: {latest.reason}",
+        f"{latest.node or '?'}, {when(latest.run_started_at)}: {latest.verdict} "
+        f"({latest.status.value}{', ' + latest.assurance.value if latest.assurance else ''}): "
+        f"{latest.reason}",
         f"\n  evidence: {evidence}",
     )
 
@@ -96,9 +102,12 @@ class TerminalFormat(ReportFormat):
         window = report.window
         header = Panel(
             Text.assemble(
-                (STATUS_TEXT[report.status.value], _STATUS_STYLE[report.status]),
+                (status_text(report), _STATUS_STYLE[report.status]),
                 f"\nwindow {when(window.since)} to {when(window.until)}; {report.runs} runs, "
-                f"{report.results} results, {report.unjudged} inconclusive or unverifiable",
+                f"{report.results} results ({status_counts_text(report.tally)}); pass rate "
+                f"{percent(report.tally.pass_rate)} of judged results"
+                f"\nblocked verdicts by assurance: {assurance_text(report.tally)}; "
+                f"{conditions_text(report)}",
             ),
             title="egress compliance report",
             title_align="left",
@@ -109,6 +118,7 @@ class TerminalFormat(ReportFormat):
             _findings("Leaks", report.leaks, "bold red"),
             _findings("Failed required endpoints", report.failed_required, "red"),
             _findings("Failed optional endpoints", report.failed_optional, "yellow"),
+            _findings("Unproven endpoints", report.unproven, "magenta"),
         ]
         if report.flapping:
             flapping = _table(
@@ -142,5 +152,5 @@ class TerminalFormat(ReportFormat):
             parts.append(Text("Drift between the last two runs: none"))
         evidence = [_evidence(f) for f in report.findings if f.latest is not None]
         if evidence:
-            parts += [Text("\nEvidence (latest failure of each endpoint)", style="bold"), *evidence]
+            parts += [Text("\nEvidence (latest finding of each endpoint)", style="bold"), *evidence]
         return Group(*parts)

@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from egress.results import CheckRecord
+from egress.store._dialect import Connection, Dialect
 
 _NUMBER = "\x00#"  # a number taken out into the timing
 _MOMENT = "\x00@"  # an attempt's start taken out (microseconds after the check's start)
@@ -39,6 +40,10 @@ class Outcome:
     status: str
     assurance: str | None
     body: str
+
+    @property
+    def row(self) -> tuple[str, str, str | None, str]:
+        return (self.verdict, self.status, self.assurance, self.body)
 
 
 def _micros(later: datetime, earlier: datetime) -> int:
@@ -76,37 +81,91 @@ def _fill(value: Any, numbers: list[Any], position: list[int]) -> Any:
 
 def split(check: CheckRecord, run_started_at: datetime) -> tuple[Outcome, str]:
     """(outcome, timing JSON) of one result of a run that started at `run_started_at`."""
-    start = check.started_at
+    return split_parts(
+        run_started_at=run_started_at,
+        started_at=check.started_at,
+        finished_at=check.finished_at,
+        attempts=[(a.started_at, a.model_dump(mode="json")) for a in check.attempts],
+        evidence=check.evidence,
+        reason=check.reason,
+        assumption=check.assumption,
+        verdict=check.verdict.value,
+        status=check.status.value,
+        assurance=None if check.assurance is None else check.assurance.value,
+    )
+
+
+def split_parts(
+    *,
+    run_started_at: datetime,
+    started_at: datetime,
+    finished_at: datetime,
+    attempts: list[tuple[datetime, dict[str, Any]]],
+    evidence: dict[str, Any],
+    reason: str,
+    assumption: str | None,
+    verdict: str,
+    status: str,
+    assurance: str | None,
+) -> tuple[Outcome, str]:
+    """:func:`split` from a result's parts (also for rows of older schema versions)."""
     numbers: list[Any] = [
-        _micros(start, run_started_at),
-        _micros(check.finished_at, start),
+        _micros(started_at, run_started_at),
+        _micros(finished_at, started_at),
     ]
-    attempts = []
-    for attempt in check.attempts:
-        numbers.append(_micros(attempt.started_at, start))
-        dumped = attempt.model_dump(mode="json")
-        dumped["started_at"] = _MOMENT
-        attempts.append(dumped)
-    evidence = json.loads(json.dumps(check.evidence, default=str))  # as JSON stores it
+    templates = []
+    for moment, dumped in attempts:
+        numbers.append(_micros(moment, started_at))
+        templates.append({**dumped, "started_at": _MOMENT})
+    plain = json.loads(json.dumps(evidence, default=str))  # as JSON stores it
     body = json.dumps(
         _strip(
-            {
-                "assumption": check.assumption,
-                "attempts": attempts,
-                "evidence": evidence,
-                "reason": check.reason,
-            },
+            {"assumption": assumption, "attempts": templates, "evidence": plain, "reason": reason},
             numbers,
         ),
         sort_keys=True,
         separators=(",", ":"),
         ensure_ascii=False,
     )
-    assurance = None if check.assurance is None else check.assurance.value
-    key = json.dumps([check.verdict.value, check.status.value, assurance, body])
-    digest = hashlib.blake2b(key.encode("utf-8"), digest_size=16).hexdigest()
-    outcome = Outcome(digest, check.verdict.value, check.status.value, assurance, body)
+    key = json.dumps([verdict, status, assurance, body])
+    outcome = Outcome(digest(key), verdict, status, assurance, body)
     return outcome, json.dumps(numbers, separators=(",", ":"))
+
+
+def digest(text: str) -> str:
+    """A 128-bit content digest (collisions are not a practical concern at this size)."""
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
+
+
+DEF_COLUMNS = (
+    "check_id",
+    "host",
+    "port",
+    "transport",
+    "kind",
+    "expectation",
+    "destination",
+    "rule",
+    "feature",
+    "required",
+)
+
+
+def definition(check: CheckRecord) -> tuple[str, tuple[Any, ...]]:
+    """(digest, row) of what the check is, independent of any run."""
+    values = (
+        check.check_id,
+        check.host,
+        check.port,
+        check.transport,
+        check.kind.value,
+        check.expectation.value,
+        check.destination,
+        check.rule,
+        check.feature,
+        int(check.required),
+    )
+    return digest(json.dumps(values)), values
 
 
 @dataclass(frozen=True)
@@ -141,3 +200,91 @@ def join(body: str, timing: str, run_started_at: datetime) -> Joined:
         evidence=filled["evidence"],
         attempts=attempts,
     )
+
+
+OUTCOME_COLUMNS = ("verdict", "status", "assurance", "body")
+
+
+def intern(
+    conn: Connection, table: str, columns: tuple[str, ...], rows: dict[str, tuple[Any, ...]]
+) -> dict[str, int]:
+    """The row id of each digest in `table`, inserting the missing ones (any writer's wins)."""
+    ids: dict[str, int] = {}
+    digests = list(rows)
+    for attempt in range(2):  # the second pass picks up rows a concurrent writer inserted
+        missing = [d for d in digests if d not in ids]
+        for start in range(0, len(missing), _CHUNK):
+            chunk = missing[start : start + _CHUNK]
+            found = conn.execute(
+                f"SELECT digest, id FROM {table} WHERE digest IN ({', '.join('?' * len(chunk))})",
+                chunk,
+            )
+            ids.update((str(d), int(i)) for d, i in found)
+        missing = [d for d in digests if d not in ids]
+        if not missing or attempt == 1:
+            break
+        marks = "(" + ", ".join("?" * (len(columns) + 1)) + ")"
+        for start in range(0, len(missing), _CHUNK):
+            chunk = missing[start : start + _CHUNK]
+            conn.execute(
+                f"INSERT INTO {table} (digest, {', '.join(columns)}) VALUES "
+                f"{', '.join([marks] * len(chunk))} ON CONFLICT (digest) DO NOTHING",
+                [value for d in chunk for value in (d, *rows[d])],
+            )
+    return ids
+
+
+_CHUNK = 200
+
+
+def compact_v3_checks(conn: Connection, dialect: Dialect) -> None:
+    """Version 4's backfill: every version-3 check row as definition, outcome and timing."""
+    rows = conn.execute(
+        "SELECT c.run, r.started_at, c.check_id, c.host, c.port, c.transport, c.kind, "
+        "c.expectation, c.destination, c.rule, c.feature, c.required, c.verdict, c.status, "
+        "c.assurance, c.assumption, c.reason, c.evidence, c.attempts, c.started_at, "
+        "c.finished_at FROM checks AS c JOIN runs AS r ON r.id = c.run ORDER BY c.run, c.id"
+    ).fetchall()
+    defs: dict[str, tuple[Any, ...]] = {}
+    outcomes: dict[str, tuple[Any, ...]] = {}
+    staged: list[tuple[int, int, str, str, str]] = []
+    position, previous = 0, None
+    for row in rows:
+        run, run_started = int(row[0]), datetime.fromisoformat(row[1])
+        position = position + 1 if run == previous else 0
+        previous = run
+        values = tuple(row[2:12])
+        values = (*values[:2], int(values[2]), *values[3:9], int(values[9]))
+        def_digest = digest(json.dumps(values))
+        defs[def_digest] = values
+        attempts = [(datetime.fromisoformat(a["started_at"]), a) for a in json.loads(row[18])]
+        outcome, timing = split_parts(
+            run_started_at=run_started,
+            started_at=datetime.fromisoformat(row[19]),
+            finished_at=datetime.fromisoformat(row[20]),
+            attempts=attempts,
+            evidence=json.loads(row[17]),
+            reason=row[16],
+            assumption=row[15],
+            verdict=row[12],
+            status=row[13],
+            assurance=row[14],
+        )
+        outcomes[outcome.digest] = (
+            outcome.verdict,
+            outcome.status,
+            outcome.assurance,
+            outcome.body,
+        )
+        staged.append((run, position, def_digest, outcome.digest, timing))
+    def_ids = intern(conn, "check_defs", DEF_COLUMNS, defs)
+    outcome_ids = intern(conn, "outcomes", OUTCOME_COLUMNS, outcomes)
+    marks = "(?, ?, ?, ?, ?)"
+    for start in range(0, len(staged), _CHUNK):
+        chunk = staged[start : start + _CHUNK]
+        conn.execute(
+            "INSERT INTO results (run, position, def, outcome, timing) VALUES "
+            + ", ".join([marks] * len(chunk)),
+            [v for r, p, d, o, t in chunk for v in (r, p, def_ids[d], outcome_ids[o], t)],
+        )
+    del dialect  # the statements above are the same in both backends

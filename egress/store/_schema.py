@@ -135,7 +135,7 @@ def summary_select(width: int) -> str:
 SELECT substr(r.started_at, 1, {width}) AS period, r.cluster, r.node_pool, c.check_id,
        c.expectation, c.required, c.verdict, c.status, coalesce(c.assurance, '') AS assurance,
        count(*) AS results, min(r.started_at) AS first_at, max(r.started_at) AS last_at
-FROM runs AS r JOIN checks AS c ON c.run = r.id
+FROM runs AS r JOIN check_results AS c ON c.run = r.id
 """
 
 
@@ -174,17 +174,69 @@ DROP TABLE check_daily
 """
 
 
-def upsert_summary_for_run(table: str) -> str:
-    """SQL adding one run's counts (parameter: the run's row id) to a summary table."""
+def upsert_summary_for_runs(table: str, count: int) -> str:
+    """SQL adding the counts of `count` runs (parameters: their row ids) to a summary table."""
     return f"""
 INSERT INTO {table} ({SUMMARY_COLUMNS})
-{summary_select(SUMMARY_TABLES[table])} WHERE r.id = ? {SUMMARY_GROUP}
+{summary_select(SUMMARY_TABLES[table])} WHERE r.id IN ({", ".join("?" * count)}) {SUMMARY_GROUP}
 ON CONFLICT ({SUMMARY_KEY}) DO UPDATE SET
     results = {table}.results + excluded.results,
     first_at = CASE WHEN excluded.first_at < {table}.first_at
                     THEN excluded.first_at ELSE {table}.first_at END,
     last_at = CASE WHEN excluded.last_at > {table}.last_at
                    THEN excluded.last_at ELSE {table}.last_at END
+"""
+
+
+# Version 4: a result row holds only what changes run to run. What a check is (host, port,
+# rule...) is stored once per distinct definition in `check_defs`; what it found (verdict,
+# status, assurance, reason, evidence and attempts without their numbers) once per distinct
+# outcome in `outcomes`; the row keeps its run, position, the two references and a short
+# JSON array of its numbers (`egress.store._compact`). Both references are content digests,
+# so equal content is stored once however many runs and writers produce it. The view
+# `check_results` gives the columns queries filter and group by.
+SCHEMA_V4 = """
+CREATE TABLE check_defs (
+    id {id},
+    digest {text} NOT NULL UNIQUE,
+    check_id {text} NOT NULL,
+    host {text} NOT NULL,
+    port INTEGER NOT NULL,
+    transport {text} NOT NULL,
+    kind {text} NOT NULL,
+    expectation {text} NOT NULL,
+    destination {text} NOT NULL,
+    rule {text} NOT NULL,
+    feature {text} NOT NULL,
+    required INTEGER NOT NULL
+);
+CREATE TABLE outcomes (
+    id {id},
+    digest {text} NOT NULL UNIQUE,
+    verdict {text} NOT NULL,
+    status {text} NOT NULL,
+    assurance {text},
+    body {text} NOT NULL
+);
+CREATE TABLE results (
+    run INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    def INTEGER NOT NULL REFERENCES check_defs(id),
+    outcome INTEGER NOT NULL REFERENCES outcomes(id),
+    timing {text} NOT NULL,
+    PRIMARY KEY (run, position)
+) {without_rowid}
+"""
+
+SCHEMA_V4_SWAP = """
+DROP INDEX checks_failing;
+DROP TABLE checks;
+ALTER TABLE results RENAME TO checks;
+CREATE VIEW check_results AS
+SELECT k.run, k.position, d.check_id, d.host, d.port, d.transport, d.kind, d.expectation,
+       d.destination, d.rule, d.feature, d.required, o.verdict, o.status, o.assurance,
+       o.body, k.timing
+FROM checks AS k JOIN check_defs AS d ON d.id = k.def JOIN outcomes AS o ON o.id = k.outcome
 """
 
 
@@ -215,6 +267,17 @@ def _to_v3(conn: Connection, dialect: Dialect) -> None:
     for table in SUMMARY_TABLES:
         for statement in dialect.ddl(_SUMMARY_DDL.replace("{{table}}", table)):
             conn.execute(statement)
+    # the summaries are built from the version-3 rows by version 4 (the view it creates)
+
+
+def _to_v4(conn: Connection, dialect: Dialect) -> None:
+    from egress.store._compact import compact_v3_checks  # needs the store's row codecs
+
+    for statement in dialect.ddl(SCHEMA_V4):
+        conn.execute(statement)
+    compact_v3_checks(conn, dialect)
+    for statement in dialect.ddl(SCHEMA_V4_SWAP):
+        conn.execute(statement)
     rebuild_summaries(conn)
 
 
@@ -237,5 +300,5 @@ def backfill_status(conn: Connection) -> None:
 
 # MIGRATIONS[n] upgrades a store at version n to version n + 1; append, never reorder.
 Migration = Callable[[Connection, Dialect], None]
-MIGRATIONS: tuple[Migration, ...] = (_to_v1, _to_v2, _to_v3)
+MIGRATIONS: tuple[Migration, ...] = (_to_v1, _to_v2, _to_v3, _to_v4)
 LATEST_VERSION = len(MIGRATIONS)

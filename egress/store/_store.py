@@ -2,24 +2,33 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol, TypeVar
 
 from egress.errors import PlanFileError, StoreError
-from egress.results import CheckRecord, RunReport
+from egress.results import RunReport
+from egress.store._compact import (
+    DEF_COLUMNS,
+    OUTCOME_COLUMNS,
+    Outcome,
+    definition,
+    intern,
+    join,
+    split,
+)
 from egress.store._dialect import Connection, Dialect
 from egress.store._postgres import PostgresAuth, PostgresDatabase, TokenSource, is_dsn
 from egress.store._schema import (
     LATEST_VERSION,
     MIGRATIONS,
     SUMMARY_TABLES,
-    upsert_summary_for_run,
+    upsert_summary_for_runs,
 )
 from egress.store._sqlite import SqliteDatabase
 
@@ -28,11 +37,6 @@ T = TypeVar("T")
 _RUN_COLUMNS = (
     "run_id, cluster, region, cloud, node_pool, node, pod, namespace, plan_hash, "
     "tool_version, started_at, finished_at"
-)
-_CHECK_COLUMNS = (
-    "run, check_id, host, port, transport, kind, expectation, destination, rule, feature, "
-    "required, verdict, status, assurance, assumption, reason, evidence, attempts, "
-    "started_at, finished_at, duration_ms"
 )
 
 
@@ -184,31 +188,46 @@ class ResultStore:
         return bool(self.append_runs([run]))
 
     def append_runs(self, runs: Sequence[RunReport]) -> tuple[str, ...]:
-        """Store whole runs in one transaction (all or none); the ids of those that were new."""
+        """Store whole runs in one transaction (all or none); the ids of those that were new.
+
+        Everything but the SQL is computed first, so the transaction (and a retry) is short.
+        """
         for run in runs:
             check_run(run)
-        rows = [
-            (run.run_id, _run_row(run), [_check_row(check) for check in run.checks]) for run in runs
-        ]
+        staged = [_stage(run) for run in runs]
+        db = self._db
 
         def write(conn: Connection) -> tuple[str, ...]:
-            added: list[str] = []
-            for run_id, run_row, check_rows in rows:
+            pks: dict[str, int] = {}
+            for start in range(0, len(staged), _RUN_CHUNK):
+                chunk = staged[start : start + _RUN_CHUNK]
+                marks = ", ".join([f"({_marks(12)})"] * len(chunk))
                 inserted = conn.execute(
-                    f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES ({_marks(12)}) "
-                    "ON CONFLICT (run_id) DO NOTHING RETURNING id",
-                    run_row,
-                ).fetchone()
-                if inserted is None:
-                    continue  # already stored (also after a retried, ambiguous commit)
-                run_pk = int(inserted[0])
-                self._db.insert_many(
-                    conn, "checks", _names(_CHECK_COLUMNS), [(run_pk, *r) for r in check_rows]
+                    f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES {marks} "
+                    "ON CONFLICT (run_id) DO NOTHING RETURNING id, run_id",
+                    [value for run in chunk for value in run.row],
                 )
+                # a run id already stored (also after a retried, ambiguous commit) is skipped
+                pks.update((str(run_id), int(pk)) for pk, run_id in inserted)
+            new = [run for run in staged if run.run_id in pks]
+            defs = {d: row for run in new for d, row in run.defs.items()}
+            outcomes = {o.digest: o.row for run in new for o in run.outcomes}
+            def_ids = intern(conn, "check_defs", DEF_COLUMNS, defs)
+            outcome_ids = intern(conn, "outcomes", OUTCOME_COLUMNS, outcomes)
+            rows = [
+                (pks[run.run_id], position, def_ids[d], outcome_ids[o.digest], timing)
+                for run in new
+                for position, (d, o, timing) in enumerate(
+                    zip(run.def_digests, run.outcomes, run.timings, strict=True)
+                )
+            ]
+            db.insert_many(conn, "checks", _RESULT_COLUMNS, rows)
+            ids = [pks[run.run_id] for run in new]
+            for start in range(0, len(ids), _RUN_CHUNK):
+                pk_chunk = ids[start : start + _RUN_CHUNK]
                 for table in SUMMARY_TABLES:
-                    conn.execute(upsert_summary_for_run(table), (run_pk,))
-                added.append(run_id)
-            return tuple(added)
+                    conn.execute(upsert_summary_for_runs(table, len(pk_chunk)), pk_chunk)
+            return tuple(run.run_id for run in new)
 
         return self.write_transaction(write)
 
@@ -294,10 +313,13 @@ class ResultStore:
             "region": run["region"],
             "location": location,
         }
+        run_started = parse_ts(run["started_at"])
         checks = [
-            _check_dict(dict(zip(_names(_CHECK_COLUMNS), r, strict=True)), identity)
+            _check_dict(dict(zip(_READ_COLUMNS, r, strict=True)), identity, run_started)
             for r in self.connection.execute(
-                f"SELECT {_CHECK_COLUMNS} FROM checks WHERE run = ? ORDER BY id", (run["pk"],)
+                f"SELECT {', '.join(_READ_COLUMNS)} FROM check_results WHERE run = ? "
+                "ORDER BY position",
+                (run["pk"],),
             )
         ]
         return RunReport.model_validate(
@@ -342,53 +364,52 @@ def _run_row(run: RunReport) -> tuple[Any, ...]:
     )
 
 
-def _check_row(check: CheckRecord) -> tuple[Any, ...]:
-    attempts = [attempt.model_dump(mode="json") for attempt in check.attempts]
-    duration_ms = (check.finished_at - check.started_at).total_seconds() * 1000
-    return (
-        check.check_id,
-        check.host,
-        check.port,
-        check.transport,
-        check.kind.value,
-        check.expectation.value,
-        check.destination,
-        check.rule,
-        check.feature,
-        int(check.required),
-        check.verdict.value,
-        check.status.value,
-        None if check.assurance is None else check.assurance.value,
-        check.assumption,
-        check.reason,
-        json.dumps(check.evidence, sort_keys=True, default=str),
-        json.dumps(attempts, sort_keys=True),
-        format_ts(check.started_at),
-        format_ts(check.finished_at),
-        round(duration_ms, 3),
+@dataclass(frozen=True)
+class _StagedRun:
+    """A run as rows, computed before its transaction begins."""
+
+    run_id: str
+    row: tuple[Any, ...]
+    def_digests: tuple[str, ...]
+    defs: dict[str, tuple[Any, ...]]
+    outcomes: tuple[Outcome, ...]
+    timings: tuple[str, ...]
+
+
+def _stage(run: RunReport) -> _StagedRun:
+    digests, defs, outcomes, timings = [], {}, [], []
+    for check in run.checks:
+        def_digest, values = definition(check)
+        digests.append(def_digest)
+        defs[def_digest] = values
+        outcome, timing = split(check, run.started_at)
+        outcomes.append(outcome)
+        timings.append(timing)
+    return _StagedRun(
+        run.run_id, _run_row(run), tuple(digests), defs, tuple(outcomes), tuple(timings)
     )
 
 
-def _check_dict(row: dict[str, Any], identity: dict[str, Any]) -> dict[str, Any]:
+_RESULT_COLUMNS = ("run", "position", "def", "outcome", "timing")
+_READ_COLUMNS = (*DEF_COLUMNS, "verdict", "status", "assurance", "body", "timing")
+_RUN_CHUNK = 500  # runs per multi-row INSERT (SQLite allows 32,766 parameters)
+
+
+def _check_dict(
+    row: dict[str, Any], identity: dict[str, Any], run_started: datetime
+) -> dict[str, Any]:
+    joined = join(row["body"], row["timing"], run_started)
     return {
         **identity,
-        "check_id": row["check_id"],
-        "host": row["host"],
-        "port": row["port"],
-        "transport": row["transport"],
-        "kind": row["kind"],
-        "expectation": row["expectation"],
-        "destination": row["destination"],
-        "rule": row["rule"],
-        "feature": row["feature"],
+        **{name: row[name] for name in DEF_COLUMNS},
         "required": bool(row["required"]),
         "verdict": row["verdict"],
         "status": row["status"],
         "assurance": row["assurance"],
-        "assumption": row["assumption"],
-        "reason": row["reason"],
-        "evidence": json.loads(row["evidence"]),
-        "attempts": json.loads(row["attempts"]),
-        "started_at": row["started_at"],
-        "finished_at": row["finished_at"],
+        "assumption": joined.assumption,
+        "reason": joined.reason,
+        "evidence": joined.evidence,
+        "attempts": joined.attempts,
+        "started_at": joined.started_at,
+        "finished_at": joined.finished_at,
     }

@@ -11,7 +11,6 @@ compliance rule (`egress.compliance`) to the counts.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -19,6 +18,8 @@ from typing import Any
 
 from egress.compliance import Assurance, CheckStatus, Verdict
 from egress.probe_plan import Expectation
+from egress.results import Attempt
+from egress.store._compact import join
 from egress.store._dialect import Connection
 from egress.store._schema import (
     SUMMARY_COLUMNS,
@@ -255,9 +256,8 @@ def check_at(conn: Connection, group: StatusCount, run_started_at: datetime) -> 
     row = conn.execute(
         """SELECT r.run_id, r.node, r.pod, r.started_at, c.check_id, c.host, c.port,
                    c.transport, c.kind, c.expectation, c.destination, c.rule, c.feature,
-                   c.required, c.verdict, c.status, c.assurance, c.assumption, c.reason,
-                   c.evidence, c.attempts, c.duration_ms
-        FROM runs AS r JOIN checks AS c ON c.run = r.id AND c.check_id = ?
+                   c.required, c.verdict, c.status, c.assurance, c.body, c.timing
+        FROM runs AS r JOIN check_results AS c ON c.run = r.id AND c.check_id = ?
         WHERE r.cluster = ? AND r.node_pool = ? AND r.started_at = ?
               AND c.verdict = ? AND c.status = ? AND coalesce(c.assurance, '') = ?
         ORDER BY r.run_id LIMIT 1""",
@@ -273,6 +273,7 @@ def check_at(conn: Connection, group: StatusCount, run_started_at: datetime) -> 
     ).fetchone()
     if row is None:
         return None
+    joined = join(row[17], row[18], parse_ts(row[3]))
     return StoredCheck(
         run_id=row[0],
         node=row[1],
@@ -291,11 +292,11 @@ def check_at(conn: Connection, group: StatusCount, run_started_at: datetime) -> 
         verdict=row[14],
         status=CheckStatus(row[15]),
         assurance=Assurance(row[16]) if row[16] else None,
-        assumption=row[17],
-        reason=row[18],
-        evidence=json.loads(row[19]),
-        attempts=json.loads(row[20]),
-        duration_ms=float(row[21]),
+        assumption=joined.assumption,
+        reason=joined.reason,
+        evidence=joined.evidence,
+        attempts=[Attempt.model_validate(a).model_dump(mode="json") for a in joined.attempts],
+        duration_ms=(joined.finished_at - joined.started_at).total_seconds() * 1000,
     )
 
 
@@ -314,7 +315,8 @@ def last_two_runs(
         verdicts = {
             check_id: (Verdict(verdict), CheckStatus(status), Assurance(a) if a else None)
             for check_id, verdict, status, a in conn.execute(
-                "SELECT check_id, verdict, status, assurance FROM checks WHERE run = ?", (pk,)
+                "SELECT check_id, verdict, status, assurance FROM check_results WHERE run = ?",
+                (pk,),
             )
         }
         result.append(RunVerdicts(run_id, parse_ts(started_at), verdicts))

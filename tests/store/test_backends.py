@@ -287,3 +287,44 @@ def test_twenty_writers_some_killed_mid_transaction_lose_nothing(store_location:
         assert int(checks) == 5 * len(expected)  # no half-written run left any rows
         assert _stored_counts(store) == _recount(expected)
         assert store.append_run(make_run("after", BASE, cluster="c00"))  # still writable
+
+
+def test_unchanged_results_share_one_outcome_and_every_result_reads_back_whole(
+    store_location: str,
+) -> None:
+    """Timings and source ports change every run, yet an unchanged passing check is stored
+    once; a leak whose evidence differs run to run keeps each evidence whole."""
+    runs = []
+    for n in range(12):
+        leak = {"canary-bing-443": Verdict.REACHABLE} if n in (5, 9) else {}
+        run = make_run(f"r{n}", BASE + timedelta(minutes=5 * n), overrides=leak)
+        checks = []
+        for index, check in enumerate(run.checks):
+            attempt = check.attempts[0]
+            phases = tuple(
+                p.model_copy(update={"duration_ms": p.duration_ms + n * 0.125 + index})
+                for p in attempt.phases
+            )
+            moved = attempt.model_copy(
+                update={
+                    "phases": phases,
+                    "started_at": attempt.started_at + timedelta(milliseconds=n),
+                }
+            )
+            evidence = {**check.evidence, "local_port": 40000 + 7 * n + index}
+            if check.check_id in leak:
+                evidence["server"] = f"edge-{n}"  # the leak's evidence is new each time
+            checks.append(check.model_copy(update={"attempts": (moved,), "evidence": evidence}))
+        runs.append(run.model_copy(update={"checks": tuple(checks)}))
+    with ResultStore(store_location) as store:
+
+        def count(table: str) -> int:
+            return int(store.connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+
+        store.append_run(runs[0])
+        first = count("outcomes")  # outcomes are content: equal results of two checks share one
+        assert 0 < first <= 5
+        store.append_runs(runs[1:])
+        assert count("check_defs") == 5
+        assert count("outcomes") == first + 2  # only the two leaks, each with its own evidence
+        assert [store.read_run(r.run_id) for r in runs] == runs

@@ -108,15 +108,15 @@ def test_a_version_1_store_is_migrated_and_keeps_every_run(tmp_path: Path) -> No
     path = tmp_path / "old.sqlite"
     _v1_file(path)
     with ResultStore(path, create=False) as store:
-        assert store.schema_version == LATEST_VERSION == 3
+        assert store.schema_version == LATEST_VERSION == 4
         conn = store.connection
         indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
-        assert {"runs_by_time", "runs_by_scope", "checks_failing"} <= indexes
+        assert {"runs_by_time", "runs_by_scope"} <= indexes
         columns = {r[1] for r in conn.execute("PRAGMA table_info(checks)")}
-        assert {"status", "assurance", "assumption"} <= columns and "compliant" not in columns
+        assert columns == {"run", "position", "def", "outcome", "timing"}  # version 4
         # statuses backfilled by the rule: a blocked canary passes, a reachable one leaks
         statuses = conn.execute(
-            "SELECT r.run_id, c.check_id, c.status, c.assurance FROM checks AS c "
+            "SELECT r.run_id, c.check_id, c.status, c.assurance FROM check_results AS c "
             "JOIN runs AS r ON r.id = c.run ORDER BY 1, 2"
         ).fetchall()
         assert statuses == [
@@ -201,4 +201,4 @@ def test_a_failed_version_3_migration_leaves_the_store_untouched(
         conn.close()
     monkeypatch.undo()
     with ResultStore(path, create=False) as store:  # and a later open migrates it
-        assert store.schema_version == 3
+        assert store.schema_version == LATEST_VERSION

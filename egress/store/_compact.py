@@ -4,11 +4,12 @@ Run after run, a passing check produces the same reason, evidence and attempts e
 timings: durations, the moment each attempt started, an ephemeral source port. So a stored
 result is split in two:
 
-- the *outcome*: verdict, status, assurance, assumption, reason, evidence and attempts with
-  every number and every attempt start taken out (a placeholder left in its place), as
-  canonical JSON stored once per distinct content and referenced by its digest;
-- the *timing*: the numbers taken out, in a fixed walk order, as a short JSON array (the
-  check's start and duration first, in microseconds from the run's start).
+- the *outcome*: verdict, status, assurance, assumption, reason, evidence and attempts as
+  canonical JSON with every number cut out of the text (a `#` left in its place; attempt
+  starts become microsecond offsets first), stored once per distinct content and
+  referenced by its digest;
+- the *timing*: the numbers cut out, in text order, as a short JSON array, after the
+  check's start and duration (microseconds from the run's start).
 
 Joining them gives back exactly the result that was stored, failing or passing, changed or
 not: evidence is never summarised or dropped, only deduplicated.
@@ -18,16 +19,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from egress.results import CheckRecord
 from egress.store._dialect import Connection, Dialect
 
-_NUMBER = "\x00#"  # a number taken out into the timing
-_MOMENT = "\x00@"  # an attempt's start taken out (microseconds after the check's start)
-_ESCAPE = "\x00"  # a real string starting with NUL gets one more in front
+# JSON tokens that matter here: a string (kept whole, whatever it holds) or a number.
+_TOKENS = re.compile(r'("(?:[^"\\]|\\.)*")|(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)')
+# In a stored body, `#` outside strings marks where a number was (never valid JSON there).
+_HOLES = re.compile(r'("(?:[^"\\]|\\.)*")|(#)')
 _MICROSECOND = timedelta(microseconds=1)
 
 
@@ -48,35 +52,6 @@ class Outcome:
 
 def _micros(later: datetime, earlier: datetime) -> int:
     return (later - earlier) // _MICROSECOND
-
-
-def _strip(value: Any, numbers: list[Any]) -> Any:
-    """`value` with its numbers replaced by placeholders (appended to `numbers` in order)."""
-    if isinstance(value, bool) or value is None:
-        return value
-    if isinstance(value, int | float):
-        numbers.append(value)
-        return _NUMBER
-    if isinstance(value, str):
-        return _ESCAPE + value if value.startswith(_ESCAPE) else value
-    if isinstance(value, list):
-        return [_strip(item, numbers) for item in value]
-    if isinstance(value, dict):
-        return {key: _strip(value[key], numbers) for key in sorted(value)}
-    raise TypeError(f"not JSON data: {type(value).__name__}")
-
-
-def _fill(value: Any, numbers: list[Any], position: list[int]) -> Any:
-    if isinstance(value, str):
-        if value == _NUMBER:
-            position[0] += 1
-            return numbers[position[0] - 1]
-        return value[1:] if value.startswith(_ESCAPE) else value
-    if isinstance(value, list):
-        return [_fill(item, numbers, position) for item in value]
-    if isinstance(value, dict):
-        return {key: _fill(value[key], numbers, position) for key in sorted(value)}
-    return value
 
 
 def split(check: CheckRecord, run_started_at: datetime) -> tuple[Outcome, str]:
@@ -108,28 +83,34 @@ def split_parts(
     status: str,
     assurance: str | None,
 ) -> tuple[Outcome, str]:
-    """:func:`split` from a result's parts (also for rows of older schema versions)."""
-    numbers: list[Any] = [
-        _micros(started_at, run_started_at),
-        _micros(finished_at, started_at),
+    """:func:`split` from a result's parts (also for rows of older schema versions).
+
+    The body is serialised once; every number outside a string is then cut out of the text
+    (so it comes back exactly as written), attempt starts included, as microsecond offsets.
+    """
+    templates = [
+        {**dumped, "started_at": _micros(moment, started_at)} for moment, dumped in attempts
     ]
-    templates = []
-    for moment, dumped in attempts:
-        numbers.append(_micros(moment, started_at))
-        templates.append({**dumped, "started_at": _MOMENT})
-    plain = json.loads(json.dumps(evidence, default=str))  # as JSON stores it
-    body = json.dumps(
-        _strip(
-            {"assumption": assumption, "attempts": templates, "evidence": plain, "reason": reason},
-            numbers,
-        ),
+    text = json.dumps(
+        {"assumption": assumption, "attempts": templates, "evidence": evidence, "reason": reason},
         sort_keys=True,
         separators=(",", ":"),
         ensure_ascii=False,
+        default=str,
     )
-    key = json.dumps([verdict, status, assurance, body])
-    outcome = Outcome(digest(key), verdict, status, assurance, body)
-    return outcome, json.dumps(numbers, separators=(",", ":"))
+    numbers = [str(_micros(started_at, run_started_at)), str(_micros(finished_at, started_at))]
+
+    def cut(match: re.Match[str]) -> str:
+        if match.group(1) is not None:
+            return match.group(1)
+        numbers.append(match.group(2))
+        return "#"
+
+    body = _TOKENS.sub(cut, text)
+    outcome = Outcome(
+        digest(f"{verdict}|{status}|{assurance}|{body}"), verdict, status, assurance, body
+    )
+    return outcome, "[" + ",".join(numbers) + "]"
 
 
 def digest(text: str) -> str:
@@ -153,7 +134,7 @@ DEF_COLUMNS = (
 
 def definition(check: CheckRecord) -> tuple[str, tuple[Any, ...]]:
     """(digest, row) of what the check is, independent of any run."""
-    values = (
+    values: tuple[Any, ...] = (
         check.check_id,
         check.host,
         check.port,
@@ -165,7 +146,12 @@ def definition(check: CheckRecord) -> tuple[str, tuple[Any, ...]]:
         check.feature,
         int(check.required),
     )
-    return digest(json.dumps(values)), values
+    return _definition_digest(values), values
+
+
+@lru_cache(maxsize=4096)
+def _definition_digest(values: tuple[Any, ...]) -> str:
+    return digest(json.dumps(values))
 
 
 @dataclass(frozen=True)
@@ -182,16 +168,19 @@ class Joined:
 
 def join(body: str, timing: str, run_started_at: datetime) -> Joined:
     """The inverse of :func:`split`."""
-    numbers = json.loads(timing)
+    numbers = timing[1:-1].split(",")
     started = run_started_at.astimezone(UTC) + int(numbers[0]) * _MICROSECOND
     finished = started + int(numbers[1]) * _MICROSECOND
-    template = json.loads(body)
-    attempt_count = len(template["attempts"])
-    moments = numbers[2 : 2 + attempt_count]
-    filled = _fill(template, numbers[2 + attempt_count :], [0])
-    attempts = []
-    for attempt, offset in zip(filled["attempts"], moments, strict=True):
-        attempts.append({**attempt, "started_at": started + int(offset) * _MICROSECOND})
+    rest = iter(numbers[2:])
+
+    def fill(match: re.Match[str]) -> str:
+        return match.group(1) if match.group(1) is not None else next(rest)
+
+    filled = json.loads(_HOLES.sub(fill, body))
+    attempts = [
+        {**attempt, "started_at": started + int(attempt["started_at"]) * _MICROSECOND}
+        for attempt in filled["attempts"]
+    ]
     return Joined(
         started_at=started,
         finished_at=finished,
@@ -255,7 +244,7 @@ def compact_v3_checks(conn: Connection, dialect: Dialect) -> None:
         previous = run
         values = tuple(row[2:12])
         values = (*values[:2], int(values[2]), *values[3:9], int(values[9]))
-        def_digest = digest(json.dumps(values))
+        def_digest = _definition_digest(values)
         defs[def_digest] = values
         attempts = [(datetime.fromisoformat(a["started_at"]), a) for a in json.loads(row[18])]
         outcome, timing = split_parts(

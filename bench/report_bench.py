@@ -23,6 +23,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from egress.compliance import Assurance, Verdict, check_status
+from egress.probe_plan import Expectation
 from egress.store import ResultStore, format_ts, rebuild_summaries
 
 DAYS = 30
@@ -61,23 +63,31 @@ def _details(verdict: str, status: int) -> tuple[str, str]:
     return evidence, json.dumps([attempt], sort_keys=True)
 
 
-def _outcome(
+def _verdict(
     check_id: str, expectation: str, pool: int, moment: datetime, rng: random.Random
-) -> tuple[str, int | None]:
-    """Verdict and compliance (1/0/None) for one check in one run: mostly healthy."""
+) -> str:
+    """The verdict of one check in one run: mostly healthy."""
     day = (moment - (END - timedelta(days=DAYS))).days
     if check_id == "ntp-123":
-        return "inconclusive", None
+        return "inconclusive"
     if expectation == "deny":
         leaking = pool == 3 and check_id == "canary-0-443" and day == 25 and moment.hour in (9, 10)
-        return ("reachable", 0) if leaking else ("blocked", 1)
+        return "reachable" if leaking else "blocked"
     if check_id == "opt-nvidia-443" and pool == 7:
-        return "blocked", 0
+        return "blocked"
     if check_id == "req-00-443" and pool == 1 and rng.random() < 0.02:
-        return "blocked", 0  # a flapping required endpoint
+        return "blocked"  # a flapping required endpoint
     if pool == 5 and day == 28 and 2 <= moment.hour < 8 and check_id < "req-05":
-        return "blocked", 0  # a six-hour outage of five required endpoints on one pool
-    return "reachable", 1
+        return "blocked"  # a six-hour outage of five required endpoints on one pool
+    return "reachable"
+
+
+def _status(expectation: str, verdict: str) -> str:
+    """The stored status, from the one rule (every block here is an HTTP 470: stated)."""
+    assurance = Assurance.STATED if verdict == "blocked" else None
+    return check_status(
+        expectation=Expectation(expectation), verdict=Verdict(verdict), assurance=assurance
+    ).value
 
 
 def generate(path: Path) -> None:
@@ -88,6 +98,11 @@ def generate(path: Path) -> None:
     rng = random.Random(20261128)
     details = {
         (v, s): _details(v, s) for v in ("reachable", "blocked", "inconclusive") for s in (200, 470)
+    }
+    statuses = {
+        (e, v): _status(e, v)
+        for e in ("allow", "deny")
+        for v in ("reachable", "blocked", "inconclusive")
     }
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA synchronous = OFF")
@@ -119,7 +134,7 @@ def generate(path: Path) -> None:
                 )
             )
             for check_id, host, expectation, required in ENDPOINTS:
-                verdict, compliant = _outcome(check_id, expectation, pool, moment, rng)
+                verdict = _verdict(check_id, expectation, pool, moment, rng)
                 evidence, attempts = details[(verdict, 470 if verdict == "blocked" else 200)]
                 port, transport, kind = (
                     (123, "udp", "ntp") if check_id == "ntp-123" else (443, "tcp", "https")
@@ -138,7 +153,9 @@ def generate(path: Path) -> None:
                         "canary" if expectation == "deny" else "required",
                         required,
                         verdict,
-                        compliant,
+                        statuses[(expectation, verdict)],
+                        "stated" if verdict == "blocked" else None,
+                        None,
                         f"{verdict} as observed by the probe",
                         evidence,
                         attempts,
@@ -150,8 +167,9 @@ def generate(path: Path) -> None:
         conn.executemany(f"INSERT INTO runs VALUES ({', '.join('?' * 13)})", runs)
         conn.executemany(
             "INSERT INTO checks (run, check_id, host, port, transport, kind, expectation, "
-            "destination, rule, feature, required, verdict, compliant, reason, evidence, "
-            f"attempts, started_at, finished_at, duration_ms) VALUES ({', '.join('?' * 19)})",
+            "destination, rule, feature, required, verdict, status, assurance, assumption, "
+            "reason, evidence, attempts, started_at, finished_at, duration_ms) "
+            f"VALUES ({', '.join('?' * 21)})",
             checks,
         )
     rebuild_summaries(conn)

@@ -224,6 +224,11 @@ NO_ASSURANCE = "none"
 ASSURANCE_KEYS: tuple[str, ...] = (*(a.value for a in Assurance), NO_ASSURANCE)
 
 
+_NO_VERDICTS = dict.fromkeys(Verdict, 0)
+_NO_STATUSES = dict.fromkeys(CheckStatus, 0)
+_NO_BLOCKS = dict.fromkeys(ASSURANCE_KEYS, 0)
+
+
 @dataclass(frozen=True)
 class Tally:
     """Results counted by verdict and by status, and blocked verdicts by assurance.
@@ -239,9 +244,9 @@ class Tally:
     @classmethod
     def of(cls, results: Iterable[tuple[Verdict, CheckStatus, Assurance | None, int]]) -> Tally:
         """Sum (verdict, status, assurance, how many) items; every key present, zeros too."""
-        by_verdict = dict.fromkeys(Verdict, 0)
-        by_status = dict.fromkeys(CheckStatus, 0)
-        blocked = dict.fromkeys(ASSURANCE_KEYS, 0)
+        by_verdict = dict(_NO_VERDICTS)
+        by_status = dict(_NO_STATUSES)
+        blocked = dict(_NO_BLOCKS)
         for verdict, status, assurance, count in results:
             by_verdict[verdict] += count
             by_status[status] += count

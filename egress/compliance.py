@@ -23,7 +23,13 @@ any         unverifiable                    unverifiable (no pod can check it; l
 Run status: NON-COMPLIANT when any check is ``fail`` or ``leak``; otherwise NOT PROVEN when a
 required allow check is ``unproven``, when no deny check was shown blocked ("nothing was shown
 to be blocked"), or, with ``strict``, when any deny check is ``unproven``; otherwise COMPLIANT.
-Only COMPLIANT exits 0.
+Only COMPLIANT exits 0. :func:`judge_run` gives the status with every reason that applies;
+it depends only on which (status, expectation, required) combinations occur, so a report
+judges a whole window of stored rows with it.
+
+:func:`at_minimum` applies ``--require-assurance`` to a status already computed (the report
+re-judges stored rows with it), and :class:`Tally` is the one place results are counted (by
+verdict, by status, blocked verdicts by assurance) and the pass rate is defined.
 """
 
 from __future__ import annotations

@@ -295,6 +295,7 @@ def test_strict_also_fails_on_an_inconclusive_canary(lab: Lab, tmp_path: Path) -
     assert relaxed == 0
     strict, _, stderr = probe(lab, "--plan", plan_file, "--strict")
     assert strict == 1 and "canary-nx" in stderr
+    assert "NOT PROVEN: --strict: a deny check was not proven blocked" in stderr
 
 
 def test_an_all_inconclusive_run_reads_not_proven_everywhere(lab: Lab, tmp_path: Path) -> None:

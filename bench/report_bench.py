@@ -23,7 +23,17 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from egress.compliance import Assurance, Verdict, check_status
+from egress.probe_plan import Expectation
 from egress.store import ResultStore, format_ts, rebuild_summaries
+from egress.store._compact import (
+    DEF_COLUMNS,
+    OUTCOME_COLUMNS,
+    Outcome,
+    definition_digest,
+    intern,
+    split_parts,
+)
 
 DAYS = 30
 RUNS_PER_DAY = 288  # every five minutes
@@ -42,65 +52,98 @@ ENDPOINTS = [
 ]
 
 
-def _details(verdict: str, status: int) -> tuple[str, str]:
-    evidence = json.dumps(
-        {"resolver": "127.0.0.53:53", "answers": ["127.0.0.20"], "status": status},
-        sort_keys=True,
-    )
+def _details(verdict: str, status: int) -> tuple[dict[str, object], dict[str, object]]:
+    evidence: dict[str, object] = {
+        "resolver": "127.0.0.53:53",
+        "answers": ["127.0.0.20"],
+        "status": status,
+    }
     phases = [
         {"name": "dns", "ok": True, "duration_ms": 2.5, "detail": {"rcode": "NOERROR"}},
         {"name": "tcp", "ok": True, "duration_ms": 11.0, "detail": {}},
         {"name": "http", "ok": status == 200, "duration_ms": 40.0, "detail": {"status": status}},
     ]
-    attempt = {
-        "started_at": "2026-11-01T00:00:00Z",
-        "verdict": verdict,
-        "reason": "",
-        "phases": phases,
-    }
-    return evidence, json.dumps([attempt], sort_keys=True)
+    attempt: dict[str, object] = {"verdict": verdict, "reason": "", "phases": phases}
+    return evidence, attempt
 
 
-def _outcome(
+def _verdict(
     check_id: str, expectation: str, pool: int, moment: datetime, rng: random.Random
-) -> tuple[str, int | None]:
-    """Verdict and compliance (1/0/None) for one check in one run: mostly healthy."""
+) -> str:
+    """The verdict of one check in one run: mostly healthy."""
     day = (moment - (END - timedelta(days=DAYS))).days
     if check_id == "ntp-123":
-        return "inconclusive", None
+        return "inconclusive"
     if expectation == "deny":
         leaking = pool == 3 and check_id == "canary-0-443" and day == 25 and moment.hour in (9, 10)
-        return ("reachable", 0) if leaking else ("blocked", 1)
+        return "reachable" if leaking else "blocked"
     if check_id == "opt-nvidia-443" and pool == 7:
-        return "blocked", 0
+        return "blocked"
     if check_id == "req-00-443" and pool == 1 and rng.random() < 0.02:
-        return "blocked", 0  # a flapping required endpoint
+        return "blocked"  # a flapping required endpoint
     if pool == 5 and day == 28 and 2 <= moment.hour < 8 and check_id < "req-05":
-        return "blocked", 0  # a six-hour outage of five required endpoints on one pool
-    return "reachable", 1
+        return "blocked"  # a six-hour outage of five required endpoints on one pool
+    return "reachable"
+
+
+def _status(expectation: str, verdict: str) -> str:
+    """The stored status, from the one rule (every block here is an HTTP 470: stated)."""
+    assurance = Assurance.STATED if verdict == "blocked" else None
+    return check_status(
+        expectation=Expectation(expectation), verdict=Verdict(verdict), assurance=assurance
+    ).value
 
 
 def generate(path: Path) -> None:
-    """Bulk-load the store with executemany inside one transaction, then build summaries."""
+    """Bulk-load the store inside one transaction with the store's own row codecs."""
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
     ResultStore(path).close()  # creates the latest schema
     rng = random.Random(20261128)
-    details = {
-        (v, s): _details(v, s) for v in ("reachable", "blocked", "inconclusive") for s in (200, 470)
-    }
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA synchronous = OFF")
     conn.execute("PRAGMA cache_size = -262144")
     conn.execute("BEGIN")
     start = END - timedelta(days=DAYS)
+    run_length = timedelta(seconds=9)
+    defs = {}
+    for check_id, host, expectation, required in ENDPOINTS:
+        port, transport, kind = (
+            (123, "udp", "ntp") if check_id == "ntp-123" else (443, "tcp", "https")
+        )
+        feature = "canary" if expectation == "deny" else "required"
+        values = (check_id, host, port, transport, kind, expectation, host)
+        defs[check_id] = (*values, f"aks/rules/{check_id}", feature, required)
+    keys = {check_id: definition_digest(values) for check_id, values in defs.items()}
+    interned = intern(conn, "check_defs", DEF_COLUMNS, {keys[c]: v for c, v in defs.items()})
+    def_ids = {check_id: interned[key] for check_id, key in keys.items()}
+    # One outcome (and one timing, as every run here takes the same time) per combination.
+    combos: dict[tuple[str, str], tuple[Outcome, str]] = {}
+    for expectation in ("allow", "deny"):
+        for verdict in ("reachable", "blocked", "inconclusive"):
+            evidence, attempt = _details(verdict, 470 if verdict == "blocked" else 200)
+            combos[(expectation, verdict)] = split_parts(
+                run_started_at=start,
+                started_at=start,
+                finished_at=start + run_length,
+                attempts=[(start, attempt)],
+                evidence=evidence,
+                reason=f"{verdict} as observed by the probe",
+                assumption=None,
+                verdict=verdict,
+                status=_status(expectation, verdict),
+                assurance="stated" if verdict == "blocked" else None,
+            )
+    outcome_ids = intern(
+        conn, "outcomes", OUTCOME_COLUMNS, {o.digest: o.row for o, _ in combos.values()}
+    )
     run_pk = 0
     for slot in range(DAYS * RUNS_PER_DAY):
         runs, checks = [], []
         for pool in range(POOLS):
             run_pk += 1
             moment = start + timedelta(minutes=5 * slot, seconds=pool * 7)
-            started, finished = format_ts(moment), format_ts(moment + timedelta(seconds=9))
+            started, finished = format_ts(moment), format_ts(moment + run_length)
             runs.append(
                 (
                     run_pk,
@@ -118,42 +161,14 @@ def generate(path: Path) -> None:
                     finished,
                 )
             )
-            for check_id, host, expectation, required in ENDPOINTS:
-                verdict, compliant = _outcome(check_id, expectation, pool, moment, rng)
-                evidence, attempts = details[(verdict, 470 if verdict == "blocked" else 200)]
-                port, transport, kind = (
-                    (123, "udp", "ntp") if check_id == "ntp-123" else (443, "tcp", "https")
-                )
+            for position, (check_id, _, expectation, _) in enumerate(ENDPOINTS):
+                verdict = _verdict(check_id, expectation, pool, moment, rng)
+                outcome, timing = combos[(expectation, verdict)]
                 checks.append(
-                    (
-                        run_pk,
-                        check_id,
-                        host,
-                        port,
-                        transport,
-                        kind,
-                        expectation,
-                        host,
-                        f"aks/rules/{check_id}",
-                        "canary" if expectation == "deny" else "required",
-                        required,
-                        verdict,
-                        compliant,
-                        f"{verdict} as observed by the probe",
-                        evidence,
-                        attempts,
-                        started,
-                        finished,
-                        60.0,
-                    )
+                    (run_pk, position, def_ids[check_id], outcome_ids[outcome.digest], timing)
                 )
         conn.executemany(f"INSERT INTO runs VALUES ({', '.join('?' * 13)})", runs)
-        conn.executemany(
-            "INSERT INTO checks (run, check_id, host, port, transport, kind, expectation, "
-            "destination, rule, feature, required, verdict, compliant, reason, evidence, "
-            f"attempts, started_at, finished_at, duration_ms) VALUES ({', '.join('?' * 19)})",
-            checks,
-        )
+        conn.executemany("INSERT INTO checks VALUES (?, ?, ?, ?, ?)", checks)
     rebuild_summaries(conn)
     conn.execute("COMMIT")
     conn.execute("ANALYZE")
@@ -205,7 +220,7 @@ def main() -> None:
         print(f"generated {args.store} in {time.perf_counter() - began:.1f} s")
     with sqlite3.connect(args.store) as conn:
         runs = conn.execute("SELECT count(*) FROM runs").fetchone()[0]
-        rows = conn.execute("SELECT max(id) FROM checks").fetchone()[0]
+        rows = conn.execute("SELECT count(*) FROM checks").fetchone()[0]
     size_mb = args.store.stat().st_size / 2**20
     print(f"store: {runs} runs, {rows} check rows, {size_mb:.0f} MB")
     results = {}

@@ -23,7 +23,13 @@ any         unverifiable                    unverifiable (no pod can check it; l
 Run status: NON-COMPLIANT when any check is ``fail`` or ``leak``; otherwise NOT PROVEN when a
 required allow check is ``unproven``, when no deny check was shown blocked ("nothing was shown
 to be blocked"), or, with ``strict``, when any deny check is ``unproven``; otherwise COMPLIANT.
-Only COMPLIANT exits 0.
+Only COMPLIANT exits 0. :func:`judge_run` gives the status with every reason that applies;
+it depends only on which (status, expectation, required) combinations occur, so a report
+judges a whole window of stored rows with it.
+
+:func:`at_minimum` applies ``--require-assurance`` to a status already computed (the report
+re-judges stored rows with it), and :class:`Tally` is the one place results are counted (by
+verdict, by status, blocked verdicts by assurance) and the pass rate is defined.
 """
 
 from __future__ import annotations
@@ -224,6 +230,11 @@ NO_ASSURANCE = "none"
 ASSURANCE_KEYS: tuple[str, ...] = (*(a.value for a in Assurance), NO_ASSURANCE)
 
 
+_NO_VERDICTS = dict.fromkeys(Verdict, 0)
+_NO_STATUSES = dict.fromkeys(CheckStatus, 0)
+_NO_BLOCKS = dict.fromkeys(ASSURANCE_KEYS, 0)
+
+
 @dataclass(frozen=True)
 class Tally:
     """Results counted by verdict and by status, and blocked verdicts by assurance.
@@ -239,9 +250,9 @@ class Tally:
     @classmethod
     def of(cls, results: Iterable[tuple[Verdict, CheckStatus, Assurance | None, int]]) -> Tally:
         """Sum (verdict, status, assurance, how many) items; every key present, zeros too."""
-        by_verdict = dict.fromkeys(Verdict, 0)
-        by_status = dict.fromkeys(CheckStatus, 0)
-        blocked = dict.fromkeys(ASSURANCE_KEYS, 0)
+        by_verdict = dict(_NO_VERDICTS)
+        by_status = dict(_NO_STATUSES)
+        blocked = dict(_NO_BLOCKS)
         for verdict, status, assurance, count in results:
             by_verdict[verdict] += count
             by_status[status] += count

@@ -239,6 +239,29 @@ class RunSummary(_Frozen):
     failures: tuple[str, ...]
     unproven: tuple[str, ...]
 
+    @model_validator(mode="after")
+    def _adds_up(self) -> RunSummary:
+        """A summary that does not add up in itself was not written by the probe."""
+        problems = []
+        if self.words != self.run_status.words:
+            problems.append(f"words {self.words!r} do not name run_status {self.run_status}")
+        for name, counts in (("by_verdict", self.by_verdict), ("by_status", self.by_status)):
+            if sum(counts.values()) != self.checks:
+                problems.append(f"{name} adds up to {sum(counts.values())}, not {self.checks}")
+        blocked = self.by_verdict.get(Verdict.BLOCKED, 0)
+        if sum(self.blocked_by_assurance.values()) != blocked:
+            problems.append(f"blocked_by_assurance does not add up to {blocked} blocked")
+        for name, ids, status in (
+            ("leaks", self.leaks, CheckStatus.LEAK),
+            ("failures", self.failures, CheckStatus.FAIL),
+            ("unproven", self.unproven, CheckStatus.UNPROVEN),
+        ):
+            if len(ids) != self.by_status.get(status, 0):
+                problems.append(f"{name} lists {len(ids)} ids for {self.by_status.get(status, 0)}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
     @classmethod
     def of(cls, run: RunReport) -> RunSummary:
         judged = run.judgement()

@@ -26,7 +26,7 @@ RequireAssuranceOption = Annotated[
     str | None,
     typer.Option(
         "--require-assurance",
-        metavar="stated|signature|confirmed",
+        metavar="signature|stated|confirmed",
         help="Count a block as proven only when known at least this surely "
         "(signature < stated < confirmed); weaker blocks are unproven.",
     ),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Gauge
 
-from egress.compliance import CheckStatus, RunStatus
+from egress.compliance import CheckStatus, RunStatus, Tally
 from egress.probe_plan import Expectation
 from egress.results import RunReport
 
@@ -15,6 +15,7 @@ UNNAMED = "unnamed"  # label value when the run does not know its cluster or poo
 CHECK_STATUS = "egress_check_status"
 RUN_STATUS = "egress_run_status"
 RUN_CHECKS = "egress_run_checks"
+RUN_BLOCKED = "egress_run_blocked"
 RUN_LEAKS = "egress_run_leaks"
 RUN_FAILED_REQUIRED = "egress_run_failed_required"
 RUN_UNPROVEN_REQUIRED = "egress_run_unproven_required"
@@ -58,10 +59,15 @@ def run_registry(run: RunReport, *, strict: bool = False) -> CollectorRegistry:
     for candidate in RunStatus:
         run_status.labels(**group, status=candidate.value).set(int(candidate is status))
 
+    tally = Tally.of((r.verdict, r.status, r.assurance, 1) for r in run.checks)
     counts = gauge(RUN_CHECKS, "Checks of the last run by status.", ("status",))
-    for candidate_status in CheckStatus:
-        count = sum(1 for r in run.checks if r.status is candidate_status)
-        counts.labels(**group, status=candidate_status.value).set(count)
+    for check_status, count in tally.by_status.items():
+        counts.labels(**group, status=check_status.value).set(count)
+    blocked = gauge(
+        RUN_BLOCKED, "Blocked verdicts of the last run by how they are known.", ("assurance",)
+    )
+    for assurance, count in tally.blocked_by_assurance.items():
+        blocked.labels(**group, assurance=assurance).set(count)
 
     required_allow = [r for r in run.checks if r.required and r.expectation is Expectation.ALLOW]
     scalars = (

@@ -125,14 +125,16 @@ def _evidence(check: q.StoredCheck, status: CheckStatus) -> Evidence:
     )
 
 
-def _timeline(hours: list[q.StatusCount], minimum: Assurance | None) -> tuple[HourPoint, ...]:
-    by_hour: dict[datetime, list[_Judged]] = defaultdict(list)
-    for judged in _judge(hours, minimum):
-        assert judged.stored.hour is not None  # hourly counts always carry their hour
-        by_hour[judged.stored.hour].append(judged)
+def _timeline(hours: list[q.HourCount], minimum: Assurance | None) -> tuple[HourPoint, ...]:
+    by_hour: dict[datetime, list[tuple[Verdict, CheckStatus, Assurance | None, int]]] = defaultdict(
+        list
+    )
+    for h in hours:
+        status = at_minimum(h.status, h.verdict, h.assurance, minimum)
+        by_hour[h.hour].append((h.verdict, status, h.assurance, h.results))
     points = []
     for hour in sorted(by_hour):
-        tally = Tally.of(g.counted for g in by_hour[hour])
+        tally = Tally.of(by_hour[hour])
         points.append(HourPoint(hour, tally.total, tally.passed, tally.failed, tally.unjudged))
     return tuple(points)
 
@@ -141,7 +143,7 @@ def _finding(
     conn: Connection,
     groups: list[_Judged],
     category: Category,
-    hours: list[q.StatusCount],
+    hours: list[q.HourCount],
     *,
     strict: bool,
     minimum: Assurance | None,

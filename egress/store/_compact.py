@@ -146,11 +146,11 @@ def definition(check: CheckRecord) -> tuple[str, tuple[Any, ...]]:
         check.feature,
         int(check.required),
     )
-    return _definition_digest(values), values
+    return definition_digest(values), values
 
 
 @lru_cache(maxsize=4096)
-def _definition_digest(values: tuple[Any, ...]) -> str:
+def definition_digest(values: tuple[Any, ...]) -> str:
     return digest(json.dumps(values))
 
 
@@ -244,7 +244,7 @@ def compact_v3_checks(conn: Connection, dialect: Dialect) -> None:
         previous = run
         values = tuple(row[2:12])
         values = (*values[:2], int(values[2]), *values[3:9], int(values[9]))
-        def_digest = _definition_digest(values)
+        def_digest = definition_digest(values)
         defs[def_digest] = values
         attempts = [(datetime.fromisoformat(a["started_at"]), a) for a in json.loads(row[18])]
         outcome, timing = split_parts(

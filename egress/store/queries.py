@@ -36,8 +36,7 @@ EndpointKey = tuple[str, str, str]  # (cluster, node pool, check id)
 @dataclass(frozen=True)
 class StatusCount:
     """How many stored results of one endpoint share one (expectation, required, verdict,
-    status, assurance), and when the first and last of them ran; ``hour`` is set only in the
-    hour-by-hour counts of :func:`hourly_counts`."""
+    status, assurance), and when the first and last of them ran."""
 
     cluster: str
     node_pool: str
@@ -50,11 +49,22 @@ class StatusCount:
     results: int
     first_at: datetime
     last_at: datetime
-    hour: datetime | None = None
 
     @property
     def key(self) -> EndpointKey:
         return (self.cluster, self.node_pool, self.check_id)
+
+
+@dataclass(frozen=True, slots=True)
+class HourCount:
+    """How many results of one endpoint in one clock hour share a verdict, status and
+    assurance (for its timeline)."""
+
+    hour: datetime
+    verdict: Verdict
+    status: CheckStatus
+    assurance: Assurance | None
+    results: int
 
 
 @dataclass(frozen=True)
@@ -177,7 +187,7 @@ def _maybe_ts(text: str | None) -> datetime | None:
 _COUNT_COLUMNS = "cluster, node_pool, check_id, expectation, required, verdict, status, assurance"
 
 
-def _count(row: tuple[Any, ...], hour: datetime | None = None) -> StatusCount:
+def _count(row: tuple[Any, ...]) -> StatusCount:
     return StatusCount(
         cluster=row[0],
         node_pool=row[1],
@@ -190,7 +200,6 @@ def _count(row: tuple[Any, ...], hour: datetime | None = None) -> StatusCount:
         results=int(row[8]),
         first_at=parse_ts(row[9]),
         last_at=parse_ts(row[10]),
-        hour=hour,
     )
 
 
@@ -209,18 +218,28 @@ def status_counts(conn: Connection, since: datetime, until: datetime) -> list[St
 
 def hourly_counts(
     conn: Connection, since: datetime, until: datetime, keys: list[EndpointKey]
-) -> dict[EndpointKey, list[StatusCount]]:
+) -> dict[EndpointKey, list[HourCount]]:
     """The hour-by-hour counts of the given endpoints (for their timeline charts)."""
-    result: dict[EndpointKey, list[StatusCount]] = {}
-    for key in keys:  # one indexed lookup per failing endpoint
+    result: dict[EndpointKey, list[HourCount]] = {}
+    hours: dict[str, datetime] = {}
+    for key in keys:  # one indexed lookup per endpoint with a finding
         source, params = _source(since, until, use_days=False, key=key)
         rows = conn.execute(
             f"""WITH h AS ({source})
-            SELECT period, {_COUNT_COLUMNS}, sum(results), min(first_at), max(last_at)
-            FROM h GROUP BY period, {_COUNT_COLUMNS} ORDER BY period, {_COUNT_COLUMNS}""",
+            SELECT period, verdict, status, assurance, sum(results)
+            FROM h GROUP BY period, verdict, status, assurance ORDER BY 1, 2, 3, 4""",
             params,
         )
-        result[key] = [_count(tuple(row[1:]), parse_ts(f"{row[0]}:00:00Z")) for row in rows]
+        result[key] = [
+            HourCount(
+                hours.get(period) or hours.setdefault(period, parse_ts(f"{period}:00:00Z")),
+                Verdict(verdict),
+                CheckStatus(status),
+                Assurance(assurance) if assurance else None,
+                int(results),
+            )
+            for period, verdict, status, assurance, results in rows
+        ]
     return result
 
 

@@ -1,8 +1,10 @@
 """The one compliance rule against truth tables written out by hand.
 
-Every combination of the rule's inputs is enumerated and must match exactly one row of the
-hand-written table below; the table is the specification in docs/probe.md, not a copy of
-`egress.compliance`'s code, so a deliberate bug in the rule makes a row disagree.
+Every combination of the check rule's inputs is enumerated and must match exactly one row of
+the hand-written table below; the table is the specification in docs/probe.md, not a copy
+of `egress.compliance`'s code, so a deliberate bug in the rule makes a row disagree. A
+check's status does not depend on whether it is required: `required` enters the run status,
+enumerated over every set of check kinds further down.
 """
 
 from __future__ import annotations

@@ -82,8 +82,9 @@ def test_cardinality_is_one_series_per_check_plus_a_fixed_run_set() -> None:
     found = samples(run)
     per_check = [key for key in found if key[0] == "egress_check_status"]
     assert len(per_check) == len(run.checks)
-    # 3 run statuses + 5 check statuses + leaks, failed, unproven, duration, last run.
-    assert len(found) - len(per_check) == 3 + 5 + 5
+    # 3 run statuses + 5 check statuses + 4 assurance levels (none included) + leaks, failed,
+    # unproven, duration, last run.
+    assert len(found) - len(per_check) == 3 + 5 + 4 + 5
 
 
 def test_textfile_is_written_and_an_unwritable_one_is_a_clean_error(tmp_path: Path) -> None:

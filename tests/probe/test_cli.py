@@ -295,6 +295,7 @@ def test_strict_also_fails_on_an_inconclusive_canary(lab: Lab, tmp_path: Path) -
     assert relaxed == 0
     strict, _, stderr = probe(lab, "--plan", plan_file, "--strict")
     assert strict == 1 and "canary-nx" in stderr
+    assert "NOT PROVEN: --strict: a deny check was not proven blocked" in stderr
 
 
 def test_an_all_inconclusive_run_reads_not_proven_everywhere(lab: Lab, tmp_path: Path) -> None:
@@ -350,21 +351,21 @@ def test_an_all_inconclusive_run_reads_not_proven_everywhere(lab: Lab, tmp_path:
 
 
 def test_require_assurance_leaves_weaker_blocks_unproven(lab: Lab, tmp_path: Path) -> None:
-    """The lab's 470 deny is the firewall's own word. Until the judge states assurances every
-    block carries none, so --require-assurance makes it unproven and the run NOT PROVEN."""
+    """No probe can reach `confirmed` on its own (only the firewall's logs can), so requiring
+    it leaves the lab's 470 deny unproven: nothing is shown blocked and the run is NOT PROVEN,
+    whatever assurance the judge gives the 470."""
     plan = write_plan(
         tmp_path,
         make_plan(lab.check("good"), lab.check("deny470", kind=CheckKind.HTTP, expectation=DENY)),
     )
     code, stdout, _ = probe(lab, "--plan", str(plan))
-    deny = records_of(stdout)["deny470"]
-    assert code == 0 and deny.status is CheckStatus.PASS
-    strict_code, strict_out, _ = probe(lab, "--plan", str(plan), "--require-assurance", "signature")
-    weak = deny.assurance is None
-    assert records_of(strict_out)["deny470"].status is (
-        CheckStatus.UNPROVEN if weak else CheckStatus.PASS
-    )
-    assert strict_code == (1 if weak else 0)
-    assert summary_of(strict_out).require_assurance == "signature"
+    assert code == 0 and records_of(stdout)["deny470"].status is CheckStatus.PASS
+    required, out, stderr = probe(lab, "--plan", str(plan), "--require-assurance", "confirmed")
+    deny = records_of(out)["deny470"]
+    assert (deny.verdict, deny.status) == (Verdict.BLOCKED, CheckStatus.UNPROVEN)
+    summary = summary_of(out)
+    assert (required, summary.run_status) == (1, RunStatus.NOT_PROVEN)
+    assert summary.require_assurance == "confirmed" and summary.unproven == ("deny470",)
+    assert "NOT PROVEN: nothing was shown to be blocked" in stderr
     bad, _, bad_err = probe(lab, "--plan", str(plan), "--require-assurance", "strong")
     assert bad == 2 and "--require-assurance 'strong'" in bad_err

@@ -1,7 +1,8 @@
 """Probe and report agree on every combination of the compliance rule, and both count right.
 
-Each run below holds one or two kinds of check (every pair of 18 kinds: expectation, verdict,
-assurance, required). The probe's view is the RunReport and its JSON-lines summary; the
+Each run below holds one or two kinds of check (every pair of 19 kinds: expectation, verdict,
+assurance, required, and an allowed endpoint re-signed by a TLS-inspecting proxy where the
+entry forbids it). The probe's view is the RunReport and its JSON-lines summary; the
 report's view is `build_report` over a real SQLite store holding that run alone in its
 window. Their run statuses must agree under every --strict and --require-assurance, and
 every number is recounted here in plain Python from the CheckRecords, not by the store's SQL.
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from egress.compliance import Assurance, CheckStatus, Verdict, check_status
-from egress.probe_plan import CheckKind, Expectation
+from egress.probe_plan import CheckKind, Expectation, TlsInspection
 from egress.report import build_report
 from egress.report.model import Window
 from egress.results import CheckRecord, Location, RunReport, RunSummary
@@ -26,7 +27,7 @@ from egress.store import ResultStore
 from store.sample_runs import BASE, fixed_history, make_run
 
 ALLOW, DENY = Expectation.ALLOW, Expectation.DENY
-Kind = tuple[Expectation, Verdict, Assurance | None, bool]
+Kind = tuple[Expectation, Verdict, Assurance | None, bool, bool]  # ..., required, inspected
 _ALLOW_VERDICTS: list[tuple[Verdict, Assurance | None]] = [
     (Verdict.REACHABLE, None),
     (Verdict.UNHEALTHY, None),
@@ -44,10 +45,14 @@ _DENY_VERDICTS: list[tuple[Verdict, Assurance | None]] = [
     (Verdict.UNVERIFIABLE, None),
 ]
 KINDS: list[Kind] = [
-    (ALLOW, verdict, assurance, required)
-    for required in (True, False)
-    for verdict, assurance in _ALLOW_VERDICTS
-] + [(DENY, verdict, assurance, False) for verdict, assurance in _DENY_VERDICTS]
+    *[
+        (ALLOW, verdict, assurance, required, False)
+        for required in (True, False)
+        for verdict, assurance in _ALLOW_VERDICTS
+    ],
+    (ALLOW, Verdict.REACHABLE, None, True, True),
+    *[(DENY, verdict, assurance, False, False) for verdict, assurance in _DENY_VERDICTS],
+]
 RUNS: list[tuple[Kind, ...]] = [
     combo for size in (1, 2) for combo in itertools.combinations(KINDS, size)
 ]
@@ -56,7 +61,7 @@ MINIMUMS: tuple[Assurance | None, ...] = (None, Assurance.SIGNATURE, Assurance.S
 
 
 def _record(kind: Kind, index: int, run_id: str, minimum: Assurance | None) -> CheckRecord:
-    expectation, verdict, assurance, required = kind
+    expectation, verdict, assurance, required, inspected = kind
     started = BASE + timedelta(hours=int(run_id), seconds=index)
     return CheckRecord(
         run_id=run_id,
@@ -81,11 +86,13 @@ def _record(kind: Kind, index: int, run_id: str, minimum: Assurance | None) -> C
             expectation=expectation,
             verdict=verdict,
             assurance=assurance,
+            inspected=inspected,
+            inspection=TlsInspection.FORBIDDEN if inspected else TlsInspection.ALLOWED,
             minimum_assurance=minimum,
         ),
         assurance=assurance,
         reason="test",
-        evidence={},
+        evidence={"tls": {"inspection": inspected}},
         attempts=(),
         started_at=started,
         finished_at=started + timedelta(milliseconds=5),

@@ -217,3 +217,28 @@ def test_no_data_is_not_called_compliant(tmp_path: Path) -> None:
     doc = json.loads(out)
     assert (code, doc["status"], doc["compliant"], doc["runs"]) == (1, "not-proven", False, 0)
     assert doc["reasons"] == ["no probe run in this window", "nothing was shown to be blocked"]
+
+
+def test_strict_and_require_assurance_re_judge_the_window(tmp_path: Path) -> None:
+    """An inconclusive canary beside a blocked one: COMPLIANT, NOT PROVEN with --strict; the
+    blocks are stated, so --require-assurance stated keeps them and confirmed does not."""
+    runs = [make_run("r", BASE, overrides={}), make_run("nx", BASE + timedelta(minutes=5))]
+    canary_nx = make_run(
+        "c", BASE + timedelta(minutes=10), overrides={"canary-bing-443": Verdict.INCONCLUSIVE}
+    )
+    store = _store(tmp_path / "s.sqlite", [*runs, canary_nx])
+    window = ["--since", "2026-11-20T00:00Z", "--until", "2026-11-20T01:00Z", "--format", "json"]
+    import json
+
+    plain, strict = _report(store, *window), _report(store, *window, "--strict")
+    assert (plain[0], json.loads(plain[1])["status"]) == (0, "compliant")
+    doc = json.loads(strict[1])
+    assert (strict[0], doc["status"], doc["strict"]) == (1, "not-proven", True)
+    assert [f["check_id"] for f in doc["unproven"]] == ["canary-bing-443"]
+    stated = _report(store, *window, "--require-assurance", "stated")
+    assert (stated[0], json.loads(stated[1])["require_assurance"]) == (0, "stated")
+    confirmed = json.loads(_report(store, *window, "--require-assurance", "confirmed")[1])
+    assert confirmed["status"] == "not-proven"
+    assert confirmed["reasons"] == ["nothing was shown to be blocked"]
+    assert confirmed["counts"]["by_status"]["pass"] == 12  # the allow checks still pass
+    assert _report(store, *window, "--require-assurance", "maybe")[0] == 2

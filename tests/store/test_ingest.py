@@ -140,3 +140,16 @@ def test_summary_lines_are_checked_against_the_check_lines_of_their_run(tmp_path
     with ResultStore(store_path) as store:
         assert store.read_run("whole") == whole  # the summary also restores the run's times
         assert store.run_ids() == ["whole", "lossy"]  # the lines that did arrive are kept
+
+
+def test_a_summary_that_does_not_add_up_is_rejected_by_its_line(tmp_path: Path) -> None:
+    lines = render_jsonl(make_run("edited", BASE)).splitlines()
+    lines[-1] = lines[-1].replace('"words":"COMPLIANT"', '"words":"NOT PROVEN"')
+    source = tmp_path / "logs.jsonl"
+    source.write_text("\n".join(lines) + "\n")
+    with ResultStore(tmp_path / "s.sqlite") as store:
+        result = ingest_files(store, [source])
+        assert store.run_ids() == ["edited"]  # the check lines are kept
+    (rejected,) = result.rejected
+    assert rejected.line == 6
+    assert "words 'NOT PROVEN' do not name run_status compliant" in rejected.reason

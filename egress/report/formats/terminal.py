@@ -23,7 +23,7 @@ from egress.report.formats.base import (
     status_text,
     when,
 )
-from egress.report.model import ComplianceReport, Finding, scope_name
+from egress.report.model import Category, ComplianceReport, Finding, scope_name
 
 _EVIDENCE_CHARS = 300
 _STATUS_STYLE = {
@@ -43,7 +43,7 @@ def _table(title: str, columns: list[str]) -> Table:
 def _findings(title: str, findings: tuple[Finding, ...], style: str) -> RenderableType:
     if not findings:
         return Text(f"{title}: none", style="green")
-    count = "unproven" if findings[0].category.value == "unproven" else "failed"
+    count = "unproven" if findings[0].category is Category.UNPROVEN else "failed"
     table = _table(title, ["node pool", "check", "endpoint", count, "first", "last"])
     for f in findings:
         table.add_row(

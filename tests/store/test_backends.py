@@ -328,3 +328,21 @@ def test_unchanged_results_share_one_outcome_and_every_result_reads_back_whole(
         assert count("check_defs") == 5
         assert count("outcomes") == first + 2  # only the two leaks, each with its own evidence
         assert [store.read_run(r.run_id) for r in runs] == runs
+
+
+def test_bulk_rows_keep_every_character_and_null(store_location: str) -> None:
+    """The bulk path (COPY text format on PostgreSQL) escapes what it must."""
+    nasty = ["tab\there", "new\nline", "back\\slash", "\\N", "cr\rlf", "", "ünïcode ✓"]
+    db = open_database(store_location, create=True, verify=False)
+    try:
+
+        def roundtrip(conn: Connection) -> list[tuple[object, ...]]:
+            conn.execute(f"CREATE TABLE scratch (n INTEGER, t TEXT, x {db.dialect.real})")
+            rows = [(n, text, n / 3) for n, text in enumerate(nasty)] + [(99, None, None)]
+            db.insert_many(conn, "scratch", ("n", "t", "x"), rows)
+            return [tuple(r) for r in conn.execute("SELECT n, t, x FROM scratch ORDER BY n")]
+
+        stored = db.transaction(roundtrip)
+    finally:
+        db.close()
+    assert stored == [(n, text, n / 3) for n, text in enumerate(nasty)] + [(99, None, None)]

@@ -193,12 +193,10 @@ async def test_tcp_only_success_on_443_is_inconclusive(lab: Lab) -> None:
     assert "80/443/1433" in record.reason
 
 
-async def test_dns_timeout_needs_a_control_that_passed_dns(lab: Lab) -> None:
+async def test_a_silent_resolver_is_never_a_block(lab: Lab) -> None:
     silent = make_check("slow", "slowdns.probe.test", 443, expectation=DENY)
-    alone = only(await lab.run(make_plan(silent), phase_timeout=0.4))
-    assert alone.verdict is Verdict.INCONCLUSIVE
-    assert alone.evidence["dns"]["outcome"] == "timeout"
     run = await lab.run(make_plan(silent, lab.check("good")), phase_timeout=0.4)
     record = next(r for r in run.checks if r.check_id == "slow")
-    assert record.verdict is Verdict.BLOCKED
-    assert record.evidence["control"] == {"check_id": "good", "phase": "dns"}
+    assert record.evidence["dns"]["outcome"] == "timeout"
+    assert record.verdict is Verdict.INCONCLUSIVE  # a DNS proxy forwards every query
+    assert "not a firewall deny" in record.reason

@@ -4,23 +4,38 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from dataclasses import dataclass
 
 from egress import __version__
 from egress.catalog.names import wildcard_covers
 from egress.catalog.schema import PROBE_API_SERVER, UNVERIFIABLE_PREFIX
 from egress.compiler.intents import Intent
 from egress.compiler.layout import IntentKey
+from egress.errors import UsageError
 from egress.model import ApplicationRule, NetworkRule, RuleCollectionGroup
 from egress.policy import Policy
-from egress.probe_plan import Check, CheckKind, Expectation, HostSource, ProbePlan
+from egress.policy.schema import Canary
+from egress.probe_plan import (
+    DEFAULT_APPLICATION_PORTS,
+    Check,
+    CheckKind,
+    Expectation,
+    HostSource,
+    ProbePlan,
+    derive_enforcement,
+)
 
-# Deny canaries: public names and addresses that no AKS rule allows. They are plan data,
-# contacted only by the in-cluster probe through the firewall.
+# Deny canaries: public names and addresses that no AKS rule allows, each chosen so that Azure
+# Firewall can be shown to block it. They are plan data, contacted only by the in-cluster probe
+# through the firewall.
 UNLISTED_FQDNS = ("example.org", "example.net", "neverssl.com")
-DIRECT_IPS = ("1.1.1.1", "9.9.9.9", "208.67.222.222")
+# Public resolvers that also answer DNS-over-TLS on TCP 853: a silent drop there is the path's.
+DIRECT_IPS = ("1.1.1.1", "9.9.9.9", "8.8.8.8")
+DIRECT_IP_PORT = 853
 OUTSIDE_RESOLVERS = ("8.8.8.8", "1.1.1.1", "9.9.9.9")
 WRONG_PORTS = (8443, 8080, 9443, 10443, 2083)
 SSH_HOST = "github.com"
+DEFAULT_QUERY_NAME = "mcr.microsoft.com"
 
 
 def _check_id(text: str) -> str:
@@ -66,11 +81,20 @@ def build_probe_plan(
             continue
         seen.add(endpoint)
         checks[check.id] = check
-    allowed = sorted({i.destination for i, _ in probed if i.dest_kind in ("fqdn", "wildcard_fqdn")})
-    for check in _canaries(allowed, groups, policy):
+    rules = _RuleFacts.of(groups)
+    for check in _canaries(rules, policy):
         checks[check.id] = check
     ordered = sorted(
-        checks.values(),
+        (
+            check.model_copy(
+                update={
+                    "enforcement": derive_enforcement(
+                        check.kind, check.transport, check.port, rules.application_ports
+                    )
+                }
+            )
+            for check in checks.values()
+        ),
         key=lambda c: (c.expectation is Expectation.DENY, c.feature != "required", c.id),
     )
     return ProbePlan(
@@ -100,6 +124,7 @@ def _allow_check(intent: Intent, rule: str) -> Check | None:
         "feature": prov.feature,
         "required": prov.feature == "required",
         "purpose": prov.purpose,
+        "tls_inspection": intent.tls_inspection,
     }
     hint = intent.probe
     if hint and hint.startswith(UNVERIFIABLE_PREFIX):
@@ -152,90 +177,182 @@ def _kind(protocol: str, port: int) -> CheckKind:
     return CheckKind.UNVERIFIABLE
 
 
-def _canaries(
-    allowed: list[str], groups: tuple[RuleCollectionGroup, ...], policy: Policy
-) -> list[Check]:
-    rules = [r for g in groups for c in g.collections for r in c.rules]
-    used_ports: set[int] = set()
-    cidrs = []
-    for rule in rules:
-        if isinstance(rule, ApplicationRule):
-            used_ports |= {p.port for p in rule.protocols}
-        elif isinstance(rule, NetworkRule):
-            for ports in rule.destination_ports:
-                lo, _, hi = ports.partition("-")
-                used_ports |= (
-                    set(range(int(lo), int(hi or lo) + 1))
-                    if int(hi or lo) - int(lo) < 70000
-                    else set()
-                )
-            for address in rule.destination_addresses:
-                try:
-                    cidrs.append(ipaddress.ip_network(address))
-                except ValueError:
-                    continue  # a service tag
+@dataclass(frozen=True)
+class _RuleFacts:
+    """What the compiled rules allow, as far as choosing and checking canaries needs."""
 
-    def listed(name: str) -> bool:
-        return any(a == name or (a.startswith("*.") and wildcard_covers(a, name)) for a in allowed)
+    app_ports_by_fqdn: dict[str, frozenset[int]]  # target FQDN (or wildcard) -> its ports
+    application_ports: frozenset[int]  # where the proxy listens: app-rule ports + defaults
+    used_ports: frozenset[int]  # every port any rule names
+    cidrs: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+    network_ports_by_cidr: tuple[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, str], ...]
 
-    def routed(ip: str) -> bool:
-        return any(ipaddress.ip_address(ip) in net for net in cidrs)
-
-    def deny(name: str, host: str, port: int, kind: CheckKind, purpose: str, **extra: str) -> Check:
-        return Check(
-            id=f"canary/{name}",
-            host=host,
-            port=port,
-            transport="udp" if kind in (CheckKind.DNS, CheckKind.NTP) else "tcp",
-            kind=kind,
-            expectation=Expectation.DENY,
-            destination=host,
-            rule=f"canary/{name}",
-            feature="canary",
-            required=True,
-            purpose=purpose,
-            **extra,
+    @classmethod
+    def of(cls, groups: tuple[RuleCollectionGroup, ...]) -> _RuleFacts:
+        by_fqdn: dict[str, set[int]] = {}
+        app_ports: set[int] = set(DEFAULT_APPLICATION_PORTS)
+        used: set[int] = set()
+        cidrs: list[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, str]] = []
+        for rule in (r for g in groups for c in g.collections for r in c.rules):
+            if isinstance(rule, ApplicationRule):
+                ports = {p.port for p in rule.protocols}
+                app_ports |= ports
+                used |= ports
+                for fqdn in rule.target_fqdns:
+                    by_fqdn.setdefault(fqdn, set()).update(ports)
+            elif isinstance(rule, NetworkRule):
+                for spec in rule.destination_ports:
+                    lo, _, hi = spec.partition("-")
+                    if int(hi or lo) - int(lo) < 70000:
+                        used |= set(range(int(lo), int(hi or lo) + 1))
+                for address in rule.destination_addresses:
+                    try:
+                        network = ipaddress.ip_network(address)
+                    except ValueError:
+                        continue  # a service tag
+                    cidrs.extend((network, spec) for spec in rule.destination_ports)
+        return cls(
+            app_ports_by_fqdn={k: frozenset(v) for k, v in by_fqdn.items()},
+            application_ports=frozenset(app_ports),
+            used_ports=frozenset(used),
+            cidrs=tuple(dict.fromkeys(n for n, _ in cidrs)),
+            network_ports_by_cidr=tuple(cidrs),
         )
 
+    def fqdn_ports(self, name: str) -> frozenset[int] | None:
+        """The app-rule ports that allow `name`, or None when no application rule names it."""
+        found = [
+            ports
+            for target, ports in self.app_ports_by_fqdn.items()
+            if target == name or (target.startswith("*.") and wildcard_covers(target, name))
+        ]
+        return frozenset().union(*found) if found else None
+
+    def routed(self, ip: str) -> bool:
+        return any(ipaddress.ip_address(ip) in net for net in self.cidrs)
+
+    def allows_ip_port(self, ip: str, port: int) -> bool:
+        for network, spec in self.network_ports_by_cidr:
+            lo, _, hi = spec.partition("-")
+            if ipaddress.ip_address(ip) in network and int(lo) <= port <= int(hi or lo):
+                return True
+        return False
+
+
+def _deny(
+    name: str,
+    host: str,
+    port: int,
+    kind: CheckKind,
+    purpose: str,
+    *,
+    canary_server: bool = False,
+    dns_query_name: str | None = None,
+) -> Check:
+    return Check(
+        id=_check_id(f"canary/{name}"),
+        host=host,
+        port=port,
+        transport="udp" if kind in (CheckKind.DNS, CheckKind.NTP) else "tcp",
+        kind=kind,
+        expectation=Expectation.DENY,
+        destination=host,
+        rule=f"canary/{name}",
+        feature="canary",
+        required=True,
+        purpose=purpose,
+        canary_server=canary_server,
+        dns_query_name=dns_query_name if kind is CheckKind.DNS else None,
+    )
+
+
+def _canaries(rules: _RuleFacts, policy: Policy) -> list[Check]:
+    """The default canaries (each provable on Azure Firewall) and the policy's own."""
+    out = {c.id: c for c in _default_canaries(rules, policy)} if policy.default_canaries else {}
+    for canary in policy.canaries:
+        check = _declared(canary, rules)
+        out[check.id] = check  # a declared canary replaces the default of the same name
+    return list(out.values())
+
+
+def _default_canaries(rules: _RuleFacts, policy: Policy) -> list[Check]:
     out = []
-    unlisted = next((n for n in UNLISTED_FQDNS if not listed(n)), None)
-    if unlisted:
+    unlisted = next((n for n in UNLISTED_FQDNS if rules.fqdn_ports(n) is None), None)
+    if unlisted:  # 470 (stated) on HTTP; a cut after the ClientHello (signature) on HTTPS
         out.append(
-            deny("unlisted-fqdn-https", unlisted, 443, CheckKind.HTTPS, "default deny for HTTPS")
+            _deny("unlisted-fqdn-http", unlisted, 80, CheckKind.HTTP, "default deny for HTTP")
         )
         out.append(
-            deny("unlisted-fqdn-http", unlisted, 80, CheckKind.HTTP, "default deny for HTTP")
+            _deny("unlisted-fqdn-https", unlisted, 443, CheckKind.HTTPS, "default deny for HTTPS")
         )
-    direct = next((ip for ip in DIRECT_IPS if not routed(ip)), None)
-    if direct:
+    direct = next((ip for ip in DIRECT_IPS if not rules.routed(ip)), None)
+    if direct and DIRECT_IP_PORT not in rules.application_ports:
         out.append(
-            deny("direct-ip-https", direct, 443, CheckKind.HTTPS, "no egress to a bare public IP")
-        )
-    plain = [a for a in allowed if not a.startswith("*.")]
-    allowed_fqdn = "mcr.microsoft.com" if "mcr.microsoft.com" in plain else next(iter(plain), None)
-    wrong = next((p for p in WRONG_PORTS if p not in used_ports), None)
-    if allowed_fqdn and wrong:
-        out.append(
-            deny(
-                "allowed-fqdn-wrong-port",
-                allowed_fqdn,
-                wrong,
+            _deny(
+                "direct-ip",
+                direct,
+                DIRECT_IP_PORT,
                 CheckKind.TCP,
-                "an allowed name on a port no rule allows",
+                "no egress to a bare public IP on a network-rule port (it answers TCP 853)",
             )
         )
+    plain = sorted(t for t in rules.app_ports_by_fqdn if not t.startswith("*."))
+    allowed = DEFAULT_QUERY_NAME if DEFAULT_QUERY_NAME in plain else next(iter(plain), None)
+    if allowed:
+        out.append(_wrong_port(allowed, rules))
     custom = set(policy.cluster.custom_dns_servers)
-    resolver = next((ip for ip in OUTSIDE_RESOLVERS if ip not in custom and not routed(ip)), None)
+    resolver = next(
+        (ip for ip in OUTSIDE_RESOLVERS if ip not in custom and not rules.routed(ip)), None
+    )
     if resolver:
         out.append(
-            deny(
+            _deny(
                 "dns-outside-resolver",
                 resolver,
                 53,
                 CheckKind.DNS,
                 "no DNS to resolvers outside the VNet (exfiltration)",
-                dns_query_name=allowed_fqdn or "mcr.microsoft.com",
+                dns_query_name=allowed or DEFAULT_QUERY_NAME,
             )
         )
-    out.append(deny("ssh", SSH_HOST, 22, CheckKind.TCP, "no outbound SSH"))
+    out.append(_deny("ssh", SSH_HOST, 22, CheckKind.TCP, "no outbound SSH"))
     return out
+
+
+def _wrong_port(allowed: str, rules: _RuleFacts) -> Check:
+    """An allowed name on a port its rules do not allow: HTTP 80 (a 470) where it is free."""
+    purpose = "an allowed name on a port no rule allows"
+    if 80 not in (rules.fqdn_ports(allowed) or frozenset()):
+        return _deny("allowed-fqdn-wrong-port", allowed, 80, CheckKind.HTTP, purpose)
+    wrong = next(p for p in WRONG_PORTS if p not in rules.used_ports | rules.application_ports)
+    return _deny("allowed-fqdn-wrong-port", allowed, wrong, CheckKind.TCP, purpose)
+
+
+def _declared(canary: Canary, rules: _RuleFacts) -> Check:
+    """A policy canary; refused when the rules allow it or it can never be shown blocked."""
+    kind = CheckKind(canary.kind)
+    where = f"policy canaries entry '{canary.name}' ({canary.destination}:{canary.port})"
+    proxied = canary.transport == "tcp" and canary.port in rules.application_ports
+    if canary.is_ip and proxied and kind in (CheckKind.HTTPS, CheckKind.TLS):
+        raise UsageError(
+            f"{where}: TLS to a bare IP sends no SNI, so the firewall's proxy can never be shown "
+            "to deny it; use an FQDN, or kind tcp on a network-rule port"
+        )
+    if canary.is_ip:
+        allowed = rules.allows_ip_port(canary.destination, canary.port)
+    else:
+        allowed = canary.port in (rules.fqdn_ports(canary.destination) or frozenset())
+    if allowed:
+        raise UsageError(
+            f"{where}: the compiled rules allow this destination and port, so it cannot be a "
+            "canary; pick a destination and port no rule allows"
+        )
+    return _deny(
+        canary.name,
+        canary.destination,
+        canary.port,
+        kind,
+        canary.purpose or "declared in the policy",
+        canary_server=canary.canary_server,
+        dns_query_name=canary.dns_query_name or DEFAULT_QUERY_NAME,
+    )

@@ -36,8 +36,8 @@ from probe_peers import (
 DNS_HOST = "127.53.0.1"
 TCP_PEERS: dict[str, tuple[str, str, dict[str, Any]]] = {
     # name: (address, behaviour, options)
-    # the internet is farther away than the firewall: good answers its ClientHello 30 ms late
-    "good": ("127.10.0.1", "serve", {"tls": "trusted", "delay": 0.03}),
+    # the internet is farther away than the firewall: good answers its ClientHello 100 ms late
+    "good": ("127.10.0.1", "serve", {"tls": "trusted", "delay": 0.1}),
     "unhealthy": ("127.10.0.2", "serve", {"tls": "trusted", "status": 503}),
     "garbage": ("127.10.0.3", "garbage", {"tls": "trusted"}),
     "inspected": ("127.10.0.4", "serve", {"tls": "other-ca"}),

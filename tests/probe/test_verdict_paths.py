@@ -200,3 +200,20 @@ async def test_a_silent_resolver_is_never_a_block(lab: Lab) -> None:
     assert record.evidence["dns"]["outcome"] == "timeout"
     assert record.verdict is Verdict.INCONCLUSIVE  # a DNS proxy forwards every query
     assert "not a firewall deny" in record.reason
+
+
+async def test_inspection_fails_an_entry_that_forbids_it_and_names_the_issuer(lab: Lab) -> None:
+    from egress.compliance import CheckStatus
+    from egress.probe_plan import TlsInspection
+
+    forbidden = lab.check("inspected", id="api", tls_inspection=TlsInspection.FORBIDDEN)
+    allowed = lab.check("inspected", id="registry")
+    run = await lab.run(make_plan(forbidden, allowed))
+    by_id = {r.check_id: r for r in run.checks}
+    api = by_id["api"]
+    assert api.verdict is Verdict.REACHABLE and api.status is CheckStatus.FAIL
+    issuer = api.evidence["tls"]["inspecting_issuer"]
+    assert "Inspecting Proxy CA" in issuer and issuer in api.reason
+    assert api.reason.startswith("TLS inspection is forbidden")
+    assert by_id["registry"].status is CheckStatus.PASS
+    assert by_id["registry"].evidence["tls"]["inspection"] is True

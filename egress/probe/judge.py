@@ -199,6 +199,11 @@ def _stall_after_connect(check: Check, phases: Sequence[Phase], context: Context
     last, tls = phases[-1], _phase(phases, "tls")
     seconds = last.detail.get("error", "")
     if check.enforced_by is not Enforcement.APPLICATION_RULE:
+        if not context.azure:
+            return _inconclusive(
+                f"TCP connected to port {check.port}, then {last.name} stalled ({seconds}); "
+                "the generic profile cannot rule out a firewall that filters beyond TCP"
+            )
         return Judgement(
             Verdict.UNHEALTHY,
             f"TCP connected to port {check.port} through a network rule, then {last.name} "

@@ -81,7 +81,7 @@ def build_probe_plan(
             continue
         seen.add(endpoint)
         checks[check.id] = check
-    rules = _RuleFacts.of(groups)
+    rules = _RuleFacts.of(groups, covered)
     for check in _canaries(rules, policy):
         checks[check.id] = check
     ordered = sorted(
@@ -188,8 +188,13 @@ class _RuleFacts:
     network_ports_by_cidr: tuple[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, str], ...]
 
     @classmethod
-    def of(cls, groups: tuple[RuleCollectionGroup, ...]) -> _RuleFacts:
+    def of(
+        cls, groups: tuple[RuleCollectionGroup, ...], tag_covered: tuple[Intent, ...] = ()
+    ) -> _RuleFacts:
         by_fqdn: dict[str, set[int]] = {}
+        for intent in tag_covered:  # allowed through the FQDN tag's rule, on their own ports
+            lo, _, hi = intent.ports.partition("-")
+            by_fqdn.setdefault(intent.destination, set()).update(range(int(lo), int(hi or lo) + 1))
         app_ports: set[int] = set(DEFAULT_APPLICATION_PORTS)
         used: set[int] = set()
         cidrs: list[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, str]] = []

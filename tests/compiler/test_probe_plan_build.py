@@ -297,3 +297,11 @@ def test_probe_hosts_are_checked(tmp_path: Path) -> None:
             tmp_path,
             {"features": ["azure-monitor"], "probe_hosts": {"monitor-ods": "ws.contoso.com"}},
         )
+
+
+def test_tag_mode_keeps_an_allowed_name_on_a_wrong_port(tmp_path: Path) -> None:
+    policy = compile_with(tmp_path, {"fqdn_mode": "tag"})
+    wrong = _checks(policy)["canary/allowed-fqdn-wrong-port"]
+    assert (wrong.host, wrong.kind, wrong.port) == ("mcr.microsoft.com", CheckKind.HTTP, 80)
+    unlisted = _checks(policy)["canary/unlisted-fqdn-https"]
+    assert unlisted.host == "example.org"  # data: never contacted

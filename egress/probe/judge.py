@@ -209,8 +209,7 @@ def _stall_after_connect(check: Check, phases: Sequence[Phase], context: Context
             f"TCP connected to port {check.port} through a network rule, then {last.name} "
             f"stalled ({seconds}): the destination failed, not the path",
         )
-    through_tls = tls is not None and tls.ok
-    if through_tls and tls is not None and tls.detail.get("verified"):
+    if tls is not None and tls.ok and tls.detail.get("verified"):
         return Judgement(
             Verdict.UNHEALTHY,
             f"TLS completed with the destination's trusted certificate, then HTTP stalled "

@@ -15,6 +15,7 @@ from egress.probe_plan import (
     Check,
     CheckKind,
     Expectation,
+    FirewallProfile,
     HostSource,
     ProbePlan,
     derive_enforcement,
@@ -77,7 +78,11 @@ def build_probe_plan(
         key=lambda c: (c.expectation is Expectation.DENY, c.feature != "required", c.id),
     )
     return ProbePlan(
-        cloud=cloud, region=region, generated_by=f"egress {__version__}", checks=tuple(ordered)
+        cloud=cloud,
+        region=region,
+        generated_by=f"egress {__version__}",
+        firewall_profile=FirewallProfile(policy.firewall.profile),
+        checks=tuple(ordered),
     )
 
 

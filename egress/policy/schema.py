@@ -81,6 +81,8 @@ class Firewall(_Frozen):
     private_ip: str | None = None
     public_ip: str | None = None
     dns_proxy: bool = True
+    # Which firewall behaviour the probe's judge may rely on (written into the probe plan).
+    profile: Literal["azure-firewall", "generic"] = "azure-firewall"
 
     @field_validator("private_ip", "public_ip")
     @classmethod

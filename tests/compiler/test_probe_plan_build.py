@@ -305,3 +305,9 @@ def test_tag_mode_keeps_an_allowed_name_on_a_wrong_port(tmp_path: Path) -> None:
     assert (wrong.host, wrong.kind, wrong.port) == ("mcr.microsoft.com", CheckKind.HTTP, 80)
     unlisted = _checks(policy)["canary/unlisted-fqdn-https"]
     assert unlisted.host == "example.org"  # data: never contacted
+
+
+def test_the_policy_names_the_firewall_profile(tmp_path: Path) -> None:
+    assert compile_request(CompileRequest()).probe_plan.firewall_profile.value == "azure-firewall"
+    plan = compile_with(tmp_path, {"firewall": {"profile": "generic"}}).probe_plan
+    assert plan.firewall_profile.value == "generic"

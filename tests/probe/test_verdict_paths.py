@@ -119,6 +119,22 @@ async def test_closed_port_is_inconclusive_with_errno(lab: Lab) -> None:
     assert record.evidence["tcp"]["errno_name"] == "ECONNREFUSED"
 
 
+async def test_a_refusal_on_a_network_rule_port_came_from_beyond_the_firewall(lab: Lab) -> None:
+    from egress.compliance import CheckStatus
+    from egress.probe_plan import FirewallProfile
+
+    deny = make_check("closed", "closed.probe.test", lab.closed_port, CheckKind.TCP, DENY)
+    record = only(await lab.run(make_plan(deny)))
+    # Azure Firewall drops denied packets silently: a refusal means the SYN got through
+    assert record.verdict is Verdict.UNHEALTHY and record.status is CheckStatus.LEAK
+    assert record.assumption and "never refuse" in record.assumption
+    generic = only(await lab.run(make_plan(deny), firewall_profile=FirewallProfile.GENERIC))
+    assert generic.verdict is Verdict.INCONCLUSIVE and generic.status is CheckStatus.UNPROVEN
+    allow = make_check("closed-allow", "closed.probe.test", lab.closed_port, CheckKind.TCP)
+    down = only(await lab.run(make_plan(allow)))
+    assert down.verdict is Verdict.UNHEALTHY and down.status is CheckStatus.PASS  # not "blocked"
+
+
 async def test_dns_verdicts(lab: Lab) -> None:
     nx = only(await lab.run(make_plan(make_check("nx", "nx.probe.test", 443, expectation=DENY))))
     assert nx.verdict is Verdict.INCONCLUSIVE and nx.compliant is None

@@ -196,13 +196,17 @@ async def test_unverifiable_is_never_passed(lab: Lab) -> None:
 
 
 async def test_tcp_only_success_on_443_is_inconclusive(lab: Lab) -> None:
+    import random
+
     from probe_peers import TcpPeer, always
 
+    # a random loopback address: other worktrees' suites may hold port 443 on a fixed one
+    address = f"127.10.{random.randint(100, 250)}.{random.randint(1, 250)}"
     try:
-        peer = lab.loop.call(TcpPeer("127.10.3.1", always("hang")).start(lab.loop.resources, 443))
+        peer = lab.loop.call(TcpPeer(address, always("hang")).start(lab.loop.resources, 443))
     except PermissionError:
         pytest.skip("binding port 443 needs root (CI runs the suite as root)")
-    check = make_check("tcp443", "127.10.3.1", peer.port, kind=CheckKind.TCP)
+    check = make_check("tcp443", address, peer.port, kind=CheckKind.TCP)
     record = only(await lab.run(make_plan(check)))
     assert record.evidence["tcp"]["outcome"] == "connected"
     assert record.verdict is Verdict.INCONCLUSIVE and record.compliant is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from conftest import Lab, make_plan
@@ -15,7 +16,8 @@ DENY = Expectation.DENY
 
 
 def _records(stdout: str) -> dict[str, CheckRecord]:
-    return {r.check_id: r for r in map(CheckRecord.model_validate_json, stdout.splitlines())}
+    lines = [line for line in stdout.splitlines() if json.loads(line)["record"] == "check"]
+    return {r.check_id: r for r in map(CheckRecord.model_validate_json, lines)}
 
 
 def test_profile_overrides_the_plans_firewall(lab: Lab, tmp_path: Path) -> None:

@@ -6,8 +6,10 @@ process, nftables silently drops 127.66.0.0/16 there, and the probe runs as its 
 process so wall time, CPU time and peak RSS are the whole probe process's numbers.
 
 Plan: 60% reachable (HTTPS allow checks, DNS -> TLS with SNI -> HTTP 200), 20% reset
-(allow checks to a closed port: RST, retried twice), 20% black-holed (deny canaries whose
-SYNs are dropped: a 3 s TCP timeout, judged blocked thanks to the control witness).
+(allow checks to a closed network-rule port: RST, so the path worked: unhealthy), 20%
+black-holed (deny canaries whose SYNs are dropped: a 3 s TCP timeout on a network-rule port,
+judged blocked (signature) thanks to the network-rule witness, then re-probed once to rule
+out a lost packet, so two timeouts).
 
 The sequential baseline runs a stratified sample of the same plan with --concurrency 1
 (one check after the other, like a curl loop) and extrapolates linearly to 1,000 checks.

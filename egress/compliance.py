@@ -12,7 +12,7 @@ expectation verdict                         status
 ==========  ==============================  =============================================
 allow       reachable / unhealthy           pass (fail if inspected where forbidden)
 allow       blocked                         fail
-allow       inconclusive                    unproven
+allow       inconclusive                    unproven (fail if inspected where forbidden)
 deny        blocked, assurance >= minimum   pass
 deny        blocked, weaker assurance       unproven
 deny        reachable / unhealthy           leak (the path let it through)
@@ -131,15 +131,14 @@ def check_status(
     """The status of one judged check (see the module table)."""
     if verdict is Verdict.UNVERIFIABLE:
         return CheckStatus.UNVERIFIABLE
+    forbidden_inspection = inspected and inspection is TlsInspection.FORBIDDEN
+    if expectation is Expectation.ALLOW and forbidden_inspection:
+        return CheckStatus.FAIL  # seen re-signed, whatever else the attempt could show
     if verdict is Verdict.INCONCLUSIVE:
         return CheckStatus.UNPROVEN
     path_worked = verdict in (Verdict.REACHABLE, Verdict.UNHEALTHY)
     if expectation is Expectation.ALLOW:
-        if not path_worked:
-            return CheckStatus.FAIL
-        if inspected and inspection is TlsInspection.FORBIDDEN:
-            return CheckStatus.FAIL
-        return CheckStatus.PASS
+        return CheckStatus.PASS if path_worked else CheckStatus.FAIL
     if path_worked:
         return CheckStatus.LEAK
     return at_minimum(CheckStatus.PASS, verdict, assurance, minimum_assurance)

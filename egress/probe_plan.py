@@ -49,6 +49,25 @@ class Enforcement(StrEnum):
     DNS_PROXY = "dns-proxy"  # name resolution through the firewall's DNS proxy
 
 
+# Ports Azure Firewall's transparent proxy serves when no application rule names others:
+# HTTP and HTTPS, plus MSSQL, whose handshakes the proxy also completes itself (firewall FAQ).
+DEFAULT_APPLICATION_PORTS = frozenset({80, 443, 1433})
+
+
+def derive_enforcement(
+    kind: CheckKind,
+    transport: str,
+    port: int,
+    application_ports: frozenset[int] = DEFAULT_APPLICATION_PORTS,
+) -> Enforcement:
+    """The one rule from a check's kind and port to how the firewall enforces it."""
+    if kind is CheckKind.DNS:
+        return Enforcement.DNS_PROXY
+    if transport == "tcp" and port in application_ports:
+        return Enforcement.APPLICATION_RULE
+    return Enforcement.NETWORK_RULE
+
+
 class TlsInspection(StrEnum):
     """Whether a TLS-inspecting proxy may re-sign this endpoint's traffic."""
 
@@ -97,6 +116,13 @@ class Check(_Frozen):
     # A deny destination the user operates and keeps up, answering on every port: a timeout
     # on a network-rule port to it can then count as blocked.
     canary_server: bool = False
+
+    @property
+    def enforced_by(self) -> Enforcement:
+        """The plan's enforcement, or (plans written before it was recorded) the port's."""
+        if self.enforcement is not None:
+            return self.enforcement
+        return derive_enforcement(self.kind, self.transport, self.port)
 
     @model_validator(mode="after")
     def _unverifiable_has_reason(self) -> Check:

@@ -73,6 +73,9 @@ class Attempt(_Frozen):
     verdict: Verdict
     reason: str
     phases: tuple[Phase, ...]
+    # The source of the attempt's connection (or UDP socket), to join it with firewall logs.
+    local_address: str | None = None
+    local_port: int | None = None
 
 
 class Location(_Frozen):
@@ -83,6 +86,8 @@ class Location(_Frozen):
     node: str | None = None
     pod: str | None = None
     namespace: str | None = None
+    node_ip: str | None = None  # status.hostIP: the source the firewall sees once SNATed
+    pod_ip: str | None = None  # status.podIP: the source it sees with routable pod IPs
 
 
 class CheckRecord(_Frozen):

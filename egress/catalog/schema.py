@@ -56,6 +56,8 @@ class Entry(_Frozen):
     doc: str | None = Field(default=None, pattern=r"^https://")
     conditions: tuple[Condition, ...] = ()
     probe: str | None = None
+    # Whether a TLS-inspecting proxy may re-sign this traffic (the API server forbids it).
+    tls_inspection: Literal["allowed", "forbidden"] = "allowed"
 
     @field_validator("ports")
     @classmethod

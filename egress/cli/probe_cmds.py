@@ -21,7 +21,7 @@ from egress.cli._common import (
 )
 from egress.compliance import withholds_proof
 from egress.errors import MetricsError, OutputError, ProbeError, StoreError, UsageError
-from egress.probe_plan import Expectation, ProbePlan
+from egress.probe_plan import Expectation, FirewallProfile, ProbePlan
 from egress.results import CheckRecord, RunReport, RunStatus
 
 if TYPE_CHECKING:
@@ -167,6 +167,10 @@ def run(  # noqa: PLR0917  (typer maps each option to a parameter)
         bool, typer.Option(help="Also fail on inconclusive deny canaries, not only required ones.")
     ] = False,
     require_assurance: RequireAssuranceOption = None,
+    profile: Annotated[
+        FirewallProfile | None,
+        typer.Option(help="Firewall behaviour the judge relies on (default: the plan's)."),
+    ] = None,
 ) -> None:
     """Probe every check of the plan; exit 0 only when COMPLIANT, 1 when NON-COMPLIANT or NOT
     PROVEN, 2 on bad input, 5 when the probe cannot run."""
@@ -199,6 +203,7 @@ def run(  # noqa: PLR0917  (typer maps each option to a parameter)
         control_check=control,
         trust_store=trust_store,
         minimum_assurance=minimum,
+        firewall_profile=profile,
     )
 
     def emit(record: CheckRecord) -> None:

@@ -11,6 +11,7 @@ from egress.catalog.schema import PROBE_API_SERVER
 from egress.errors import UsageError
 from egress.model import Provenance
 from egress.policy import Allow, Policy
+from egress.probe_plan import TlsInspection
 
 DestKind = Literal["fqdn", "wildcard_fqdn", "fqdn_tag", "address"]
 USER_FEATURE = "policy"
@@ -27,6 +28,7 @@ class Intent:
     provenance: Provenance
     probe: str | None = None  # concrete host, "api-server", "unverifiable: why", or None
     user: bool = False  # from the policy's allow list: goes to the user collections
+    tls_inspection: TlsInspection = TlsInspection.ALLOWED  # may an inspecting proxy re-sign it
 
     @property
     def is_app(self) -> bool:
@@ -188,7 +190,8 @@ def _entry_intents(
         for spec in entry.ports:
             proto, lo, hi = parse_port_spec(spec)
             ports = str(lo) if lo == hi else f"{lo}-{hi}"
-            out.append(Intent(kind, destination, proto, ports, prov, hint))
+            inspection = TlsInspection(entry.tls_inspection)
+            out.append(Intent(kind, destination, proto, ports, prov, hint, False, inspection))
     return out
 
 
@@ -203,6 +206,7 @@ def _allow_intents(allows: tuple[Allow, ...], source: str) -> list[Intent]:
             doc="",
             purpose=allow.purpose or f"application allowance {name}",
         )
+        inspection = TlsInspection(allow.tls_inspection)
         for spec in allow.ports:
             proto, lo, hi = parse_port_spec(spec)
             ports = str(lo) if lo == hi else f"{lo}-{hi}"
@@ -210,8 +214,12 @@ def _allow_intents(allows: tuple[Allow, ...], source: str) -> list[Intent]:
                 app = proto in ("http", "https")
                 fqdn = normalise_fqdn(allow.fqdn, wildcard=app)
                 kind: DestKind = "wildcard_fqdn" if fqdn.startswith("*.") else "fqdn"
-                out.append(Intent(kind, fqdn, proto, ports, prov, allow.probe_host, user=True))
+                out.append(
+                    Intent(kind, fqdn, proto, ports, prov, allow.probe_host, True, inspection)
+                )
             else:
                 dest = check_cidr(allow.cidr) if allow.cidr else allow.service_tag or ""
-                out.append(Intent("address", dest, proto, ports, prov, allow.probe_host, user=True))
+                out.append(
+                    Intent("address", dest, proto, ports, prov, allow.probe_host, True, inspection)
+                )
     return out

@@ -328,6 +328,8 @@ def _location_env(spec: ManifestSpec, target: Target) -> list[Obj]:
         field("EGRESS_NODE_NAME", "spec.nodeName"),
         field("EGRESS_POD_NAME", "metadata.name"),
         field("EGRESS_POD_NAMESPACE", "metadata.namespace"),
+        field("EGRESS_NODE_IP", "status.hostIP"),  # the source firewall logs show once SNATed
+        field("EGRESS_POD_IP", "status.podIP"),
     ]
     if target.node_pool is not None:
         env.append({"name": "EGRESS_NODE_POOL", "value": target.node_pool})

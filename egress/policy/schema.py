@@ -81,6 +81,8 @@ class Firewall(_Frozen):
     private_ip: str | None = None
     public_ip: str | None = None
     dns_proxy: bool = True
+    # Which firewall behaviour the probe's judge may rely on (written into the probe plan).
+    profile: Literal["azure-firewall", "generic"] = "azure-firewall"
 
     @field_validator("private_ip", "public_ip")
     @classmethod
@@ -98,6 +100,7 @@ class Allow(_Frozen):
     ports: tuple[str, ...] = Field(min_length=1)
     purpose: str = ""
     probe_host: str | None = None
+    tls_inspection: TlsInspectionPolicy = "allowed"  # may a TLS-inspecting proxy re-sign it?
 
     @field_validator("ports")
     @classmethod
@@ -126,6 +129,55 @@ class Allow(_Frozen):
         if self.probe_host is not None:
             normalise_fqdn(self.probe_host, wildcard=False)
         return self
+
+
+TlsInspectionPolicy = Literal["allowed", "forbidden"]
+CanaryKind = Literal["https", "http", "tls", "tcp", "dns", "ntp"]
+_UDP_KINDS = frozenset({"dns", "ntp"})
+
+
+class Canary(_Frozen):
+    """A destination that must stay blocked, probed to show the firewall denies it."""
+
+    name: str = Field(pattern=_NAME, max_length=60)
+    destination: str  # an FQDN or an IP address
+    port: int = Field(ge=1, le=65535)
+    kind: CanaryKind
+    protocol: Literal["tcp", "udp"] | None = None  # follows the kind when left out
+    canary_server: bool = False  # a server you keep up that answers on every port
+    dns_query_name: str | None = None  # kind dns: the name asked of the outside resolver
+    purpose: str = ""
+
+    @field_validator("destination")
+    @classmethod
+    def _destination(cls, value: str) -> str:
+        try:
+            return check_ip(value)
+        except ValueError:
+            return normalise_fqdn(value, wildcard=False)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Canary:
+        wanted = "udp" if self.kind in _UDP_KINDS else "tcp"
+        if self.protocol is not None and self.protocol != wanted:
+            raise ValueError(f"kind {self.kind} runs over {wanted}, not {self.protocol}")
+        if self.dns_query_name is not None:
+            if self.kind != "dns":
+                raise ValueError("dns_query_name goes only with kind dns")
+            normalise_fqdn(self.dns_query_name, wildcard=False)
+        return self
+
+    @property
+    def transport(self) -> Literal["tcp", "udp"]:
+        return "udp" if self.kind in _UDP_KINDS else "tcp"
+
+    @property
+    def is_ip(self) -> bool:
+        try:
+            ipaddress.ip_address(self.destination)
+        except ValueError:
+            return False
+        return True
 
 
 class Publication(_Frozen):
@@ -208,6 +260,8 @@ class Policy(_Frozen):
     exclude: tuple[str, ...] = ()  # catalog entry ids ("required/ntp" or "ntp") to leave out
     fqdn_mode: Literal["explicit", "tag"] = "explicit"
     allow: tuple[Allow, ...] = ()
+    canaries: tuple[Canary, ...] = ()  # added to the defaults; the same name replaces one
+    default_canaries: bool = True
     dnat: tuple[Publication, ...] = ()
     probe_hosts: dict[str, str] = {}  # catalog entry id -> concrete host for a wildcard
     rule_collection_groups: RuleCollectionGroups = RuleCollectionGroups()
@@ -225,6 +279,10 @@ class Policy(_Frozen):
         dupes = sorted(n for n, c in names.items() if c > 1)
         if dupes:
             raise ValueError(f"allow has duplicate names: {', '.join(dupes)}; rename one")
+        canaries = Counter(c.name for c in self.canaries)
+        dupes = sorted(n for n, c in canaries.items() if c > 1)
+        if dupes:
+            raise ValueError(f"canaries has duplicate names: {', '.join(dupes)}; rename one")
         dnat = Counter(p.name for p in self.dnat)
         dupes = sorted(n for n, c in dnat.items() if c > 1)
         if dupes:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -44,6 +45,15 @@ def errno_detail(exc: OSError) -> dict[str, Any]:
     }
 
 
+def local_endpoint(sock: Any) -> dict[str, Any]:
+    """The source address and port of a socket: the keys that join a flow with firewall logs."""
+    try:
+        name = sock.getsockname()
+    except (OSError, AttributeError):
+        return {}
+    return {"local_address": str(name[0]), "local_port": int(name[1])}
+
+
 def _elapsed(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 3)
 
@@ -54,17 +64,33 @@ class AsyncioConnector:
     async def tcp(self, address: str, port: int, time_limit: float) -> tuple[Phase, Stream | None]:
         detail: dict[str, Any] = {"address": address, "port": port}
         started = time.perf_counter()
+        loop = asyncio.get_running_loop()
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setblocking(False)
         try:
-            stream = await asyncio.wait_for(asyncio.open_connection(address, port), time_limit)
+            # connect() binds the source port at once, so even a dropped SYN names its flow
+            connecting = loop.sock_connect(sock, (address, port))
+            try:
+                await asyncio.wait_for(connecting, time_limit)
+            finally:
+                detail.update(local_endpoint(sock))
+            reader, writer = await asyncio.open_connection(sock=sock)
         except TimeoutError:
+            sock.close()
             detail.update(outcome="timeout", error=f"no SYN-ACK within {time_limit:g}s")
             return Phase(name="tcp", ok=False, duration_ms=_elapsed(started), detail=detail), None
         except OSError as exc:
+            sock.close()
             outcome = "refused" if exc.errno == errno.ECONNREFUSED else "error"
             detail.update(outcome=outcome, **errno_detail(exc))
             return Phase(name="tcp", ok=False, duration_ms=_elapsed(started), detail=detail), None
+        except BaseException:  # cancelled at the deadline: never leak the socket
+            sock.close()
+            raise
         detail["outcome"] = "connected"
-        return Phase(name="tcp", ok=True, duration_ms=_elapsed(started), detail=detail), stream
+        phase = Phase(name="tcp", ok=True, duration_ms=_elapsed(started), detail=detail)
+        return phase, (reader, writer)
 
     async def udp(
         self,
@@ -87,6 +113,7 @@ class AsyncioConnector:
         except OSError as exc:
             detail.update(outcome="error", **errno_detail(exc))
             return Phase(name=name, ok=False, duration_ms=_elapsed(started), detail=detail), None
+        detail.update(local_endpoint(transport.get_extra_info("socket")))  # connected UDP socket
         try:
             transport.sendto(payload)
             reply = await asyncio.wait_for(asyncio.shield(protocol.reply), time_limit)

@@ -14,12 +14,12 @@ from egress import __version__
 from egress.probe.connect import AsyncioConnector, Connector
 from egress.probe.control import ControlWitness
 from egress.probe.dns_client import Resolver
-from egress.probe.judge import judge, timeout_phase
+from egress.probe.judge import Context, Judgement, judge_attempt, needed_witness, timeout_phase
 from egress.probe.ladder import Ladder
 from egress.probe.settings import ProbeSettings, trust_context, unverified_context
 from egress.probe.status import record_status
 from egress.probe.work import WorkItem, plan_work
-from egress.probe_plan import CheckKind, Expectation, ProbePlan
+from egress.probe_plan import Check, CheckKind, Enforcement, Expectation, ProbePlan, TlsInspection
 from egress.results import Attempt, CheckRecord, Location, Phase, RunReport, Verdict
 
 Clock = Callable[[], datetime]
@@ -72,6 +72,7 @@ class ProbeRun:
             lambda: asyncio.Semaphore(per_destination)
         )
         self._control = ControlWitness(_control_candidates(items, settings.control_check))
+        self._profile = settings.firewall_profile or self.plan.firewall_profile
         progress = [_Progress(item) for item in items]
         # Deny checks start first: a block often shows as a timeout, so their timers then
         # overlap the work of everything else. Records keep plan order.
@@ -106,8 +107,9 @@ class ProbeRun:
     async def _probe(self, entry: _Progress) -> None:
         item, check = entry.item, entry.item.check
         try:
-            for attempt in range(1 + self.settings.retries):
-                if attempt:
+            misses = confirmed = 0
+            while misses <= self.settings.retries:
+                if entry.attempts:
                     await asyncio.sleep(self.settings.retry_delay)
                 started = self.clock()
                 async with self._global, self._destinations[item.destination]:
@@ -116,20 +118,33 @@ class ProbeRun:
                 if check.kind is CheckKind.UNVERIFIABLE or item.problem:
                     break  # nothing a retry could change
                 if check.expectation is Expectation.ALLOW:
-                    verdict, compliant, _ = judge(check, phases, False)
+                    verdict = judge_attempt(check, phases, self._context()).verdict
                     if verdict is Verdict.REACHABLE:
-                        self._control.succeeded(check.id, phases)
-                else:  # a deny verdict may need the control witness; wait outside the bounds
-                    stalled = timeout_phase(phases)
-                    witness = await self._control.wait_for(stalled) if stalled else None
-                    _, compliant, _ = judge(check, phases, witness is not None)
-                if compliant is True:
-                    break
+                        self._control.succeeded(check, phases)
+                    if verdict in (Verdict.REACHABLE, Verdict.UNHEALTHY):
+                        break
+                else:  # a drop needs its witness: wait for it outside the bounds
+                    path = needed_witness(check, phases)
+                    if path is not None:
+                        await self._control.wait_for(path)
+                    if judge_attempt(check, phases, self._context()).verdict is Verdict.BLOCKED:
+                        if timeout_phase(phases) is None or confirmed:
+                            break
+                        confirmed += 1  # re-probe a block seen as a timeout once: a lost
+                        continue  # packet must not pass for a deny
+                misses += 1
         finally:
             self._control.finished(check.id)
-        for phase in {name for _, phases in entry.attempts if (name := timeout_phase(phases))}:
-            await self._control.wait_for(phase)  # final labels need the settled witness
+        for _, phases in entry.attempts:  # final labels need the settled witness and timing
+            path = needed_witness(check, phases)
+            if path is not None:
+                await self._control.wait_for(path)
+        if entry.attempts and _is_cut_on_proxy(check, entry.attempts[-1][1]):
+            await self._control.settled()
         self._finish(entry, deadline_hit=False)
+
+    def _context(self) -> Context:
+        return self._control.context(self._profile)
 
     async def _climb(self, item: WorkItem) -> tuple[Phase, ...]:
         try:
@@ -140,34 +155,45 @@ class ProbeRun:
 
     def _finish(self, entry: _Progress, *, deadline_hit: bool) -> None:
         item, check = entry.item, entry.item.check
+        context = self._context()
         attempts: list[Attempt] = []
-        control: dict[str, Any] = {}
+        judged = Judgement(Verdict.INCONCLUSIVE, "the check was not probed")
         for started, phases in entry.attempts:
-            stalled = timeout_phase(phases)
-            witness = self._control.witness(stalled) if stalled else None
-            if witness:
-                control = {"check_id": witness, "phase": stalled}
-            verdict, _, reason = judge(check, phases, witness is not None)
+            judged = judge_attempt(check, phases, context)
             attempts.append(
-                Attempt(started_at=started, verdict=verdict, reason=reason, phases=phases)
+                Attempt(
+                    started_at=started,
+                    verdict=judged.verdict,
+                    reason=judged.reason,
+                    phases=phases,
+                    **_source_of(phases),
+                )
             )
         now = self.clock()
-        if deadline_hit and check.kind is not CheckKind.UNVERIFIABLE:
-            verdict = Verdict.INCONCLUSIVE
-            reason = (
+        if check.kind is CheckKind.UNVERIFIABLE:
+            judged = judge_attempt(check, (), context)
+        elif deadline_hit:
+            judged = Judgement(
+                Verdict.INCONCLUSIVE,
                 f"deadline: the run deadline of {self.settings.deadline:g}s passed before this "
-                f"check finished ({len(attempts)} attempt(s) completed)"
+                f"check finished ({len(attempts)} attempt(s) completed)",
             )
-        else:
-            last = attempts[-1].phases if attempts else ()
-            stalled = timeout_phase(last)
-            witness = self._control.witness(stalled) if stalled else None
-            verdict, _, reason = judge(check, last, witness is not None)
-        evidence: dict[str, Any] = {"host": item.host, "attempts": len(attempts)}
+        evidence: dict[str, Any] = {
+            "host": item.host,
+            "attempts": len(attempts),
+            "enforcement": check.enforced_by.value,
+            "profile": self._profile.value,
+        }
         if attempts:
             evidence.update({phase.name: phase.detail for phase in attempts[-1].phases})
-        if control and verdict is Verdict.BLOCKED:
-            evidence["control"] = control
+        evidence.update(judged.evidence)
+        status = record_status(
+            check,
+            judged.verdict,
+            judged.assurance,
+            evidence,
+            minimum_assurance=self.settings.minimum_assurance,
+        )
         entry.record = CheckRecord(
             run_id=self.run_id,
             plan_hash=self._plan_hash,
@@ -185,15 +211,11 @@ class ProbeRun:
             rule=check.rule,
             feature=check.feature,
             required=check.required,
-            verdict=verdict,
-            status=record_status(
-                check,
-                verdict,
-                None,  # the judge's assurance goes here (and into `assurance=` below)
-                evidence,
-                minimum_assurance=self.settings.minimum_assurance,
-            ),
-            reason=reason,
+            verdict=judged.verdict,
+            status=status,
+            assurance=judged.assurance,
+            assumption=judged.assumption,
+            reason=_with_inspection(judged.reason, evidence, check),
             evidence=evidence,
             attempts=tuple(attempts),
             started_at=attempts[0].started_at if attempts else now,
@@ -201,6 +223,39 @@ class ProbeRun:
         )
         if self.on_record is not None:
             self.on_record(entry.record)
+
+
+def _source_of(phases: tuple[Phase, ...]) -> dict[str, Any]:
+    """The source address and port of the attempt's last connection or UDP socket."""
+    for phase in reversed(phases):
+        if "local_port" in phase.detail:
+            return {
+                "local_address": phase.detail.get("local_address"),
+                "local_port": phase.detail.get("local_port"),
+            }
+    return {}
+
+
+def _is_cut_on_proxy(check: Check, phases: tuple[Phase, ...]) -> bool:
+    """A cut after the ClientHello on a proxied port: its timing is read against the reference."""
+    return (
+        check.enforced_by is Enforcement.APPLICATION_RULE
+        and bool(phases)
+        and phases[-1].name == "tls"
+        and phases[-1].detail.get("outcome") == "cut-after-client-hello"
+    )
+
+
+def _with_inspection(reason: str, evidence: dict[str, Any], check: Check) -> str:
+    """Name the inspecting issuer where the entry forbids TLS inspection."""
+    tls = evidence.get("tls", {})
+    if check.tls_inspection is TlsInspection.FORBIDDEN and tls.get("inspection"):
+        issuer = tls.get("inspecting_issuer")
+        return (
+            f"TLS inspection is forbidden for {check.destination} but {issuer} re-signed it; "
+            f"{reason}"
+        )
+    return reason
 
 
 def _control_candidates(items: list[WorkItem], explicit: str | None) -> list[str]:

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from egress.probe_plan import FirewallProfile
 from egress.results import Assurance, Location
 
 # Downward API variables the Job/CronJob manifest sets (documented in docs/probe.md).
@@ -17,6 +18,8 @@ ENV_POD = "EGRESS_POD_NAME"
 ENV_NAMESPACE = "EGRESS_POD_NAMESPACE"
 ENV_NODE_POOL = "EGRESS_NODE_POOL"
 ENV_CLUSTER = "EGRESS_CLUSTER"
+ENV_NODE_IP = "EGRESS_NODE_IP"
+ENV_POD_IP = "EGRESS_POD_IP"
 ENV_API_SERVER = "KUBERNETES_SERVICE_HOST"
 
 
@@ -37,6 +40,7 @@ class ProbeSettings:
     body_excerpt_bytes: int = 256  # bounded evidence from HTTP bodies
     # --require-assurance: a block known less surely than this leaves a deny check unproven
     minimum_assurance: Assurance | None = None
+    firewall_profile: FirewallProfile | None = None  # --profile; None: the plan's profile
 
 
 def is_ip_literal(host: str) -> bool:
@@ -69,6 +73,8 @@ def location_from_env(
         node=pick(ENV_NODE),
         pod=pick(ENV_POD),
         namespace=pick(ENV_NAMESPACE),
+        node_ip=pick(ENV_NODE_IP),
+        pod_ip=pick(ENV_POD_IP),
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
+import time
 from datetime import UTC
 from typing import Any
 
@@ -34,6 +35,7 @@ async def handshake(
     tls = context.wrap_bio(incoming, outgoing, server_side=False, server_hostname=server_hostname)
     state = {"from_server": 0}
     detail: dict[str, Any] = {"sni": server_hostname}
+    clock: dict[str, float] = {}  # perf_counter when the ClientHello left and the first byte came
 
     async def drive() -> None:
         while True:
@@ -41,12 +43,14 @@ async def handshake(
                 tls.do_handshake()
             except ssl.SSLWantReadError:
                 await _flush(writer, outgoing)
+                clock.setdefault("hello", time.perf_counter())
                 try:
                     chunk = await reader.read(READ_CHUNK)
                 except ConnectionError as exc:
                     raise HandshakeCutError(f"{type(exc).__name__}: {exc}") from exc
                 if not chunk:
                     raise HandshakeCutError("EOF") from None
+                clock.setdefault("first_byte", time.perf_counter())
                 state["from_server"] += len(chunk)
                 incoming.write(chunk)
             else:
@@ -81,9 +85,27 @@ async def handshake(
             certificate=certificate_summary(tls.getpeercert(binary_form=True)),
         )
     detail["bytes_from_server"] = state["from_server"]
+    detail.update(_hello_timing(clock, detail["outcome"]))
     if detail["outcome"] != "complete":
         return detail, None
     return detail, Channel(reader, writer, tls, incoming, outgoing)
+
+
+def _hello_timing(clock: dict[str, float], outcome: str) -> dict[str, float]:
+    """Milliseconds from the ClientHello to the first server byte, or to the cut or timeout.
+
+    Against the TCP handshake time (which a transparent proxy answers itself) this tells a
+    proxy's own decision from a round trip to the far end.
+    """
+    hello = clock.get("hello")
+    if hello is None:
+        return {}
+    out: dict[str, float] = {}
+    if "first_byte" in clock:
+        out["hello_to_first_byte_ms"] = round((clock["first_byte"] - hello) * 1000, 3)
+    if outcome.startswith("cut-") or outcome == "timeout":
+        out["hello_to_end_ms"] = round((time.perf_counter() - hello) * 1000, 3)
+    return out
 
 
 async def _flush(writer: asyncio.StreamWriter, outgoing: ssl.MemoryBIO) -> None:
@@ -132,6 +154,9 @@ def tls_phase_detail(
         "verify_error": verified.get("verify_error"),
         "inspection": code in UNTRUSTED_ISSUER_CODES,
     }
+    certificate = merged.get("certificate")
+    if merged["inspection"] and isinstance(certificate, dict):
+        merged["inspecting_issuer"] = certificate.get("issuer")
     ok = unverified is not None and unverified.get("outcome") == "complete"
     if not ok:
         merged.setdefault("outcome", "verify-failed")

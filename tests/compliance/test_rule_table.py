@@ -39,7 +39,9 @@ allow  unhealthy     *          no   *          *          pass
 allow  unhealthy     *          yes  allowed    *          pass
 allow  unhealthy     *          yes  forbidden  *          fail
 allow  blocked       *          *    *          *          fail
-allow  inconclusive  *          *    *          *          unproven
+allow  inconclusive  *          no   *          *          unproven
+allow  inconclusive  *          yes  allowed    *          unproven
+allow  inconclusive  *          yes  forbidden  *          fail
 allow  unverifiable  *          *    *          *          unverifiable
 deny   reachable     *          *    *          *          leak
 deny   unhealthy     *          *    *          *          leak

@@ -110,6 +110,8 @@ def pod_env(entry: dict[str, Any]) -> dict[str, str]:
         "spec.nodeName": "aks-user-12345-vmss000000",
         "metadata.name": "egress-probe-user-29000000-abcde",
         "metadata.namespace": "egress-probe",
+        "status.hostIP": "10.224.0.4",
+        "status.podIP": "10.244.1.7",
     }
     env = {"PATH": f"{EGRESS_BIN}{os.pathsep}/usr/bin:/bin", "HOME": "/tmp"}
     for item in entry["env"]:

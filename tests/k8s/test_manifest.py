@@ -123,6 +123,8 @@ def test_each_pool_pod_is_pinned_to_its_pool_and_says_so() -> None:
             "EGRESS_NODE_NAME": "spec.nodeName",
             "EGRESS_POD_NAME": "metadata.name",
             "EGRESS_POD_NAMESPACE": "metadata.namespace",
+            "EGRESS_NODE_IP": "status.hostIP",  # joins records with firewall logs
+            "EGRESS_POD_IP": "status.podIP",
         }
 
 

@@ -17,7 +17,7 @@ import pytest
 import trustme
 
 from egress.probe import DnspythonResolver, ProbeRun, ProbeSettings
-from egress.probe_plan import Check, CheckKind, Expectation, ProbePlan
+from egress.probe_plan import Check, CheckKind, Enforcement, Expectation, ProbePlan
 from egress.results import Location, RunReport
 
 from probe_peers import (
@@ -36,7 +36,8 @@ from probe_peers import (
 DNS_HOST = "127.53.0.1"
 TCP_PEERS: dict[str, tuple[str, str, dict[str, Any]]] = {
     # name: (address, behaviour, options)
-    "good": ("127.10.0.1", "serve", {"tls": "trusted"}),
+    # the internet is farther away than the firewall: good answers its ClientHello 100 ms late
+    "good": ("127.10.0.1", "serve", {"tls": "trusted", "delay": 0.1}),
     "unhealthy": ("127.10.0.2", "serve", {"tls": "trusted", "status": 503}),
     "garbage": ("127.10.0.3", "garbage", {"tls": "trusted"}),
     "inspected": ("127.10.0.4", "serve", {"tls": "other-ca"}),
@@ -48,6 +49,7 @@ TCP_PEERS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "expired": ("127.10.0.11", "serve", {"tls": "expired"}),
 }
 CLOSED_HOST = "127.10.0.10"
+PROXIED_KINDS = frozenset({CheckKind.HTTPS, CheckKind.HTTP, CheckKind.TLS})
 
 
 def make_check(
@@ -71,6 +73,8 @@ def make_check(
         "feature": "canary" if expectation is Expectation.DENY else "required",
         "required": expectation is Expectation.ALLOW,
     }
+    if kind in PROXIED_KINDS:  # the lab's random ports stand for 80/443 behind the proxy
+        fields["enforcement"] = Enforcement.APPLICATION_RULE
     fields.update(extra)
     return Check(**fields)
 
@@ -173,6 +177,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
                 tls=context,
                 status=options.get("status", 200),
                 body=options.get("body", b"hello from the test peer"),
+                delay=options.get("delay", 0.0),
             )
             peers[name] = await peer.start(loop.resources)
         return Lab(

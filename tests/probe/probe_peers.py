@@ -220,6 +220,8 @@ class TcpPeer:
     sni: list[str | None] = field(default_factory=list)
     first_bytes: list[bytes] = field(default_factory=list)
     requests: list[bytes] = field(default_factory=list)
+    delay: float = 0.0  # seconds between the ClientHello and the answer (or the cut)
+    remotes: list[tuple[str, int]] = field(default_factory=list)  # client address, port
 
     async def start(self, keep: list[Any], port: int = 0) -> TcpPeer:
         if self.tls is not None:
@@ -234,6 +236,7 @@ class TcpPeer:
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
+        self.remotes.append(tuple(writer.get_extra_info("peername")[:2]))
         self.open_now += 1
         self.max_open = max(self.max_open, self.open_now)
         mode = self.behaviour(self.connections)
@@ -250,6 +253,7 @@ class TcpPeer:
     ) -> None:
         if mode in ("cut", "reset"):
             self.first_bytes.append(await reader.read(4096))  # the ClientHello
+            await asyncio.sleep(self.delay)
             if mode == "reset":
                 sock = writer.get_extra_info("socket")
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -259,6 +263,9 @@ class TcpPeer:
                 pass
             return
         if self.tls is not None and mode in ("serve", "garbage"):
+            if self.delay:  # the ClientHello waits in the socket, not in the reader's buffer
+                writer.transport.pause_reading()
+                await asyncio.sleep(self.delay)
             await writer.start_tls(self.tls)
         if mode == "garbage":
             await reader.read(4096)
@@ -288,10 +295,12 @@ def always(mode: str) -> Callable[[int], str]:
 class NtpPeer(asyncio.DatagramProtocol):
     """Answers mode-3 requests with mode 4; `echo=False` answers with a wrong origin."""
 
-    def __init__(self, echo: bool = True, silent: bool = False) -> None:
+    def __init__(self, echo: bool = True, silent: bool = False, silent_first: int = 0) -> None:
         self.echo = echo
         self.silent = silent
+        self.silent_first = silent_first  # leave the first N requests unanswered
         self.requests: list[bytes] = []
+        self.sources: list[tuple[str, int]] = []
         self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -299,6 +308,9 @@ class NtpPeer(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
         self.requests.append(data)
+        self.sources.append((str(addr[0]), int(addr[1])))
+        if len(self.requests) <= self.silent_first:
+            return
         if self.silent or self.transport is None or len(data) < 48:
             return
         reply = bytearray(48)

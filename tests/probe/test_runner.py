@@ -7,13 +7,16 @@ import time
 import pytest
 from conftest import Lab, make_check, make_plan
 
+from egress.compliance import Assurance, CheckStatus
+from egress.probe.judge import NETWORK_UDP
 from egress.probe.settings import api_server_host, location_from_env
-from egress.probe_plan import CheckKind, Expectation, HostSource
+from egress.probe_plan import CheckKind, Expectation, FirewallProfile, HostSource
 from egress.results import Location, Verdict
 
 from probe_peers import TcpPeer
 
 ALLOW, DENY = Expectation.ALLOW, Expectation.DENY
+GENERIC = FirewallProfile.GENERIC
 
 
 def dedicated_peer(lab: Lab, address: str, names: list[str], **options: object) -> TcpPeer:
@@ -56,30 +59,137 @@ async def test_reprobe_until_observed_matches_expected(lab: Lab) -> None:
     )
     check = make_check("flaky", "flaky.probe.test", peer.port)
     record = (await lab.run(make_plan(check), retries=2)).checks[0]
-    assert [a.verdict for a in record.attempts] == [Verdict.BLOCKED, Verdict.REACHABLE]
-    assert record.verdict is Verdict.REACHABLE and record.compliant is True
+    assert len(record.attempts) == 2
+    assert record.attempts[0].phases[-1].detail["outcome"] == "cut-after-client-hello"
+    assert record.attempts[-1].verdict is Verdict.REACHABLE
+    assert record.verdict is Verdict.REACHABLE and record.status is CheckStatus.PASS
 
 
-async def test_timeout_is_blocked_only_with_a_control_that_passed_that_phase(lab: Lab) -> None:
+async def test_tls_stall_after_the_proxy_took_the_hello_is_never_blocked(lab: Lab) -> None:
     deny = lab.check("hang", kind=CheckKind.TLS, expectation=DENY)
-    alone = (await lab.run(make_plan(deny), phase_timeout=0.4)).checks[0]
-    assert alone.verdict is Verdict.INCONCLUSIVE and alone.compliant is None
-    assert "no control check passed tls" in alone.reason
     control = lab.check("good", id="control")
     run = await lab.run(make_plan(deny, control), phase_timeout=0.4)
     record = next(r for r in run.checks if r.check_id == "hang")
-    assert record.verdict is Verdict.BLOCKED and record.compliant is True
-    assert record.evidence["control"] == {"check_id": "control", "phase": "tls"}
     assert record.evidence["tls"]["outcome"] == "timeout"
+    assert record.evidence["tls"]["hello_to_end_ms"] >= 400
+    # the proxy took the ClientHello and did not cut it: it let the connection through
+    assert record.verdict is Verdict.UNHEALTHY and record.status is CheckStatus.LEAK
+    assert (
+        record.assurance is None and record.assumption and "never by stalling" in record.assumption
+    )
+    generic = await lab.run(make_plan(deny, control), phase_timeout=0.4, firewall_profile=GENERIC)
+    record = next(r for r in generic.checks if r.check_id == "hang")
+    assert record.verdict is Verdict.INCONCLUSIVE and record.status is CheckStatus.UNPROVEN
+    assert record.evidence["profile"] == "generic"
+
+
+async def test_a_deny_blocked_on_a_timeout_is_re_probed_once(lab: Lab) -> None:
+    witness = make_check("ntp", "ntp.probe.test", lab.ntp_port, kind=CheckKind.NTP)
+    silent = make_check(
+        "silent", "ntp-silent.probe.test", lab.udp_silent_port, kind=CheckKind.NTP, expectation=DENY
+    )
+    run = await lab.run(make_plan(witness, silent), phase_timeout=0.3, retries=0)
+    record = next(r for r in run.checks if r.check_id == "silent")
+    assert [a.verdict for a in record.attempts] == [Verdict.BLOCKED, Verdict.BLOCKED]
+    assert record.verdict is Verdict.BLOCKED and record.assurance is Assurance.SIGNATURE
+    assert record.status is CheckStatus.PASS
+    assert record.evidence["control"] == {"check_id": "ntp", "phase": "ntp", "path": NETWORK_UDP}
+    assert record.evidence["attempts"] == 2
+
+
+async def test_a_timeout_that_was_a_transient_loss_is_a_leak(lab: Lab) -> None:
+    from probe_peers import NtpPeer, start_udp
+
+    port = lab.loop.call(start_udp("127.12.0.9", NtpPeer(silent_first=1), lab.loop.resources))
+    lab.dns.zone.records["lossy.probe.test."] = ["127.12.0.9"]
+    witness = make_check("ntp", "ntp.probe.test", lab.ntp_port, kind=CheckKind.NTP)
+    lossy = make_check("lossy", "lossy.probe.test", port, kind=CheckKind.NTP, expectation=DENY)
+    run = await lab.run(make_plan(witness, lossy), phase_timeout=0.3, retries=0)
+    record = next(r for r in run.checks if r.check_id == "lossy")
+    assert [a.verdict for a in record.attempts] == [Verdict.BLOCKED, Verdict.REACHABLE]
+    assert record.verdict is Verdict.REACHABLE and record.status is CheckStatus.LEAK
+
+
+async def test_a_timeout_needs_a_witness_on_the_same_path(lab: Lab) -> None:
+    silent = make_check(
+        "silent", "ntp-silent.probe.test", lab.udp_silent_port, kind=CheckKind.NTP, expectation=DENY
+    )
+    tcp_only = lab.check("plain", kind=CheckKind.TCP, id="tcp-allow")  # a network-rule TCP connect
+    run = await lab.run(
+        make_plan(silent, tcp_only, lab.check("good")), phase_timeout=0.3, retries=2
+    )
+    record = next(r for r in run.checks if r.check_id == "silent")
+    assert record.verdict is Verdict.INCONCLUSIVE, record.reason
+    assert "over UDP" in record.reason
+    assert len(record.attempts) == 3  # not blocked: retried like any other mismatch
 
 
 async def test_explicit_control_check_is_the_only_witness(lab: Lab) -> None:
-    deny = lab.check("hang", kind=CheckKind.TLS, expectation=DENY)
-    good = lab.check("good")
-    failing = make_check("closed", "closed.probe.test", lab.closed_port)
-    run = await lab.run(make_plan(deny, good, failing), phase_timeout=0.4, control_check="closed")
-    record = next(r for r in run.checks if r.check_id == "hang")
+    witness = make_check("ntp", "ntp.probe.test", lab.ntp_port, kind=CheckKind.NTP)
+    silent = make_check(
+        "silent", "ntp-silent.probe.test", lab.udp_silent_port, kind=CheckKind.NTP, expectation=DENY
+    )
+    run = await lab.run(
+        make_plan(witness, silent, lab.check("good")), phase_timeout=0.3, control_check="good"
+    )
+    record = next(r for r in run.checks if r.check_id == "silent")
     assert record.verdict is Verdict.INCONCLUSIVE
+
+
+async def test_a_cut_is_read_against_the_time_a_spliced_handshake_took(lab: Lab) -> None:
+    context = lab.extra["ca"]
+    import ssl
+
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.issue_cert("far.probe.test").configure_cert(server)
+    far = dedicated_peer(
+        lab, "127.10.4.1", ["far.probe.test"], behaviour=lambda n: "serve", tls=server, delay=0.3
+    )
+    slow_cut = dedicated_peer(
+        lab, "127.10.4.2", ["slowcut.probe.test"], behaviour=lambda n: "cut", delay=0.3
+    )
+    allowed = make_check("far", "far.probe.test", far.port)
+    fast = lab.check("cut", expectation=DENY)
+    run = await lab.run(make_plan(allowed, fast), phase_timeout=2.0)
+    by_id = {r.check_id: r for r in run.checks}
+    assert by_id["far"].verdict is Verdict.REACHABLE
+    record = by_id["cut"]
+    timing = record.evidence["timing"]
+    assert timing["decided_by"] == "firewall" and timing["spliced_by"] == "far"
+    assert timing["spliced_hello_ms"] >= 300 > timing["hello_to_cut_ms"] * 3
+    assert record.verdict is Verdict.BLOCKED and record.assurance is Assurance.SIGNATURE
+    assert record.assumption and "came from the firewall's proxy itself" in record.assumption
+    # a cut as late as a round trip to the far end may be a destination refusing behind the proxy
+    late = make_check("slowcut", "slowcut.probe.test", slow_cut.port, expectation=DENY)
+    run = await lab.run(make_plan(lab.check("good"), late), phase_timeout=2.0)
+    record = next(r for r in run.checks if r.check_id == "slowcut")
+    assert record.evidence["timing"]["decided_by"] == "far-end"
+    assert record.verdict is Verdict.INCONCLUSIVE and record.status is CheckStatus.UNPROVEN
+
+
+async def test_every_attempt_records_its_source_address_and_port(lab: Lab) -> None:
+    from probe_peers import NtpPeer, start_udp
+
+    ntp_peer = NtpPeer()
+    port = lab.loop.call(start_udp("127.12.0.10", ntp_peer, lab.loop.resources))
+    lab.dns.zone.records["ntp-src.probe.test."] = ["127.12.0.10"]
+    peer = lab.peers["good"]
+    before = len(peer.remotes)
+    closed = make_check("closed", "closed.probe.test", lab.closed_port, kind=CheckKind.TCP)
+    plan = make_plan(
+        lab.check("good"),
+        make_check("ntp-src", "ntp-src.probe.test", port, kind=CheckKind.NTP),
+        closed,
+    )
+    run = await lab.run(plan, retries=1)
+    by_id = {r.check_id: r for r in run.checks}
+    (https,) = by_id["good"].attempts
+    assert (https.local_address, https.local_port) == peer.remotes[before]  # what the far end saw
+    assert by_id["good"].evidence["tcp"]["local_port"] == https.local_port
+    (ntp,) = by_id["ntp-src"].attempts
+    assert (ntp.local_address, ntp.local_port) == ntp_peer.sources[-1]
+    refused = by_id["closed"].attempts  # refused (unhealthy) counts as the path working: no retry
+    assert all(a.local_port for a in refused) and refused[0].local_address == "127.0.0.1"
 
 
 async def test_checks_run_concurrently_up_to_the_global_bound(lab: Lab) -> None:
@@ -93,7 +203,7 @@ async def test_checks_run_concurrently_up_to_the_global_bound(lab: Lab) -> None:
     )
     run = await lab.run(plan, phase_timeout=1.0, concurrency=32)
     assert peer.max_open == 12  # all twelve held a connection at the same time
-    assert all(r.verdict is Verdict.INCONCLUSIVE for r in run.checks)
+    assert all(r.verdict is Verdict.UNHEALTHY for r in run.checks)  # spliced, then stalled
 
     bounded = dedicated_peer(
         lab, "127.10.2.2", [f"b{i}.probe.test" for i in range(6)], behaviour=lambda n: "hang"
@@ -164,6 +274,8 @@ def test_location_from_downward_api_env_and_flags() -> None:
         "EGRESS_POD_NAMESPACE": "egress",
         "EGRESS_NODE_POOL": "sys",
         "EGRESS_CLUSTER": "prod",
+        "EGRESS_NODE_IP": "10.224.0.4",
+        "EGRESS_POD_IP": "10.244.1.7",
     }
     assert location_from_env(env) == Location(
         cluster="prod",
@@ -171,6 +283,8 @@ def test_location_from_downward_api_env_and_flags() -> None:
         node="aks-sys-0",
         pod="egress-probe-abc",
         namespace="egress",
+        node_ip="10.224.0.4",
+        pod_ip="10.244.1.7",
     )
     assert location_from_env(env, cluster="c2", node_pool="p2").cluster == "c2"
     assert location_from_env({}) == Location()

@@ -88,8 +88,14 @@ def split_parts(
     The body is serialised once; every number outside a string is then cut out of the text
     (so it comes back exactly as written), attempt starts included, as microsecond offsets.
     """
+    # An attempt's source address changes with every pod: it goes with the numbers.
+    addresses = [dumped.get("local_address") for _, dumped in attempts]
     templates = [
-        {**dumped, "started_at": _micros(moment, started_at)} for moment, dumped in attempts
+        {
+            **{k: v for k, v in dumped.items() if k != "local_address"},
+            "started_at": _micros(when, started_at),
+        }
+        for when, dumped in attempts
     ]
     text = json.dumps(
         {"assumption": assumption, "attempts": templates, "evidence": evidence, "reason": reason},
@@ -110,7 +116,8 @@ def split_parts(
     outcome = Outcome(
         digest(f"{verdict}|{status}|{assurance}|{body}"), verdict, status, assurance, body
     )
-    return outcome, "[" + ",".join(numbers) + "]"
+    timing = "[" + ",".join([*numbers, json.dumps(addresses, separators=(",", ":"))]) + "]"
+    return outcome, timing
 
 
 def digest(text: str) -> str:
@@ -168,18 +175,22 @@ class Joined:
 
 def join(body: str, timing: str, run_started_at: datetime) -> Joined:
     """The inverse of :func:`split`."""
-    numbers = timing[1:-1].split(",")
+    *numbers, addresses = json.loads(timing)  # numbers read back exactly (repr round-trips)
     started = run_started_at.astimezone(UTC) + int(numbers[0]) * _MICROSECOND
     finished = started + int(numbers[1]) * _MICROSECOND
     rest = iter(numbers[2:])
 
     def fill(match: re.Match[str]) -> str:
-        return match.group(1) if match.group(1) is not None else next(rest)
+        return match.group(1) if match.group(1) is not None else json.dumps(next(rest))
 
     filled = json.loads(_HOLES.sub(fill, body))
     attempts = [
-        {**attempt, "started_at": started + int(attempt["started_at"]) * _MICROSECOND}
-        for attempt in filled["attempts"]
+        {
+            **attempt,
+            "started_at": started + int(attempt["started_at"]) * _MICROSECOND,
+            "local_address": address,
+        }
+        for attempt, address in zip(filled["attempts"], addresses, strict=True)
     ]
     return Joined(
         started_at=started,

@@ -194,8 +194,11 @@ ON CONFLICT ({SUMMARY_KEY}) DO UPDATE SET
 # outcome in `outcomes`; the row keeps its run, position, the two references and a short
 # JSON array of its numbers (`egress.store._compact`). Both references are content digests,
 # so equal content is stored once however many runs and writers produce it. The view
-# `check_results` gives the columns queries filter and group by.
+# `check_results` gives the columns queries filter and group by. Runs also keep the node and
+# pod IP the probe ran from (the source a firewall log shows).
 SCHEMA_V4 = """
+ALTER TABLE runs ADD COLUMN node_ip {text};
+ALTER TABLE runs ADD COLUMN pod_ip {text};
 CREATE TABLE check_defs (
     id {id},
     digest {text} NOT NULL UNIQUE,

@@ -36,7 +36,7 @@ T = TypeVar("T")
 
 _RUN_COLUMNS = (
     "run_id, cluster, region, cloud, node_pool, node, pod, namespace, plan_hash, "
-    "tool_version, started_at, finished_at"
+    "tool_version, started_at, finished_at, node_ip, pod_ip"
 )
 
 
@@ -201,7 +201,7 @@ class ResultStore:
             pks: dict[str, int] = {}
             for start in range(0, len(staged), _RUN_CHUNK):
                 chunk = staged[start : start + _RUN_CHUNK]
-                marks = ", ".join([f"({_marks(12)})"] * len(chunk))
+                marks = ", ".join([f"({_marks(14)})"] * len(chunk))
                 inserted = conn.execute(
                     f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES {marks} "
                     "ON CONFLICT (run_id) DO NOTHING RETURNING id, run_id",
@@ -305,6 +305,8 @@ class ResultStore:
         run = dict(zip(["pk", *_names(_RUN_COLUMNS)], row, strict=True))
         location = {key: run[key] or None for key in ("cluster", "node_pool", "node", "pod")}
         location["namespace"] = run["namespace"]
+        location["node_ip"] = run["node_ip"]
+        location["pod_ip"] = run["pod_ip"]
         identity = {
             "run_id": run["run_id"],
             "plan_hash": run["plan_hash"],
@@ -361,6 +363,8 @@ def _run_row(run: RunReport) -> tuple[Any, ...]:
         run.tool_version,
         format_ts(run.started_at),
         format_ts(run.finished_at),
+        where.node_ip,
+        where.pod_ip,
     )
 
 

@@ -114,6 +114,7 @@ def test_a_schema_from_a_newer_egress_is_refused_untouched(store_location: str) 
     db.close()
 
 
+_V1_RUN_COLUMNS = ", ".join(_RUN_COLUMNS.split(", ")[:12])  # without node_ip, pod_ip (v4)
 _V1_CHECK_COLUMNS = (
     "run",
     "check_id",
@@ -172,8 +173,8 @@ def test_a_version_1_store_migrates_and_keeps_its_runs(store_location: str) -> N
         db.set_schema_version(conn, 1)
         for run in runs:
             pk = conn.execute(
-                f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES ({', '.join('?' * 12)}) RETURNING id",
-                _run_row(run),
+                f"INSERT INTO runs ({_V1_RUN_COLUMNS}) VALUES ({', '.join('?' * 12)}) RETURNING id",
+                _run_row(run)[:12],
             ).fetchone()[0]
             rows = [_v1_check_row(pk, check) for check in run.checks]
             db.insert_many(conn, "checks", _V1_CHECK_COLUMNS, rows)
@@ -309,13 +310,19 @@ def test_unchanged_results_share_one_outcome_and_every_result_reads_back_whole(
                 update={
                     "phases": phases,
                     "started_at": attempt.started_at + timedelta(milliseconds=n),
+                    "local_address": f"10.244.3.{n + 10}",  # a new pod IP each run
+                    "local_port": 40000 + 7 * n + index,
                 }
             )
             evidence = {**check.evidence, "local_port": 40000 + 7 * n + index}
             if check.check_id in leak:
                 evidence["server"] = f"edge-{n}"  # the leak's evidence is new each time
             checks.append(check.model_copy(update={"attempts": (moved,), "evidence": evidence}))
-        runs.append(run.model_copy(update={"checks": tuple(checks)}))
+        where = run.location.model_copy(
+            update={"node_ip": "10.240.0.4", "pod_ip": f"10.244.3.{n + 10}"}
+        )
+        located = [c.model_copy(update={"location": where}) for c in checks]
+        runs.append(run.model_copy(update={"checks": tuple(located), "location": where}))
     with ResultStore(store_location) as store:
 
         def count(table: str) -> int:

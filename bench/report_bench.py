@@ -159,6 +159,8 @@ def generate(path: Path) -> None:
                     "0.1.0",
                     started,
                     finished,
+                    "10.240.0.4",  # node IP
+                    f"10.244.{pool}.{slot % 250 + 1}",  # pod IP
                 )
             )
             for position, (check_id, _, expectation, _) in enumerate(ENDPOINTS):
@@ -167,7 +169,7 @@ def generate(path: Path) -> None:
                 checks.append(
                     (run_pk, position, def_ids[check_id], outcome_ids[outcome.digest], timing)
                 )
-        conn.executemany(f"INSERT INTO runs VALUES ({', '.join('?' * 13)})", runs)
+        conn.executemany(f"INSERT INTO runs VALUES ({', '.join('?' * 15)})", runs)
         conn.executemany("INSERT INTO checks VALUES (?, ?, ?, ?, ?)", checks)
     rebuild_summaries(conn)
     conn.execute("COMMIT")

@@ -106,13 +106,13 @@ def split_parts(
     )
     numbers = [str(_micros(started_at, run_started_at)), str(_micros(finished_at, started_at))]
 
-    def cut(match: re.Match[str]) -> str:
-        if match.group(1) is not None:
-            return match.group(1)
-        numbers.append(match.group(2))
-        return "#"
-
-    body = _TOKENS.sub(cut, text)
+    # split() keeps both groups: [text, string | None, number | None, text, ...]
+    parts = _TOKENS.split(text)
+    found = parts[2::3]
+    parts[1::3] = ["" if string is None else string for string in parts[1::3]]
+    parts[2::3] = ["" if number is None else "#" for number in found]
+    body = "".join(parts)
+    numbers += [number for number in found if number is not None]
     outcome = Outcome(
         digest(f"{verdict}|{status}|{assurance}|{body}"), verdict, status, assurance, body
     )
@@ -179,11 +179,10 @@ def join(body: str, timing: str, run_started_at: datetime) -> Joined:
     started = run_started_at.astimezone(UTC) + int(numbers[0]) * _MICROSECOND
     finished = started + int(numbers[1]) * _MICROSECOND
     rest = iter(numbers[2:])
-
-    def fill(match: re.Match[str]) -> str:
-        return match.group(1) if match.group(1) is not None else json.dumps(next(rest))
-
-    filled = json.loads(_HOLES.sub(fill, body))
+    parts = _HOLES.split(body)  # [text, string | None, "#" | None, text, ...]
+    parts[1::3] = ["" if string is None else string for string in parts[1::3]]
+    parts[2::3] = ["" if hole is None else json.dumps(next(rest)) for hole in parts[2::3]]
+    filled = json.loads("".join(parts))
     attempts = [
         {
             **attempt,

@@ -317,9 +317,6 @@ class PostgresDatabase:
             raise StoreError(_explain(exc, self.label)) from exc
         return 0 if row is None else int(row[0])
 
-    def is_empty(self) -> bool:
-        return self.schema_version() == 0
-
     def set_schema_version(self, conn: Connection, version: int) -> None:
         conn.execute(
             "CREATE TABLE IF NOT EXISTS egress_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"

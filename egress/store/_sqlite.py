@@ -163,9 +163,6 @@ class SqliteDatabase:
     def schema_version(self) -> int:
         return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
 
-    def is_empty(self) -> bool:
-        return self._conn.execute("SELECT 1 FROM sqlite_master").fetchone() is None
-
     def set_schema_version(self, conn: Connection, version: int) -> None:
         conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
         conn.execute(f"PRAGMA user_version = {int(version)}")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -9,11 +12,12 @@ from egress.catalog import Catalog, Entry, closest, expand_region
 from egress.catalog.names import check_cidr, normalise_fqdn, parse_port_spec, wildcard_covers
 from egress.catalog.schema import PROBE_API_SERVER
 from egress.errors import UsageError
-from egress.model import Provenance
+from egress.model import Allowance, DestinationKind, Protocol, Provenance, Sources
 from egress.policy import Allow, Policy
 from egress.probe_plan import TlsInspection
 
 DestKind = Literal["fqdn", "wildcard_fqdn", "fqdn_tag", "address"]
+IntentKey = tuple[str, str, str, str, bool]
 USER_FEATURE = "policy"
 
 
@@ -37,6 +41,55 @@ class Intent:
     @property
     def feature(self) -> str:
         return self.provenance.feature
+
+
+def intent_key(intent: Intent) -> IntentKey:
+    return (intent.dest_kind, intent.destination, intent.protocol, intent.ports, intent.user)
+
+
+def _address_kind(destination: str) -> DestinationKind:
+    try:
+        ipaddress.ip_address(destination)
+    except ValueError:
+        pass
+    else:
+        return DestinationKind.IP
+    try:
+        ipaddress.ip_network(destination, strict=False)
+    except ValueError:
+        return DestinationKind.SERVICE_TAG
+    return DestinationKind.CIDR
+
+
+_KIND = {
+    "fqdn": DestinationKind.FQDN,
+    "wildcard_fqdn": DestinationKind.WILDCARD,
+    "fqdn_tag": DestinationKind.FQDN_TAG,
+}
+
+
+def merge(intents: Iterable[Intent], sources: Sources) -> dict[IntentKey, Allowance]:
+    """De-duplicate intents into allowances, keeping every provenance (first-appearance order)."""
+    first: dict[IntentKey, Intent] = {}
+    provs: dict[IntentKey, list[Provenance]] = defaultdict(list)
+    for intent in intents:
+        key = intent_key(intent)
+        first.setdefault(key, intent)
+        if intent.provenance not in provs[key]:
+            provs[key].append(intent.provenance)
+    return {
+        key: Allowance(
+            sources=sources,
+            kind=_KIND.get(intent.dest_kind) or _address_kind(intent.destination),
+            destination=intent.destination,
+            protocol=Protocol(intent.protocol),
+            ports=intent.ports,
+            provenance=tuple(provs[key]),
+            probe=intent.probe,
+            user=intent.user,
+        )
+        for key, intent in first.items()
+    }
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,10 +49,14 @@ def test_registry_files_are_unique_and_targets_declare_every_feature():
     assert len(paths) == len(set(paths))
     cannot = {name: ALL_FEATURES - t.supports - t.ignores for name, t in TARGETS.items()}
     assert cannot == {
-        "azure-policy": {Feature.MIXED_COLLECTIONS},
+        "azure-policy": {Feature.MIXED_COLLECTIONS, Feature.WORKLOAD_SOURCES},
         "route-table": set(),
-        "arm": {Feature.MIXED_COLLECTIONS},
-        "terraform": {Feature.NAT_PORT_RANGES, Feature.MIXED_COLLECTIONS},
+        "arm": {Feature.MIXED_COLLECTIONS, Feature.WORKLOAD_SOURCES},
+        "terraform": {
+            Feature.NAT_PORT_RANGES,
+            Feature.MIXED_COLLECTIONS,
+            Feature.WORKLOAD_SOURCES,
+        },
         "k8s-services": set(),
         "probe-plan": set(),
         "role": set(),

@@ -11,7 +11,7 @@ The CLI commands are a shell over these functions; other programs import them::
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from egress.compiler import CompileRequest, compile_request
@@ -23,6 +23,7 @@ from egress.targets.base import RenderInputs
 
 __all__ = [
     "CompileRequest",
+    "RenderInputs",
     "Rendered",
     "Scope",
     "compile_egress",
@@ -76,10 +77,16 @@ class Rendered:
 
 
 def render(
-    policy: CompiledPolicy, names: list[str], *, service_tags: ServiceTags | None = None
+    policy: CompiledPolicy,
+    names: list[str],
+    *,
+    service_tags: ServiceTags | None = None,
+    inputs: RenderInputs | None = None,
 ) -> Rendered:
     """Render every named target; one error lists every entry any of them cannot express."""
-    inputs = RenderInputs(service_tags=service_tags)
+    inputs = inputs or RenderInputs()
+    if service_tags is not None:
+        inputs = replace(inputs, service_tags=service_tags)
     files: Files = {}
     warnings: list[str] = []
     problems: list[str] = []

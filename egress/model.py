@@ -71,6 +71,7 @@ class Provenance:
     source: str  # file the entry was read from, e.g. "fqdn_lists/AzureCloud.yaml"
     doc: str  # documentation URL the requirement comes from ("" for user entries)
     purpose: str  # one line: why the cluster needs it
+    conditions: tuple[str, ...] = ()  # catalog conditions, e.g. "not_private_cluster"
 
 
 @dataclass(frozen=True, slots=True)

@@ -96,6 +96,19 @@ def compile_command(
             help="ServiceTags_Public_*.json: prefixes for targets that cannot use service tags.",
         ),
     ] = None,
+    appliance_dir: Annotated[
+        str,
+        typer.Option(
+            "--appliance-dir",
+            help="appliance target: folder its files are installed in (TLS key, logs).",
+        ),
+    ] = "/etc/egress-appliance",
+    appliance_dns: Annotated[
+        str,
+        typer.Option(
+            "--appliance-dns", help="appliance target: resolver its DNS proxy forwards to."
+        ),
+    ] = "168.63.129.16",
     output: Annotated[
         Path, typer.Option("--output", "-o", help="Output folder, replaced atomically.")
     ] = Path("egress-out"),
@@ -111,7 +124,14 @@ def compile_command(
     """Compile the AKS egress requirements into firewall rules, routes, templates and a plan."""
     from rich.markup import escape
 
-    from egress.api import CompileRequest, compile_egress, parse_targets, read_service_tags, render
+    from egress.api import (
+        CompileRequest,
+        RenderInputs,
+        compile_egress,
+        parse_targets,
+        read_service_tags,
+        render,
+    )
     from egress.output import write_outputs
     from egress.targets.summary import summarize
 
@@ -124,7 +144,10 @@ def compile_command(
             cloud=cloud, region=region, features=tuple(feature or ()), policy_path=policy
         )
     )
-    rendered = render(compiled, names, service_tags=tags)
+    inputs = RenderInputs(
+        service_tags=tags, appliance_dir=appliance_dir, appliance_upstream_dns=appliance_dns
+    )
+    rendered = render(compiled, names, inputs=inputs)
     files, warnings = rendered.files, rendered.warnings
     console = stderr_console()
     if stdout is not None:

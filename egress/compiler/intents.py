@@ -166,6 +166,7 @@ def collect(
                 source=source,
                 doc=entry.doc or feature.doc,
                 purpose=entry.purpose,
+                conditions=tuple(entry.conditions),
             )
             probe = _probe_host(entry, key, policy, region) or entry.probe
             for intent in _entry_intents(entry, region, policy, prov, probe):

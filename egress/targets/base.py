@@ -20,6 +20,10 @@ class RenderInputs:
     """Data beyond the policy that some targets need (never read from the environment)."""
 
     service_tags: ServiceTags | None = None  # prefixes for targets that cannot use a tag
+    # The Linux appliance: where its files are installed (the TLS key and the logs live
+    # there too) and the resolver its DNS proxy forwards to (Azure DNS by default).
+    appliance_dir: str = "/etc/egress-appliance"
+    appliance_upstream_dns: str = "168.63.129.16"
 
 
 def json_text(value: Any) -> str:

@@ -30,6 +30,7 @@ TABLE = "egress"
 SQUID_ADMIN_PORT = 3128
 SQUID_FIRST_PORT = 3129
 DENY_PAGE = "ERR_EGRESS_DENY"
+CERTGEN = "/usr/lib/squid/security_file_certgen"  # Debian's squid-openssl
 DENY_TEXT = "Action: Deny. Reason: No rule matched. Proceeding with default action.\n"
 
 
@@ -211,16 +212,25 @@ class ApplianceTarget(NeutralTarget):
     def _squid(self, policy: CompiledPolicy, ports: list[AppPort]) -> str:
         home = self.inputs.appliance_dir.rstrip("/")
         out = self._header(policy, "squid, the application-rule proxy (squid -f squid.conf)")
-        out.append(f"http_port 127.0.0.1:{SQUID_ADMIN_PORT}")
+        out += [
+            f"# install: {home}/tls.pem (any certificate and key: nothing is decrypted) and",
+            f"# {CERTGEN} -c -s {home}/ssl_db -M 4MB, both readable by the proxy user",
+            f"http_port 127.0.0.1:{SQUID_ADMIN_PORT}",
+        ]
         for app in ports:
             if app.protocol == "https":
                 out.append(
                     f"https_port {app.listen} intercept ssl-bump name={app.label} "
-                    f"tls-cert={home}/tls.pem"
+                    f"tls-cert={home}/tls.pem generate-host-certificates=off"
                 )
             else:
                 out.append(f"http_port {app.listen} intercept name={app.label}")
-        out += ["acl step1 at_step SslBump1", "ssl_bump peek step1"]
+        out += [
+            f"sslcrtd_program {CERTGEN} -s {home}/ssl_db -M 4MB",
+            "sslcrtd_children 1 startup=1 idle=1",
+            "acl step1 at_step SslBump1",
+            "ssl_bump peek step1",
+        ]
         access: list[str] = []
         for app in ports:
             out.append(f"acl port_{app.label} myportname {app.label}")

@@ -86,10 +86,13 @@ class ApplianceTarget(NeutralTarget):
     ignores = frozenset({Feature.ROUTES, Feature.SERVICE_PUBLICATIONS})
 
     def app_ports(self, allowances: tuple[Allowance, ...]) -> list[AppPort]:
-        by_port: dict[tuple[str, int], list[Allowance]] = defaultdict(list)
+        # 80 and 443 are always intercepted, as Azure Firewall's proxy does: a name without
+        # a rule gets the 470 deny page (HTTP) or a cut handshake (TLS), not a silent drop.
+        by_port: dict[tuple[str, int], list[Allowance]] = {("http", 80): [], ("https", 443): []}
         for allowance in allowances:
             if allowance.is_app:
-                by_port[(allowance.protocol.value, allowance.port_range[0])].append(allowance)
+                key = (allowance.protocol.value, allowance.port_range[0])
+                by_port.setdefault(key, []).append(allowance)
         out = []
         for index, ((protocol, port), items) in enumerate(sorted(by_port.items())):
             names = sorted({a.destination for a in items if a.kind is DestinationKind.FQDN})

@@ -340,6 +340,8 @@ def test_appliance_enforces_the_compiled_policy_and_exactly_a_removed_allowance_
     reachable = [i for i in allow if statuses[i] == CheckStatus.PASS]
     assert "required/mcr/https-443" in reachable and "required/ntp/udp-123" in reachable
     assert "required/tunnel-tcp-9000/tcp-9000" in reachable  # through the expanded tag
+    http_deny = checks["canary/unlisted-fqdn-http"]
+    assert http_deny["evidence"]["http"]["status"] == 470, http_deny["evidence"]
     assert code == 0  # an inconclusive canary fails only with --strict
 
     # Remove one allowance, recompile, reinstall: exactly its check fails.

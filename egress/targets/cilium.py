@@ -13,9 +13,15 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from egress.k8s.render import to_yaml
 from egress.model import Allowance, CompiledPolicy, DestinationKind, WorkloadSelector
-from egress.targets._k8s import DNS_LABELS, DNS_NAMESPACE, as_cidr, by_workload, object_name
+from egress.targets._k8s import (
+    DNS_LABELS,
+    DNS_NAMESPACE,
+    as_cidr,
+    by_workload,
+    object_name,
+    to_yaml,
+)
 from egress.targets.base import Files
 from egress.targets.features import ALL_FEATURES, Feature
 from egress.targets.neutral import NeutralTarget
@@ -60,10 +66,11 @@ def _dns_rule() -> dict[str, Any]:
     }
 
 
-def fqdn_selector(allowance: Allowance) -> dict[str, str]:
+def fqdn_selector(allowance: Allowance) -> tuple[str, str]:
+    """('matchName', name) for a name, ('matchPattern', '*.x') for a wildcard."""
     if allowance.kind is DestinationKind.WILDCARD:
-        return {"matchPattern": allowance.destination}
-    return {"matchName": allowance.destination}
+        return "matchPattern", allowance.destination
+    return "matchName", allowance.destination
 
 
 class CiliumTarget(NeutralTarget):
@@ -81,19 +88,17 @@ class CiliumTarget(NeutralTarget):
     ignores = frozenset({Feature.ROUTES, Feature.SERVICE_PUBLICATIONS, Feature.DNAT_RULES})
 
     def _egress(self, allowances: tuple[Allowance, ...]) -> list[dict[str, Any]]:
-        names: dict[tuple[str, str], list[dict[str, str]]] = defaultdict(list)
+        names: dict[tuple[str, str], set[tuple[str, str]]] = defaultdict(set)
         cidrs: dict[tuple[str, str], set[str]] = defaultdict(set)
         for allowance in allowances:
             key = ("udp" if allowance.protocol.value == "udp" else "tcp", allowance.ports)
             if allowance.kind in (DestinationKind.FQDN, DestinationKind.WILDCARD):
-                selector = fqdn_selector(allowance)
-                if selector not in names[key]:
-                    names[key].append(selector)
+                names[key].add(fqdn_selector(allowance))
             else:
                 cidrs[key].update(as_cidr(a) for a in self.addresses(allowance))
         rules: list[dict[str, Any]] = [_dns_rule(), {"toEntities": ["cluster"]}]
         for key, selectors in sorted(names.items(), key=lambda i: _sort(*i[0])):
-            ordered = sorted(selectors, key=lambda s: (list(s), list(s.values())))
+            ordered = [{field: value} for field, value in sorted(selectors)]
             rules.append({"toFQDNs": ordered, "toPorts": [{"ports": [_port(*key)]}]})
         for key, blocks in sorted(cidrs.items(), key=lambda i: _sort(*i[0])):
             rules.append(

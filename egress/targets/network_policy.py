@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from egress.k8s.render import to_yaml
 from egress.model import Allowance, CompiledPolicy, DestinationKind
 from egress.targets._k8s import (
     DNS_LABELS,
@@ -21,6 +20,7 @@ from egress.targets._k8s import (
     as_cidr,
     by_workload,
     object_name,
+    to_yaml,
 )
 from egress.targets.base import Files
 from egress.targets.features import ALL_FEATURES, Feature

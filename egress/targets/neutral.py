@@ -12,7 +12,7 @@ from egress.errors import UnsupportedFeatureError
 from egress.model import Allowance, CompiledPolicy, DestinationKind
 from egress.service_tags import SUPPLY_HINT
 from egress.targets.base import Target
-from egress.targets.features import FeatureUse, allowance_uses
+from egress.targets.features import FeatureUse, allowance_features, allowance_uses
 
 
 class NeutralTarget(Target):
@@ -34,6 +34,16 @@ class NeutralTarget(Target):
 
     def uses(self, policy: CompiledPolicy) -> tuple[FeatureUse, ...]:
         return allowance_uses(policy, self.allowances(policy))
+
+    def unsupported(self, policy: CompiledPolicy) -> tuple[FeatureUse, ...]:
+        # Same answer as the base class, but names only the offending entries: describing
+        # every one of 10,000 allowances per target would cost more than rendering them.
+        handled = self.supports | self.ignores
+        offending = [
+            a for a in self.allowances(policy) if not handled.issuperset(allowance_features(a))
+        ]
+        uses = allowance_uses(policy, tuple(offending))
+        return tuple(use for use in uses if use.feature not in handled)
 
     def check(self, policy: CompiledPolicy) -> None:
         super().check(policy)

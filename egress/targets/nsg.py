@@ -56,12 +56,12 @@ class NsgTarget(NeutralTarget):
         rules: list[dict[str, Any]] = []
         for (protocol, ports, sources), allowances in grouped.items():
             tags = [a for a in allowances if a.kind is DestinationKind.SERVICE_TAG]
-            prefixes = sorted({a.destination for a in allowances if a not in tags})
+            others = [a for a in allowances if a.kind is not DestinationKind.SERVICE_TAG]
+            prefixes = sorted({a.destination for a in others})
             destinations: list[tuple[str, list[Allowance], list[str]]] = [
                 (tag.destination, [tag], [tag.destination]) for tag in tags
             ]
             if prefixes:
-                others = [a for a in allowances if a not in tags]
                 destinations.append(("addresses", others, prefixes))
             for label, carried, values in destinations:
                 priority = FIRST_PRIORITY + 10 * len(rules)

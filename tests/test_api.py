@@ -14,7 +14,8 @@ def test_a_program_compiles_and_renders_the_default_targets():
     policy = api.compile_egress(api.CompileRequest(region="eastus"))
     rendered = api.render(policy, api.parse_targets([]))
     expected = {path for name in api.default_targets() for path in TARGETS[name].files}
-    assert set(rendered.files) == expected - {"k8s-services.yaml"}  # no DNAT, no Services
+    # no DNAT: no Services; no workloads: no kube selector groups
+    assert set(rendered.files) == expected - {"k8s-services.yaml", "kube-selector-groups.json"}
     assert rendered.files["probe-plan.json"] == policy.probe_plan.to_json()
 
 

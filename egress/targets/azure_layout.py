@@ -34,7 +34,7 @@ from egress.model import (
 # (MicrosoftDocs/azure-docs#93880), so estimated bodies stay below that.
 RCG_SIZE_BUDGET = 1_400_000
 MAX_NAME = 80
-IntentKey = tuple[str, str, str, str, bool]
+IntentKey = tuple[str, str, str, str, bool, tuple[str, ...]]  # ..., workload names
 COLLECTION_PRIORITY = {"dnat": 100, "network": 200, "application": 300}
 _LEGACY_KIND = {
     DestinationKind.FQDN: "fqdn",
@@ -54,6 +54,7 @@ def allowance_key(allowance: Allowance) -> IntentKey:
         allowance.protocol.value,
         allowance.ports,
         allowance.user,
+        tuple(w.name for w in allowance.sources.workloads),
     )
 
 
@@ -81,12 +82,26 @@ def azure_layout(
 
     A pure function of its arguments: the same allowances always give the same groups.
     """
-    first = {allowance_key(a): a for a in allowances}
-    covered_by = subsume(first)
+    # Allowances of one set of workloads share rules only with each other (their sources).
+    partitions: dict[tuple[str, ...], dict[IntentKey, Allowance]] = defaultdict(dict)
+    for allowance in allowances:
+        key = allowance_key(allowance)
+        partitions[key[5]][key] = allowance
     groups: list[RuleCollectionGroup] = []
     rule_of: dict[IntentKey, str] = {}
     for user, spec in zip((False, True), specs, strict=True):
-        networks, applications, where = build_rules(first, covered_by, sources, user=user)
+        networks: list[Rule] = []
+        applications: list[Rule] = []
+        where: dict[IntentKey, tuple[str, str]] = {}
+        for who in sorted(partitions):  # () first: the cluster-wide rules
+            first = partitions[who]
+            part_sources = next(iter(first.values())).sources if who else sources
+            nets, apps, places = build_rules(
+                first, subsume(first), part_sources, user=user, suffix=who
+            )
+            networks += nets
+            applications += apps
+            where.update(places)
         prefix = "allow-" if user else ""
         collections: list[tuple[str, CollectionAction, list[Rule]]] = []
         if user and nats:
@@ -146,6 +161,7 @@ def build_rules(
     sources: Sources,
     *,
     user: bool,
+    suffix: tuple[str, ...] = (),
 ) -> tuple[list[Rule], list[Rule], dict[IntentKey, tuple[str, str]]]:
     """Group destinations sharing protocols, ports and sources into application/network rules.
 
@@ -184,7 +200,7 @@ def build_rules(
     applications: list[Rule] = []
     for (cls, protos), destinations in sorted(app_rules.items()):
         parts = (["fqdn-tag"] if cls == "tag" else []) + [f"{p}-{port}" for p, port in protos]
-        name = _rule_name(parts)
+        name = _rule_name([*parts, *suffix])
         destinations.sort()
         applications.append(
             ApplicationRule(
@@ -204,7 +220,7 @@ def build_rules(
     networks: list[Rule] = []
     for (cls, proto, ports), destinations in sorted(net_rules.items(), key=_net_sort):
         parts = [proto, *(_ports_label(p) for p in ports)] + (["fqdn"] if cls == "fqdn" else [])
-        name = _rule_name(parts)
+        name = _rule_name([*parts, *suffix])
         destinations.sort()
         buckets: list[tuple[str, ...]] = [("net", d, cls, proto) for d in destinations]
         networks.append(

@@ -27,6 +27,7 @@ COMPILED: dict[str, CompileRequest] = {
 # Real compiles only the opt-in targets are checked on (goldens of those targets alone).
 NEUTRAL_COMPILED: dict[str, CompileRequest] = {
     "eastus-neutral": CompileRequest(region="eastus", policy_path=POLICIES / "neutral.yaml"),
+    "eastus-workloads": CompileRequest(region="eastus", policy_path=POLICIES / "workloads.yaml"),
 }
 
 

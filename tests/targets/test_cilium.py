@@ -50,7 +50,7 @@ def documents(case: str) -> list[dict[str, Any]]:
     return [d for d in yaml.safe_load_all(text) if d]
 
 
-@pytest.mark.parametrize("case", ["eastus-default", "eastus-neutral"])
+@pytest.mark.parametrize("case", ["eastus-default", "eastus-neutral", "eastus-workloads"])
 def test_every_policy_validates_against_the_crd_schema(case: str):
     for document in documents(case):
         errors = sorted(validator().iter_errors(document), key=str)

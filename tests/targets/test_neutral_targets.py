@@ -141,3 +141,91 @@ def test_network_policy_validates_and_opens_fqdn_ports_only_for_the_firewall():
         "mcr.microsoft.com"
         in document["metadata"]["annotations"]["egress/fqdns-enforced-by-firewall"]
     )
+
+
+WORKLOAD_TARGETS = ["azure-policy", "allowlist", "network-policy", "cilium"]
+
+
+@pytest.mark.parametrize("name", WORKLOAD_TARGETS)
+def test_workload_sources_match_golden(golden: Callable[[str, str], None], name: str):
+    files = render(name, compiled("eastus-workloads"), tags())
+    for relpath, text in files.items():
+        golden(f"targets/eastus-workloads/{relpath}", text)
+
+
+def test_workloads_become_kube_selector_groups_on_their_own_rules():
+    policy = compiled("eastus-workloads")
+    files = render("azure-policy", policy)
+    groups = json.loads(files["kube-selector-groups.json"])
+    assert groups == {
+        "egress-payments": {
+            "properties": {
+                "namespaceSelector": {"matchLabels": {"team": "payments"}},
+                "podSelector": {"matchLabels": {"app": "checkout"}},
+            }
+        },
+        "egress-reports": {
+            "properties": {
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "reporting"}}
+            }
+        },
+    }
+    bodies = json.loads(files["rule-collection-groups.json"])
+    rules = [
+        rule
+        for body in bodies.values()
+        for collection in body["properties"]["ruleCollections"]
+        for rule in collection["rules"]
+    ]
+    policy_id = (
+        "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/hub/providers/"
+        "Microsoft.Network/firewallPolicies/fw-policy/kubeSelectorGroups/"
+    )
+    stripe = next(r for r in rules if "api.stripe.test" in r.get("targetFqdns", []))
+    assert stripe["sourceKubeSelectorGroups"] == [policy_id + "egress-payments"]
+    assert "sourceAddresses" not in stripe  # the workload is the only source
+    warehouse = next(r for r in rules if "10.60.0.0/24" in r.get("destinationAddresses", []))
+    assert warehouse["sourceKubeSelectorGroups"] == [
+        policy_id + "egress-payments",
+        policy_id + "egress-reports",
+    ]
+    github = next(r for r in rules if "github.com" in r.get("targetFqdns", []))
+    assert (
+        github["sourceAddresses"] == ["10.240.1.0/24"] and "sourceKubeSelectorGroups" not in github
+    )
+    assert "api.stripe.test" not in github["targetFqdns"]
+    for name in ("arm", "terraform"):
+        with pytest.raises(UnsupportedFeatureError, match="uses workload-sources"):
+            TARGETS[name]().render(policy)
+
+
+def test_kubernetes_policies_select_each_workload():
+    text = render("network-policy", compiled("eastus-workloads"), tags())["network-policy.yaml"]
+    documents = {d["metadata"]["name"]: d for d in yaml.safe_load_all(text) if d}
+    for document in documents.values():
+        kubernetes_validate.validate(document, "1.31", strict=True)
+    payments = documents["egress-allowlist-payments"]
+    assert payments["spec"]["podSelector"] == {"matchLabels": {"app": "checkout"}}
+    assert payments["metadata"]["annotations"]["egress/apply-in-namespaces-labelled"] == (
+        "team=payments"
+    )
+    assert (
+        "api.stripe.test"
+        in payments["metadata"]["annotations"]["egress/fqdns-enforced-by-firewall"]
+    )
+    assert documents["egress-allowlist"]["spec"]["podSelector"] == {}
+    text = render("cilium", compiled("eastus-workloads"), tags())["cilium-policy.yaml"]
+    cilium = {d["metadata"]["name"]: d for d in yaml.safe_load_all(text) if d}
+    selector = cilium["egress-allowlist-payments"]["spec"]["endpointSelector"]
+    assert selector == {
+        "matchLabels": {
+            "k8s:app": "checkout",
+            "k8s:io.cilium.k8s.namespace.labels.team": "payments",
+        }
+    }
+    names = [
+        f
+        for r in cilium["egress-allowlist-payments"]["spec"]["egress"]
+        for f in r.get("toFQDNs", [])
+    ]
+    assert names == [{"matchName": "api.stripe.test"}]

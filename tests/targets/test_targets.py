@@ -49,7 +49,7 @@ def test_registry_files_are_unique_and_targets_declare_every_feature():
     assert len(paths) == len(set(paths))
     cannot = {name: ALL_FEATURES - t.supports - t.ignores for name, t in TARGETS.items()}
     assert cannot == {
-        "azure-policy": {Feature.MIXED_COLLECTIONS, Feature.WORKLOAD_SOURCES},
+        "azure-policy": {Feature.MIXED_COLLECTIONS},
         "route-table": set(),
         "arm": {Feature.MIXED_COLLECTIONS, Feature.WORKLOAD_SOURCES},
         "terraform": {

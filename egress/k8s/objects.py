@@ -234,7 +234,8 @@ def _job_spec(spec: ManifestSpec, target: Target, plan_hash: str) -> Obj:
     container = _container(spec, target, command, mounts=mounts, env=True)
     container["args"] = args
     pod_meta: Obj = {
-        "labels": target_labels(spec, "probe", target),
+        # A workload's own labels first: the egress labels must stay egress's.
+        "labels": {**dict(target.pod_labels), **target_labels(spec, "probe", target)},
         "annotations": {
             # AKS then sets KUBERNETES_SERVICE_HOST to the API server FQDN, which is what the
             # firewall sees and what the api-server check must probe.

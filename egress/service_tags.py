@@ -83,7 +83,7 @@ def from_sdk(result: Any, location: str) -> ServiceTags:
         "cloud": result.cloud,
         "values": [
             {"name": v.name, "properties": {"addressPrefixes": v.properties.address_prefixes}}
-            for v in result.values or ()
+            for v in result.values_property or ()  # azure-mgmt-network 33: not `values`
         ],
     }
     return parse_service_tags(document, f"service_tags.list({location})")

@@ -132,12 +132,17 @@ def compile_command(
         read_service_tags,
         render,
     )
+    from egress.catalog.names import check_ip
     from egress.output import write_outputs
     from egress.targets.summary import summarize
 
     if stdout == "all":
         raise UsageError("--stdout takes one target name, not 'all'; use --output for all.")
     names = parse_targets([stdout] if stdout is not None else (target or []))
+    try:
+        appliance_dns = check_ip(appliance_dns)
+    except ValueError as error:
+        raise UsageError(f"--appliance-dns: {error}.") from None
     tags = read_service_tags(service_tags)
     compiled = compile_egress(
         CompileRequest(

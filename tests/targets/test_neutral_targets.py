@@ -143,7 +143,7 @@ def test_network_policy_validates_and_opens_fqdn_ports_only_for_the_firewall():
     )
 
 
-WORKLOAD_TARGETS = ["azure-policy", "allowlist", "network-policy", "cilium"]
+WORKLOAD_TARGETS = ["azure-policy", "arm", "allowlist", "network-policy", "cilium"]
 
 
 @pytest.mark.parametrize("name", WORKLOAD_TARGETS)
@@ -194,9 +194,23 @@ def test_workloads_become_kube_selector_groups_on_their_own_rules():
         github["sourceAddresses"] == ["10.240.1.0/24"] and "sourceKubeSelectorGroups" not in github
     )
     assert "api.stripe.test" not in github["targetFqdns"]
-    for name in ("arm", "terraform"):
-        with pytest.raises(UnsupportedFeatureError, match="uses workload-sources"):
-            TARGETS[name]().render(policy)
+    with pytest.raises(UnsupportedFeatureError, match="uses workload-sources"):
+        TARGETS["terraform"]().render(policy)  # azurerm has no kube selector groups
+    template = json.loads(TARGETS["arm"]().render(policy)["azuredeploy.json"])
+    kinds = [r["type"].rsplit("/", 1)[-1] for r in template["resources"]]
+    assert kinds[:3] == ["kubeSelectorGroups", "kubeSelectorGroups", "ruleCollectionGroups"]
+    arm_rules = [
+        rule
+        for r in template["resources"]
+        if r["type"].endswith("ruleCollectionGroups")
+        for collection in r["properties"]["ruleCollections"]
+        for rule in collection["rules"]
+    ]
+    arm_stripe = next(r for r in arm_rules if "api.stripe.test" in r.get("targetFqdns", []))
+    assert arm_stripe["sourceKubeSelectorGroups"] == [
+        "[resourceId('Microsoft.Network/firewallPolicies/kubeSelectorGroups', "
+        "parameters('firewallPolicyName'), 'egress-payments')]"
+    ]
 
 
 def test_kubernetes_policies_select_each_workload():
@@ -229,3 +243,25 @@ def test_kubernetes_policies_select_each_workload():
         for f in r.get("toFQDNs", [])
     ]
     assert names == [{"matchName": "api.stripe.test"}]
+
+
+def test_kube_selector_bodies_load_into_the_sdk_models():
+    from azure.mgmt.network.models import (
+        ApplicationRule,
+        FirewallPolicyKubeSelectorGroup,
+        NetworkRule,
+    )
+
+    files = render("azure-policy", compiled("eastus-workloads"))
+    for body in json.loads(files["kube-selector-groups.json"]).values():
+        group = FirewallPolicyKubeSelectorGroup(body)
+        assert group.properties is not None and (
+            group.properties.pod_selector or group.properties.namespace_selector
+        )
+    for body in json.loads(files["rule-collection-groups.json"]).values():
+        for collection in body["properties"]["ruleCollections"]:
+            for rule in collection["rules"]:
+                model = (ApplicationRule if rule["ruleType"] == "ApplicationRule" else NetworkRule)(
+                    rule
+                )
+                assert model.source_kube_selector_groups == rule.get("sourceKubeSelectorGroups")

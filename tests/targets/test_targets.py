@@ -51,7 +51,7 @@ def test_registry_files_are_unique_and_targets_declare_every_feature():
     assert cannot == {
         "azure-policy": {Feature.MIXED_COLLECTIONS},
         "route-table": set(),
-        "arm": {Feature.MIXED_COLLECTIONS, Feature.WORKLOAD_SOURCES},
+        "arm": {Feature.MIXED_COLLECTIONS},
         "terraform": {
             Feature.NAT_PORT_RANGES,
             Feature.MIXED_COLLECTIONS,

@@ -15,7 +15,7 @@ from egress.k8s import objects
 from egress.k8s.objects import Obj
 from egress.k8s.spec import ManifestSpec, Target
 from egress.model import CompiledPolicy, NatRule, WorkloadSelector
-from egress.probe_plan import Check, ProbePlan
+from egress.probe_plan import Check, CheckKind, Expectation, ProbePlan
 from egress.targets._k8s import NAMESPACE_NAME_LABEL
 
 
@@ -31,20 +31,37 @@ def rule_workloads(policy: CompiledPolicy) -> dict[str, tuple[str, ...]]:
     return limited
 
 
-def _plan(plan: ProbePlan, checks: list[Check]) -> ProbePlan:
-    return plan.model_copy(update={"checks": tuple(checks)})
+def isolation_check(check: Check) -> Check:
+    """The same endpoint, expected blocked: pods outside a workload must not reach its rules."""
+    return check.model_copy(
+        update={
+            "id": f"isolation/{check.id}"[:200],
+            "expectation": Expectation.DENY,
+            "required": False,
+            "purpose": f"only other workloads may reach this ({check.purpose})".strip(),
+        }
+    )
+
+
+def _plan_for(plan: ProbePlan, limited: dict[str, tuple[str, ...]], who: str | None) -> ProbePlan:
+    """Allowed: cluster-wide checks and this workload's; expected blocked: other workloads'."""
+    checks: list[Check] = []
+    for check in plan.checks:
+        only = limited.get(check.rule, ())
+        if not only or who in only:
+            checks.append(check)
+        elif check.expectation is Expectation.ALLOW and check.kind is not CheckKind.UNVERIFIABLE:
+            checks.append(isolation_check(check))
+    unique = {c.id: c for c in checks}  # a check shared by two other workloads: once
+    return plan.model_copy(update={"checks": tuple(unique.values())})
 
 
 def split_plan(policy: CompiledPolicy) -> tuple[ProbePlan, dict[str, ProbePlan]]:
     """(the node pools' plan, workload name -> that workload's plan)."""
     limited = rule_workloads(policy)
     plan = policy.probe_plan
-    base = [c for c in plan.checks if not limited.get(c.rule)]
-    per: dict[str, ProbePlan] = {}
-    for workload in workloads(policy):
-        own = [c for c in plan.checks if workload.name in limited.get(c.rule, ())]
-        per[workload.name] = _plan(plan, [c for c in plan.checks if c in own or c in base])
-    return _plan(plan, base), per
+    per = {w.name: _plan_for(plan, limited, w.name) for w in workloads(policy)}
+    return _plan_for(plan, limited, None), per
 
 
 def workloads(policy: CompiledPolicy) -> tuple[WorkloadSelector, ...]:

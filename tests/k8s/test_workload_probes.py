@@ -69,6 +69,10 @@ def test_each_probe_proves_what_its_pods_may_reach_and_the_canaries():
     assert stripe in payments and warehouse in payments
     assert warehouse in reports and stripe not in reports
     assert stripe not in pool and warehouse not in pool  # only those workloads may reach them
+    # ... and from everywhere else they are proven blocked
+    assert f"isolation/{stripe}" in pool and f"isolation/{stripe}" in reports
+    assert f"isolation/{stripe}" not in payments
+    assert f"isolation/{warehouse}" not in pool  # a CIDR without probe_host: unverifiable
     assert "policy/github/https-443" in pool & payments & reports
     (config_map,) = [
         d
@@ -78,9 +82,16 @@ def test_each_probe_proves_what_its_pods_may_reach_and_the_canaries():
     canaries = {
         c.id
         for c in parse_plan(config_map["data"]["probe-plan.json"], origin="pool").checks
-        if c.expectation is Expectation.DENY
+        if c.rule.startswith("canary/")
     }
     assert canaries and canaries <= pool & payments & reports
+    isolation = [
+        c
+        for c in parse_plan(config_map["data"]["probe-plan.json"], origin="p").checks
+        if c.id.startswith("isolation/")
+    ]
+    assert {c.expectation for c in isolation} == {Expectation.DENY}
+    assert not any(c.required for c in isolation)
 
 
 def test_cron_jobs_per_workload_too():

@@ -17,6 +17,7 @@ from egress.model import Allowance, CompiledPolicy, DestinationKind, WorkloadSel
 from egress.targets._k8s import (
     DNS_LABELS,
     DNS_NAMESPACE,
+    NAMESPACE_NAME_LABEL,
     as_cidr,
     by_workload,
     object_name,
@@ -74,7 +75,7 @@ def fqdn_selector(allowance: Allowance) -> tuple[str, str]:
 
 
 class CiliumTarget(NeutralTarget):
-    """`cilium-policy.yaml`: CiliumClusterwideNetworkPolicy objects (cilium.io/v2)."""
+    """`cilium-policy.yaml`: CiliumClusterwideNetworkPolicy, per pinned namespace a CNP."""
 
     name = "cilium"
     files = ("cilium-policy.yaml",)
@@ -120,16 +121,17 @@ class CiliumTarget(NeutralTarget):
                 "endpointSelector": endpoint_selector(workload),
                 "egress": self._egress(group.allowances),
             }
+            metadata: dict[str, Any] = {
+                "name": object_name(policy.managed_prefix, workload),
+                "labels": {"app.kubernetes.io/managed-by": "egress"},
+            }
+            # A workload pinned to one namespace by name gets a namespaced policy there.
+            pinned = dict(workload.namespace_labels).get(NAMESPACE_NAME_LABEL) if workload else None
+            if pinned is not None:
+                metadata["namespace"] = pinned
+            kind = "CiliumNetworkPolicy" if pinned else "CiliumClusterwideNetworkPolicy"
             documents.append(
-                {
-                    "apiVersion": "cilium.io/v2",
-                    "kind": "CiliumClusterwideNetworkPolicy",
-                    "metadata": {
-                        "name": object_name(policy.managed_prefix, workload),
-                        "labels": {"app.kubernetes.io/managed-by": "egress"},
-                    },
-                    "spec": spec,
-                }
+                {"apiVersion": "cilium.io/v2", "kind": kind, "metadata": metadata, "spec": spec}
             )
         return {self.files[0]: to_yaml(documents)}
 

@@ -18,7 +18,11 @@ from egress.targets.base import RenderInputs
 from targets.cases import compiled
 from targets.test_neutral_targets import tags
 
-SCHEMA = Path(__file__).parents[1] / "data" / "cilium" / "ciliumclusterwidenetworkpolicy_v2.json"
+SCHEMAS = Path(__file__).parents[1] / "data" / "cilium"
+SCHEMA_FILES = {
+    "CiliumClusterwideNetworkPolicy": "ciliumclusterwidenetworkpolicy_v2.json",
+    "CiliumNetworkPolicy": "ciliumnetworkpolicy_v2.json",
+}
 
 
 def _closed(node: Any) -> Any:
@@ -38,8 +42,8 @@ def _closed(node: Any) -> Any:
 
 
 @cache
-def validator() -> jsonschema.Draft7Validator:
-    schema = _closed(json.loads(SCHEMA.read_text()))
+def validator(kind: str = "CiliumClusterwideNetworkPolicy") -> jsonschema.Draft7Validator:
+    schema = _closed(json.loads((SCHEMAS / SCHEMA_FILES[kind]).read_text()))
     schema["properties"]["metadata"] = {"type": "object"}  # ObjectMeta is not in the CRD
     return jsonschema.Draft7Validator(schema)
 
@@ -53,7 +57,7 @@ def documents(case: str) -> list[dict[str, Any]]:
 @pytest.mark.parametrize("case", ["eastus-default", "eastus-neutral", "eastus-workloads"])
 def test_every_policy_validates_against_the_crd_schema(case: str):
     for document in documents(case):
-        errors = sorted(validator().iter_errors(document), key=str)
+        errors = sorted(validator(document["kind"]).iter_errors(document), key=str)
         assert not errors, [f"{list(e.absolute_path)}: {e.message}" for e in errors]
 
 
@@ -94,4 +98,12 @@ def test_fqdn_policy_has_the_dns_rule_names_patterns_and_cluster_entity():
         "key": "k8s:io.kubernetes.pod.namespace",
         "operator": "NotIn",
         "values": ["kube-system"],
+    }
+
+
+def test_a_workload_pinned_to_a_namespace_gets_a_namespaced_policy():
+    kinds = {(d["kind"], d["metadata"].get("namespace")) for d in documents("eastus-workloads")}
+    assert kinds == {
+        ("CiliumClusterwideNetworkPolicy", None),
+        ("CiliumNetworkPolicy", "reporting"),
     }

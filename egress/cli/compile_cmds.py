@@ -161,6 +161,11 @@ def compile_command(
                 f"target '{stdout}' has nothing to write for this policy "
                 "(k8s-services needs a DNAT publication in the policy file)."
             )
+        if len(files) > 1:
+            raise UsageError(
+                f"--stdout writes one file, but target '{stdout}' writes "
+                f"{', '.join(sorted(files))} for this policy; use --target {stdout} --output DIR."
+            )
         (text,) = files.values()
         sys.stdout.write(text)
         sys.stdout.flush()

@@ -58,3 +58,11 @@ def test_a_bad_appliance_resolver_is_exit_2(tmp_path: Path):
     result = CliRunner().invoke(app, [*args, "--output", str(tmp_path / "o")])
     assert result.exit_code == 2
     assert "--appliance-dns: 'dns.local' is not a valid IP address" in result.stderr
+
+
+def test_stdout_refuses_a_target_of_several_files():
+    result = CliRunner().invoke(app, ["compile", "--stdout", "allowlist"])
+    assert result.exit_code == 2
+    assert "target 'allowlist' writes allowlist.csv, allowlist.json" in result.stderr
+    result = CliRunner().invoke(app, ["compile", "--stdout", "nsg"])
+    assert result.exit_code == 0 and '"securityRules"' in result.stdout

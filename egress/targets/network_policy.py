@@ -101,15 +101,20 @@ class NetworkPolicyTarget(NeutralTarget):
             note = self.data_note()
             if note:
                 annotations["egress/service-tags"] = note
+            metadata: dict[str, Any] = {
+                "name": object_name(policy.managed_prefix, workload),
+                "labels": {"app.kubernetes.io/managed-by": "egress"},
+                "annotations": annotations,
+            }
+            # A workload pinned to one namespace by name: the policy goes into it.
+            pinned = dict(workload.namespace_labels).get(NAMESPACE_NAME_LABEL) if workload else None
+            if pinned is not None:
+                metadata["namespace"] = pinned
             documents.append(
                 {
                     "apiVersion": "networking.k8s.io/v1",
                     "kind": "NetworkPolicy",
-                    "metadata": {
-                        "name": object_name(policy.managed_prefix, workload),
-                        "labels": {"app.kubernetes.io/managed-by": "egress"},
-                        "annotations": annotations,
-                    },
+                    "metadata": metadata,
                     "spec": {
                         "podSelector": {"matchLabels": selector} if selector else {},
                         "policyTypes": ["Egress"],

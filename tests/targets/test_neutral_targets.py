@@ -228,6 +228,8 @@ def test_kubernetes_policies_select_each_workload():
         in payments["metadata"]["annotations"]["egress/fqdns-enforced-by-firewall"]
     )
     assert documents["egress-allowlist"]["spec"]["podSelector"] == {}
+    assert "namespace" not in documents["egress-allowlist"]["metadata"]  # every app namespace
+    assert documents["egress-allowlist-reports"]["metadata"]["namespace"] == "reporting"
     text = render("cilium", compiled("eastus-workloads"), tags())["cilium-policy.yaml"]
     cilium = {d["metadata"]["name"]: d for d in yaml.safe_load_all(text) if d}
     selector = cilium["egress-allowlist-payments"]["spec"]["endpointSelector"]

@@ -331,20 +331,13 @@ def run_policy(world: World, policy_text: str) -> FirstRun:
     allow = [c.id for c in compiled.probe_plan.checks if c.expectation is Expectation.ALLOW]
     deny = [c.id for c in compiled.probe_plan.checks if c.expectation is Expectation.DENY]
     assert deny, "the plan has canaries"
-    # A TLS handshake to a bare IP carries no SNI: the appliance cuts it right after the
-    # ClientHello (as Azure Firewall does), but today's judge attributes a cut only when
-    # SNI was sent, so that one canary may read inconclusive (never a leak).
-    no_sni = "canary/direct-ip-https"
-    tls = next(p for p in checks[no_sni]["attempts"][-1]["phases"] if p["name"] == "tls")
-    assert statuses[no_sni] in (CheckStatus.PASS, CheckStatus.UNPROVEN), checks[no_sni]
-    assert tls["detail"]["outcome"] == "cut-after-client-hello" and not tls["detail"]["sni"]
     failing = {
-        i: (checks[i]["verdict"], checks[i]["reason"])
+        i: (statuses[i], checks[i]["verdict"], checks[i]["reason"])
         for i in allow + deny
-        if statuses[i] not in (CheckStatus.PASS, CheckStatus.UNVERIFIABLE) and i != no_sni
+        if statuses[i] not in (CheckStatus.PASS, CheckStatus.UNVERIFIABLE)
     }
     assert not failing, failing
-    assert all(statuses[i] == CheckStatus.PASS for i in deny if i != no_sni)
+    assert all(statuses[i] == CheckStatus.PASS for i in deny)
     http_deny = checks["canary/unlisted-fqdn-http"]
     assert http_deny["evidence"]["http"]["status"] == 470, http_deny["evidence"]
     assert code == 0  # an inconclusive canary fails only with --strict

@@ -6,6 +6,7 @@ import asyncio
 import errno
 import socket
 import ssl
+import subprocess
 import time
 from typing import Any
 
@@ -315,3 +316,21 @@ def test_the_firewalls_decisions_read_back_from_its_logs(firewall_lab: Lab) -> N
         decision = by_port[port]
         assert decision.source_ip == lab.topology.pod_ip, name
         assert decision.destination_ip == HEALTHY.address, name
+
+
+def test_the_lab_is_sealed_from_the_host(firewall_lab: Lab) -> None:
+    """Only the lab's own links and prefixes: no namespace routes anywhere else."""
+    topo = firewall_lab.topology
+    lab_links = {"lo", topo.pod_if, topo.firewall_pod_if, topo.firewall_tun, topo.internet_tun}
+    for netns in (topo.pod_ns, topo.firewall_ns, topo.internet_ns):
+        links = subprocess.run(
+            ["ip", "-n", netns, "-o", "link", "show"], capture_output=True, text=True, check=True
+        ).stdout
+        names = {line.split(": ")[1].split("@")[0] for line in links.splitlines()}
+        assert names <= lab_links, (netns, names)
+        routes = subprocess.run(
+            ["ip", "-n", netns, "route", "show"], capture_output=True, text=True, check=True
+        ).stdout
+        for route in routes.splitlines():
+            if route.startswith("default"):
+                assert netns == topo.pod_ns and f"via {topo.firewall_ip}" in route, route

@@ -31,6 +31,7 @@ from egress.probe import DnspythonResolver, ProbeRun, ProbeSettings
 from egress.probe_plan import (
     Check,
     CheckKind,
+    FirewallProfile,
     HostSource,
     ProbePlan,
     TlsInspection,
@@ -90,11 +91,16 @@ class Case:
     false_pass: str | None = None  # why today's main passes a check the truth contradicts
     api_server: str | None = None
     evidence: dict[str, Any] = field(default_factory=dict)
+    profile: FirewallProfile = FirewallProfile.AZURE_FIREWALL
 
     @property
     def plan(self) -> ProbePlan:
         return ProbePlan(
-            cloud="AzureCloud", region="eastus", generated_by="tests/lab", checks=self.checks
+            cloud="AzureCloud",
+            region="eastus",
+            generated_by="tests/lab",
+            firewall_profile=self.profile,
+            checks=self.checks,
         )
 
 
@@ -260,6 +266,15 @@ CASES = (
             "deny-leaky-http": Expect.of(Verdict.REACHABLE, CheckStatus.LEAK),
         },
         run=RunStatus.NON_COMPLIANT,
+    ),
+    case(
+        # The generic profile assumes nothing of the firewall: only what it states counts.
+        "generic-profile",
+        check("deny-https", "unlisted.lab.test", 443, CheckKind.HTTPS, DENY),
+        check("deny-net-canary", "canary.lab.test", 9000, CheckKind.TCP, DENY, canary_server=True),
+        expect={"deny-https": UNPROVEN, "deny-net-canary": UNPROVEN},
+        run=RunStatus.COMPLIANT,  # the 470 deny is stated
+        profile=FirewallProfile.GENERIC,
     ),
     case(
         "every-canary-inconclusive",

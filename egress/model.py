@@ -71,14 +71,84 @@ class Provenance:
     source: str  # file the entry was read from, e.g. "fqdn_lists/AzureCloud.yaml"
     doc: str  # documentation URL the requirement comes from ("" for user entries)
     purpose: str  # one line: why the cluster needs it
+    conditions: tuple[str, ...] = ()  # catalog conditions, e.g. "not_private_cluster"
+
+
+@dataclass(frozen=True, slots=True)
+class WorkloadSelector:
+    """Kubernetes pods by label: those matching pod_labels in namespaces matching namespace_labels.
+
+    Empty label tuples match everything (as in a Kubernetes LabelSelector).
+    """
+
+    name: str  # unique within the policy; names the kube selector group and probe job
+    namespace_labels: tuple[tuple[str, str], ...] = ()  # sorted (key, value) pairs
+    pod_labels: tuple[tuple[str, str], ...] = ()  # sorted (key, value) pairs
 
 
 @dataclass(frozen=True, slots=True)
 class Sources:
-    """Rule sources: the AKS address ranges, an IP group, or both (never empty)."""
+    """Who: the AKS address ranges, an IP group, or Kubernetes workloads (never empty)."""
 
     addresses: tuple[str, ...] = ()
     ip_groups: tuple[str, ...] = ()
+    workloads: tuple[WorkloadSelector, ...] = ()
+
+
+class DestinationKind(StrEnum):
+    """What an allowance lets traffic reach."""
+
+    FQDN = "fqdn"
+    WILDCARD = "wildcard"  # "*.example.com": subdomains only, never the apex
+    IP = "ip"
+    CIDR = "cidr"
+    SERVICE_TAG = "service-tag"  # an Azure service tag, e.g. AzureCloud.eastus
+    FQDN_TAG = "fqdn-tag"  # an Azure Firewall FQDN tag, e.g. AzureKubernetesService
+
+
+class Protocol(StrEnum):
+    """How: http/https are matched by Host/SNI, tcp/udp by address and port."""
+
+    HTTP = "http"
+    HTTPS = "https"
+    TCP = "tcp"
+    UDP = "udp"
+
+    @property
+    def is_app(self) -> bool:
+        return self in (Protocol.HTTP, Protocol.HTTPS)
+
+
+@dataclass(frozen=True, slots=True)
+class Allowance:
+    """One target-neutral allowance: who may reach what, how, and why.
+
+    The compiler emits these de-duplicated and in a stable order; every target derives its
+    own layout from them (the Azure targets pack them into rule collection groups).
+    """
+
+    sources: Sources
+    kind: DestinationKind
+    destination: str  # normalised FQDN, wildcard, address, CIDR or tag
+    protocol: Protocol
+    ports: str  # "443" or "1000-2000"
+    provenance: tuple[Provenance, ...]
+    probe: str | None = None  # probe hint: a concrete host, "api-server", "unverifiable: why"
+    user: bool = False  # from the policy's allow list (the user group) rather than the catalog
+
+    @property
+    def is_app(self) -> bool:
+        return self.protocol.is_app
+
+    @property
+    def port_range(self) -> tuple[int, int]:
+        low, _, high = self.ports.partition("-")
+        return int(low), int(high or low)
+
+    def describe(self) -> str:
+        """'allowance required/mcr (fqdn mcr.microsoft.com https/443)' for error messages."""
+        ids = ", ".join(p.entry_id for p in self.provenance)
+        return f"allowance {ids} ({self.kind} {self.destination} {self.protocol}/{self.ports})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,7 +291,7 @@ class CompiledPolicy:
     network_plugin: NetworkPlugin
     sources: Sources
     firewall: FirewallSettings
-    rule_collection_groups: tuple[RuleCollectionGroup, ...]
+    rule_collection_groups: tuple[RuleCollectionGroup, ...]  # the Azure layout of allowances
     route_table: RouteTable
     services: tuple[ServicePublication, ...]
     probe_plan: ProbePlan
@@ -229,6 +299,11 @@ class CompiledPolicy:
     azure: AzureScope = field(default_factory=AzureScope)
     warnings: tuple[str, ...] = ()
     skipped: tuple[str, ...] = ()  # catalog entries not applicable, each with the reason
+    # The target-neutral content: who may reach what and how, each with provenance.
+    allowances: tuple[Allowance, ...] = ()
+    # With fqdn_mode "tag", the explicit allowances the FQDN tag stands for: targets that
+    # cannot use an Azure FQDN tag allow these instead.
+    tag_members: tuple[Allowance, ...] = ()
 
     def all_rules(self) -> tuple[Rule, ...]:
         return tuple(

@@ -119,16 +119,11 @@ class Inputs:
 
 def desired_and_target(inputs: Inputs) -> tuple[DesiredState, AzureTarget]:
     """Compile (or read --from) and resolve where to write: flags override the policy file."""
+    from egress.api import resolve_scope
     from egress.azure.state import AzureTarget, SubnetRef, desired_from_dir, desired_from_policy
+    from egress.model import AzureScope
 
-    subscription, group, firewall, table, table_group = (
-        inputs.subscription,
-        inputs.resource_group,
-        inputs.firewall_policy,
-        inputs.route_table,
-        inputs.route_table_resource_group,
-    )
-    subnet_ids = inputs.subnet_ids
+    table, subnet_ids, policy_scope = inputs.route_table, inputs.subnet_ids, AzureScope()
     if inputs.from_dir is not None:
         if inputs.policy is not None or inputs.features:
             raise UsageError("--from applies a compiled folder; leave out --policy and --feature.")
@@ -150,28 +145,22 @@ def desired_and_target(inputs: Inputs) -> tuple[DesiredState, AzureTarget]:
             )
         )
         desired = desired_from_policy(compiled)
-        scope = compiled.azure
-        subscription = subscription or scope.subscription_id
-        group = group or scope.resource_group
-        firewall = firewall or scope.firewall_policy
+        policy_scope = compiled.azure
         table = table or compiled.route_table.name
-        table_group = table_group or scope.route_table_resource_group
         subnet_ids = subnet_ids or compiled.route_table.subnet_ids
-    missing = [
-        flag
-        for flag, value in (
-            ("--subscription", subscription),
-            ("--resource-group", group),
-            ("--firewall-policy", firewall),
-        )
-        if not value
-    ]
-    if missing:
-        raise UsageError(
-            f"no Azure scope for {', '.join(missing)}: pass the flag(s) or set them under "
-            "azure: in the policy file."
-        )
-    assert subscription and group and firewall
+    scope = resolve_scope(
+        policy_scope,
+        subscription=inputs.subscription,
+        resource_group=inputs.resource_group,
+        firewall_policy=inputs.firewall_policy,
+        route_table_resource_group=inputs.route_table_resource_group,
+    )
+    subscription, group, firewall = (
+        scope.subscription_id,
+        scope.resource_group,
+        scope.firewall_policy,
+    )
+    table_group = scope.route_table_resource_group
     subnets = tuple(SubnetRef.parse(s) for s in subnet_ids)
     for subnet in subnets:
         if subnet.subscription_id.lower() != subscription.lower():

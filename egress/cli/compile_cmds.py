@@ -6,7 +6,6 @@ command bodies so `egress --help` and every other command stay fast.
 
 from __future__ import annotations
 
-import difflib
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -15,13 +14,11 @@ import typer
 
 from egress.cli._apps import app
 from egress.cli._common import guarded, stderr_console
-from egress.errors import ExitCode, UnsupportedFeatureError, UsageError
+from egress.errors import ExitCode, UsageError
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from egress.model import CompiledPolicy
-    from egress.targets import Files
     from egress.targets.summary import Summary
 
 REGION_HELP = "Azure region the cluster runs in (e.g. eastus)."
@@ -35,52 +32,6 @@ Features = Annotated[list[str] | None, typer.Option("--feature", help=FEATURE_HE
 PolicyPath = Annotated[
     Path | None, typer.Option("--policy", help=POLICY_HELP, dir_okay=False, exists=False)
 ]
-
-
-def suggestion(word: str, choices: list[str]) -> str:
-    """'did you mean ...?' for the nearest valid names, or the full list."""
-    near = difflib.get_close_matches(word, choices, n=3, cutoff=0.5)
-    near += [c for c in choices if c not in near and (c in word or word in c)]
-    if near:
-        return "did you mean " + " or ".join(f"'{n}'" for n in near) + "?"
-    return "valid names: " + ", ".join(choices)
-
-
-def parse_targets(names: list[str]) -> list[str]:
-    """Validate --target values (default: every target), keeping registry order."""
-    from egress.targets import TARGETS
-
-    known = list(TARGETS)
-    for name in names:
-        if name not in TARGETS and name != "all":
-            raise UsageError(f"unknown target '{name}'; {suggestion(name, [*known, 'all'])}")
-    if not names or "all" in names:
-        return known
-    return [name for name in known if name in names]
-
-
-def render_targets(policy: CompiledPolicy, names: list[str]) -> tuple[Files, tuple[str, ...]]:
-    """Render every named target; one error lists every entry any of them cannot express."""
-    from egress.targets import TARGETS
-
-    files: Files = {}
-    warnings: list[str] = []
-    problems: list[str] = []
-    for name in names:
-        target = TARGETS[name]()
-        try:
-            rendered = target.render(policy)
-        except UnsupportedFeatureError as error:
-            problems.append(error.message)
-            continue
-        clash = sorted(set(rendered) & set(files))
-        if clash:
-            raise RuntimeError(f"targets write the same file: {', '.join(clash)}")
-        files.update(rendered)
-        warnings.extend(target.warnings(policy))
-    if problems:
-        raise UnsupportedFeatureError(" ".join(problems))
-    return files, tuple(warnings)
 
 
 def print_summary(console: Console, summary: Summary) -> None:
@@ -131,8 +82,33 @@ def compile_command(
     policy: PolicyPath = None,
     target: Annotated[
         list[str] | None,
-        typer.Option("--target", help="Target to write (repeatable); default: all targets."),
+        typer.Option(
+            "--target",
+            help="Target to write (repeatable); default: the Azure targets; 'all': every target.",
+        ),
     ] = None,
+    service_tags: Annotated[
+        Path | None,
+        typer.Option(
+            "--service-tags",
+            metavar="FILE",
+            dir_okay=False,
+            help="ServiceTags_Public_*.json: prefixes for targets that cannot use service tags.",
+        ),
+    ] = None,
+    appliance_dir: Annotated[
+        str,
+        typer.Option(
+            "--appliance-dir",
+            help="appliance target: folder its files are installed in (TLS key, logs).",
+        ),
+    ] = "/etc/egress-appliance",
+    appliance_dns: Annotated[
+        str,
+        typer.Option(
+            "--appliance-dns", help="appliance target: resolver its DNS proxy forwards to."
+        ),
+    ] = "168.63.129.16",
     output: Annotated[
         Path, typer.Option("--output", "-o", help="Output folder, replaced atomically.")
     ] = Path("egress-out"),
@@ -148,25 +124,47 @@ def compile_command(
     """Compile the AKS egress requirements into firewall rules, routes, templates and a plan."""
     from rich.markup import escape
 
-    from egress.compiler import CompileRequest, compile_request
+    from egress.api import (
+        CompileRequest,
+        RenderInputs,
+        compile_egress,
+        parse_targets,
+        read_service_tags,
+        render,
+    )
+    from egress.catalog.names import check_ip
     from egress.output import write_outputs
     from egress.targets.summary import summarize
 
     if stdout == "all":
         raise UsageError("--stdout takes one target name, not 'all'; use --output for all.")
     names = parse_targets([stdout] if stdout is not None else (target or []))
-    compiled = compile_request(
+    try:
+        appliance_dns = check_ip(appliance_dns)
+    except ValueError as error:
+        raise UsageError(f"--appliance-dns: {error}.") from None
+    tags = read_service_tags(service_tags)
+    compiled = compile_egress(
         CompileRequest(
             cloud=cloud, region=region, features=tuple(feature or ()), policy_path=policy
         )
     )
-    files, warnings = render_targets(compiled, names)
+    inputs = RenderInputs(
+        service_tags=tags, appliance_dir=appliance_dir, appliance_upstream_dns=appliance_dns
+    )
+    rendered = render(compiled, names, inputs=inputs)
+    files, warnings = rendered.files, rendered.warnings
     console = stderr_console()
     if stdout is not None:
         if not files:
             raise UsageError(
                 f"target '{stdout}' has nothing to write for this policy "
                 "(k8s-services needs a DNAT publication in the policy file)."
+            )
+        if len(files) > 1:
+            raise UsageError(
+                f"--stdout writes one file, but target '{stdout}' writes "
+                f"{', '.join(sorted(files))} for this policy; use --target {stdout} --output DIR."
             )
         (text,) = files.values()
         sys.stdout.write(text)
@@ -195,6 +193,7 @@ def catalog_command(
     """List the clouds, regions, feature groups and entries of the catalog (fqdn_lists/)."""
     from rich.console import Console
 
+    from egress import api
     from egress.catalog import expand_region, load_catalog
     from egress.model import Cloud
 
@@ -207,12 +206,12 @@ def catalog_command(
             if wanted not in names:
                 raise UsageError(
                     f"unknown feature '{wanted}' for {catalog.cloud.value}; "
-                    f"{suggestion(wanted, names)}"
+                    f"{api.suggestion(wanted, names)}"
                 )
         if region is not None and region not in catalog.regions:
             raise UsageError(
                 f"unknown region '{region}' for {catalog.cloud.value}; "
-                f"{suggestion(region, list(catalog.regions))}"
+                f"{api.suggestion(region, list(catalog.regions))}"
             )
         console.print(f"[bold]{catalog.cloud.value}[/] ({len(catalog.regions)} regions)")
         console.print("  regions: " + ", ".join(catalog.regions), markup=False)

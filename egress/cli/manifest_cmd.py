@@ -130,8 +130,21 @@ def manifest(  # noqa: PLR0917  (typer maps each option to a parameter)
         workload_identity_sa=workload_identity_sa,
     )
     check_options(spec)  # fail on a bad flag before compiling
-    plan = resolve_plan(plan_path, cloud, region, feature or [], policy)
-    text = render_manifest(plan, spec)
+    if plan_path is None and region is not None:
+        # Compiled here (not read from --plan): workload selectors get probes of their own.
+        from egress.api import CompileRequest, compile_egress
+        from egress.k8s.workloads import render_with_workloads
+
+        request = CompileRequest(
+            cloud=cloud or "AzureCloud",
+            region=region,
+            features=tuple(feature or ()),
+            policy_path=policy,
+        )
+        text, plan, workload_probes = render_with_workloads(compile_egress(request), spec)
+    else:
+        plan = resolve_plan(plan_path, cloud, region, feature or [], policy)
+        text, workload_probes = render_manifest(plan, spec), 0
     if azure_alerts is not None:
         from egress.metrics.alerts import alert_rules, azure_rule_group_template
 
@@ -151,5 +164,6 @@ def manifest(  # noqa: PLR0917  (typer maps each option to a parameter)
         console.print(f"[bold yellow]warning:[/] {warning}")
     console.print(
         f"egress probe manifest: {len(spec.targets)} {kind}(s) in namespace {namespace} "
-        f"for {names}; plan {plan.plan_hash[:12]} with {len(plan.checks)} checks."
+        f"for {names}; plan {plan.plan_hash[:12]} with {len(plan.checks)} checks"
+        + (f"; plus {workload_probes} per-workload probe(s)." if workload_probes else ".")
     )

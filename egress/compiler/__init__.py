@@ -6,27 +6,27 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from egress.catalog import load_catalog
-from egress.compiler.intents import collect, resolve_features, resolve_region
-from egress.compiler.layout import (
-    RCG_SIZE_BUDGET,
-    build_rules,
+from egress.compiler.intents import (
+    Intent,
+    IntentKey,
+    collect,
+    intent_key,
     merge,
-    pack_groups,
-    subsume,
+    resolve_features,
+    resolve_region,
 )
 from egress.compiler.probes import build_probe_plan
 from egress.compiler.settings import Resolved, nat_rules, resolve_settings, service_publications
 from egress.errors import CompileError
 from egress.model import (
     AzureScope,
-    CollectionAction,
     CompiledPolicy,
     FirewallSettings,
     NetworkRule,
-    Rule,
     RuleCollectionGroup,
 )
 from egress.policy import Policy, load_policy
+from egress.targets.azure_layout import azure_layout
 
 __all__ = ["CompileRequest", "compile_checked", "compile_policy", "compile_request"]
 
@@ -86,36 +86,21 @@ def compile_policy(request: CompileRequest, policy: Policy) -> CompiledPolicy:
         source=source,
         policy_source=str(request.policy_path or "policy"),
     )
-    first, provs = merge(collected.intents)
-    covered_by = subsume(first)
-    groups: list[RuleCollectionGroup] = []
-    rule_of: dict[tuple[str, str, str, str, bool], str] = {}
-    nats = nat_rules(policy, str(request.policy_path or "policy"))
-    for user, spec in ((False, settings.aks_group), (True, settings.user_group)):
-        networks, applications, where = build_rules(
-            first, provs, covered_by, settings.sources, user=user
-        )
-        prefix = "allow-" if user else ""
-        collections: list[tuple[str, CollectionAction, list[Rule]]] = []
-        if user and nats:
-            collections.append(("dnat", CollectionAction.DNAT, list(nats)))
-        if networks:
-            collections.append((f"{prefix}network", CollectionAction.ALLOW, networks))
-        if applications:
-            collections.append((f"{prefix}application", CollectionAction.ALLOW, applications))
-        if not collections:
-            continue
-        packed, paths = pack_groups(spec, collections, RCG_SIZE_BUDGET)
-        groups.extend(packed)
-        for key, (local, destination) in where.items():
-            rule_of[key] = paths[(f"{prefix}{local}", destination)]
+    allowances = merge(collected.intents, settings.sources)
+    layout = azure_layout(
+        tuple(allowances.values()),
+        settings.sources,
+        (settings.aks_group, settings.user_group),
+        nat_rules(policy, str(request.policy_path or "policy")),
+    )
+    groups = list(layout.groups)
     firewall = _firewall_settings(groups, settings, policy)
     plan = build_probe_plan(
         cloud=catalog.cloud.value,
         region=region,
-        first=first,
+        first=_first_intents(collected.intents),
         covered=collected.tag_covered,
-        rule_of=rule_of,
+        rule_of=layout.rule_of,
         groups=tuple(groups),
         policy=policy,
     )
@@ -139,7 +124,17 @@ def compile_policy(request: CompileRequest, policy: Policy) -> CompiledPolicy:
         ),
         warnings=(*settings.warnings, *collected.warnings),
         skipped=tuple(sorted(collected.skipped)),
+        allowances=tuple(allowances.values()),
+        tag_members=tuple(merge(collected.tag_covered, settings.sources).values()),
     )
+
+
+def _first_intents(intents: tuple[Intent, ...]) -> dict[IntentKey, Intent]:
+    """The first intent of each allowance, which the probe plan reads for its hints."""
+    first: dict[IntentKey, Intent] = {}
+    for intent in intents:
+        first.setdefault(intent_key(intent), intent)
+    return first
 
 
 def _firewall_settings(

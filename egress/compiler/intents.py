@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -9,11 +12,19 @@ from egress.catalog import Catalog, Entry, closest, expand_region
 from egress.catalog.names import check_cidr, normalise_fqdn, parse_port_spec, wildcard_covers
 from egress.catalog.schema import PROBE_API_SERVER
 from egress.errors import UsageError
-from egress.model import Provenance
-from egress.policy import Allow, Policy
+from egress.model import (
+    Allowance,
+    DestinationKind,
+    Protocol,
+    Provenance,
+    Sources,
+    WorkloadSelector,
+)
+from egress.policy import Policy
 from egress.probe_plan import TlsInspection
 
 DestKind = Literal["fqdn", "wildcard_fqdn", "fqdn_tag", "address"]
+IntentKey = tuple[str, str, str, str, bool, tuple[str, ...]]  # ..., workload names
 USER_FEATURE = "policy"
 
 
@@ -29,6 +40,7 @@ class Intent:
     probe: str | None = None  # concrete host, "api-server", "unverifiable: why", or None
     user: bool = False  # from the policy's allow list: goes to the user collections
     tls_inspection: TlsInspection = TlsInspection.ALLOWED  # may an inspecting proxy re-sign it
+    workloads: tuple[WorkloadSelector, ...] = ()  # the only sources, when the entry names any
 
     @property
     def is_app(self) -> bool:
@@ -37,6 +49,56 @@ class Intent:
     @property
     def feature(self) -> str:
         return self.provenance.feature
+
+
+def intent_key(intent: Intent) -> IntentKey:
+    who = tuple(w.name for w in intent.workloads)
+    return (intent.dest_kind, intent.destination, intent.protocol, intent.ports, intent.user, who)
+
+
+def _address_kind(destination: str) -> DestinationKind:
+    try:
+        ipaddress.ip_address(destination)
+    except ValueError:
+        pass
+    else:
+        return DestinationKind.IP
+    try:
+        ipaddress.ip_network(destination, strict=False)
+    except ValueError:
+        return DestinationKind.SERVICE_TAG
+    return DestinationKind.CIDR
+
+
+_KIND = {
+    "fqdn": DestinationKind.FQDN,
+    "wildcard_fqdn": DestinationKind.WILDCARD,
+    "fqdn_tag": DestinationKind.FQDN_TAG,
+}
+
+
+def merge(intents: Iterable[Intent], sources: Sources) -> dict[IntentKey, Allowance]:
+    """De-duplicate intents into allowances, keeping every provenance (first-appearance order)."""
+    first: dict[IntentKey, Intent] = {}
+    provs: dict[IntentKey, list[Provenance]] = defaultdict(list)
+    for intent in intents:
+        key = intent_key(intent)
+        first.setdefault(key, intent)
+        if intent.provenance not in provs[key]:
+            provs[key].append(intent.provenance)
+    return {
+        key: Allowance(
+            sources=Sources(workloads=intent.workloads) if intent.workloads else sources,
+            kind=_KIND.get(intent.dest_kind) or _address_kind(intent.destination),
+            destination=intent.destination,
+            protocol=Protocol(intent.protocol),
+            ports=intent.ports,
+            provenance=tuple(provs[key]),
+            probe=intent.probe,
+            user=intent.user,
+        )
+        for key, intent in first.items()
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +175,7 @@ def collect(
                 source=source,
                 doc=entry.doc or feature.doc,
                 purpose=entry.purpose,
+                conditions=tuple(entry.conditions),
             )
             probe = _probe_host(entry, key, policy, region) or entry.probe
             for intent in _entry_intents(entry, region, policy, prov, probe):
@@ -129,7 +192,7 @@ def collect(
             purpose="Microsoft-maintained FQDN tag covering the AKS required FQDNs.",
         )
         intents.append(Intent("fqdn_tag", catalog.fqdn_tag, "https", "443", tag_prov))
-    intents.extend(_allow_intents(policy.allow, policy_source))
+    intents.extend(_allow_intents(policy, policy_source))
     return Collected(tuple(intents), tuple(covered), tuple(skipped), tuple(warnings))
 
 
@@ -195,9 +258,23 @@ def _entry_intents(
     return out
 
 
-def _allow_intents(allows: tuple[Allow, ...], source: str) -> list[Intent]:
+def workload_selectors(policy: Policy) -> dict[str, WorkloadSelector]:
+    """The policy's workloads as model values, by name."""
+    return {
+        w.name: WorkloadSelector(
+            name=w.name,
+            namespace_labels=tuple(sorted(w.namespace_labels.items())),
+            pod_labels=tuple(sorted(w.pod_labels.items())),
+        )
+        for w in policy.workloads
+    }
+
+
+def _allow_intents(policy: Policy, source: str) -> list[Intent]:
     out = []
-    for index, allow in enumerate(allows):
+    selectors = workload_selectors(policy)
+    for index, allow in enumerate(policy.allow):
+        who = tuple(selectors[name] for name in sorted(set(allow.workloads)))
         name = allow.name or f"allow-{index}"
         prov = Provenance(
             entry_id=f"policy/allow[{index}]" + (f" {allow.name}" if allow.name else ""),
@@ -215,11 +292,31 @@ def _allow_intents(allows: tuple[Allow, ...], source: str) -> list[Intent]:
                 fqdn = normalise_fqdn(allow.fqdn, wildcard=app)
                 kind: DestKind = "wildcard_fqdn" if fqdn.startswith("*.") else "fqdn"
                 out.append(
-                    Intent(kind, fqdn, proto, ports, prov, allow.probe_host, True, inspection)
+                    Intent(
+                        kind,
+                        fqdn,
+                        proto,
+                        ports,
+                        prov,
+                        allow.probe_host,
+                        user=True,
+                        tls_inspection=inspection,
+                        workloads=who,
+                    )
                 )
             else:
                 dest = check_cidr(allow.cidr) if allow.cidr else allow.service_tag or ""
                 out.append(
-                    Intent("address", dest, proto, ports, prov, allow.probe_host, True, inspection)
+                    Intent(
+                        "address",
+                        dest,
+                        proto,
+                        ports,
+                        prov,
+                        allow.probe_host,
+                        user=True,
+                        tls_inspection=inspection,
+                        workloads=who,
+                    )
                 )
     return out

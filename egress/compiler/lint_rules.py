@@ -9,8 +9,8 @@ from egress.catalog.names import wildcard_covers
 from egress.compiler.findings import Finding
 from egress.compiler.findings import err as _err
 from egress.compiler.findings import warn as _warn
-from egress.compiler.layout import MAX_NAME, estimate_size
 from egress.model import ApplicationRule, CompiledPolicy, NatRule, NetworkRule
+from egress.targets.azure_layout import MAX_NAME, estimate_size
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 RCG_SIZE_LIMIT = 2 * 1024 * 1024

@@ -7,8 +7,7 @@ import ipaddress
 from egress import __version__
 from egress.catalog.schema import PROBE_API_SERVER, UNVERIFIABLE_PREFIX
 from egress.compiler.canaries import RuleFacts, canaries, check_id
-from egress.compiler.intents import Intent
-from egress.compiler.layout import IntentKey
+from egress.compiler.intents import Intent, IntentKey
 from egress.model import RuleCollectionGroup
 from egress.policy import Policy
 from egress.probe_plan import (

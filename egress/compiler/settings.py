@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from egress.compiler.layout import GroupSpec
 from egress.model import (
     IpProtocol,
     NatRule,
@@ -17,6 +16,7 @@ from egress.model import (
     Sources,
 )
 from egress.policy import DOC_FIREWALL_PRIVATE_IP, DOC_NODE_SUBNET, Policy
+from egress.targets.azure_layout import GroupSpec
 
 DOC_URL = "https://learn.microsoft.com/azure/aks/limit-egress-traffic"
 

@@ -246,7 +246,8 @@ def _job_spec(spec: ManifestSpec, target: Target, plan_hash: str) -> Obj:
     container = _container(spec, target, command, mounts=mounts, env=True)
     container["env"] = container["env"] + _fleet_store_env(spec)
     container["args"] = args
-    pod_labels = target_labels(spec, "probe", target)
+    # A workload's own labels first: the egress labels must stay egress's.
+    pod_labels = {**dict(target.pod_labels), **target_labels(spec, "probe", target)}
     if spec.workload_identity_sa is not None:  # the AKS webhook then projects its token
         pod_labels[WORKLOAD_IDENTITY_LABEL] = "true"
     pod_meta: Obj = {

@@ -31,6 +31,7 @@ class Target:
     name: str  # DNS label used in object names, unique within one rendering
     node_selector: tuple[tuple[str, str], ...]  # sorted (key, value) pairs; empty: any Linux node
     node_pool: str | None  # reported as EGRESS_NODE_POOL when known
+    pod_labels: tuple[tuple[str, str], ...] = ()  # a workload's labels the probe pods carry
 
 
 @dataclass(frozen=True, slots=True)

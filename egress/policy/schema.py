@@ -16,6 +16,7 @@ from egress.catalog.names import (
     parse_port_spec,
 )
 from egress.model import NetworkPlugin
+from egress.policy.workloads import Workload, check_workload_references
 
 POLICY_SCHEMA_VERSION: Literal[1] = 1
 # Microsoft's "limit egress traffic" example addresses, used when no policy says otherwise.
@@ -101,6 +102,7 @@ class Allow(_Frozen):
     purpose: str = ""
     probe_host: str | None = None
     tls_inspection: TlsInspectionPolicy = "allowed"  # may a TLS-inspecting proxy re-sign it?
+    workloads: tuple[str, ...] = ()  # names under the policy's workloads: the only sources
 
     @field_validator("ports")
     @classmethod
@@ -262,6 +264,7 @@ class Policy(_Frozen):
     allow: tuple[Allow, ...] = ()
     canaries: tuple[Canary, ...] = ()  # added to the defaults; the same name replaces one
     default_canaries: bool = True
+    workloads: tuple[Workload, ...] = ()  # Kubernetes selectors that allow entries name
     dnat: tuple[Publication, ...] = ()
     probe_hosts: dict[str, str] = {}  # catalog entry id -> concrete host for a wildcard
     rule_collection_groups: RuleCollectionGroups = RuleCollectionGroups()
@@ -296,4 +299,5 @@ class Policy(_Frozen):
             )
         if self.dnat and self.firewall.public_ip is None:
             raise ValueError("dnat needs firewall.public_ip (the address clients connect to)")
+        check_workload_references(self.workloads, self.allow)
         return self

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from egress.model import CompiledPolicy
+from egress.targets import kube_selector_groups as kube
 from egress.targets._azure_types import API_VERSION
 from egress.targets.azure_policy import rule_collection_group_bodies
 from egress.targets.base import Files, Target, json_text
@@ -13,6 +14,7 @@ from egress.targets.route_table import route_table_body
 
 SCHEMA = "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#"
 RCG_TYPE = "Microsoft.Network/firewallPolicies/ruleCollectionGroups"
+KSG_TYPE = "Microsoft.Network/firewallPolicies/kubeSelectorGroups"
 ROUTE_TABLE_TYPE = "Microsoft.Network/routeTables"
 DEPLOYMENT_TYPE = "Microsoft.Resources/deployments"
 DEPLOYMENT_API_VERSION = "2022-09-01"
@@ -95,24 +97,67 @@ def _nested_route_table(route_table: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _child_name(name: str) -> str:
+    """'<policy>/<child>' as an ARM expression over the firewallPolicyName parameter."""
+    return f"[format('{{0}}/{{1}}', parameters('firewallPolicyName'), {_quote(name)})]"
+
+
 def _rcg_resource_id(name: str) -> str:
     return f"[resourceId('{RCG_TYPE}', parameters('firewallPolicyName'), {_quote(name)})]"
 
 
+def _ksg_resource_id(name: str) -> str:
+    return f"[resourceId('{KSG_TYPE}', parameters('firewallPolicyName'), {_quote(name)})]"
+
+
+def _kube_selector_groups(policy: CompiledPolicy) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """The kube selector group resources, and literal group id -> ARM resourceId expression."""
+    resources = []
+    for name, body in kube.group_bodies(policy).items():
+        resources.append(
+            {
+                "type": KSG_TYPE,
+                "apiVersion": API_VERSION,
+                "name": _child_name(name),
+                "properties": escape_literals(body["properties"]),
+            }
+        )
+    ids = {
+        kube.group_id(policy.azure, policy.managed_prefix, w): _ksg_resource_id(
+            kube.group_name(policy.managed_prefix, w)
+        )
+        for w in kube.workloads(policy)
+    }
+    return resources, ids
+
+
+def _with_kube_expressions(properties: dict[str, Any], ids: dict[str, str]) -> dict[str, Any]:
+    """Rules reference their kube selector groups by resourceId() in this deployment."""
+    for collection in properties["ruleCollections"]:
+        for rule in collection["rules"]:
+            if "sourceKubeSelectorGroups" in rule:
+                rule["sourceKubeSelectorGroups"] = [
+                    ids[i] for i in rule["sourceKubeSelectorGroups"]
+                ]
+    return properties
+
+
 def arm_template(policy: CompiledPolicy) -> dict[str, Any]:
     """The deployment template as a dict (deploy with `az deployment group create`)."""
-    resources: list[dict[str, Any]] = []
+    resources, kube_ids = _kube_selector_groups(policy)
     previous: str | None = None
     for name, body in rule_collection_group_bodies(policy).items():
         resource: dict[str, Any] = {
             "type": RCG_TYPE,
             "apiVersion": API_VERSION,
-            "name": f"[format('{{0}}/{{1}}', parameters('firewallPolicyName'), {_quote(name)})]",
-            "properties": escape_literals(body["properties"]),
+            "name": _child_name(name),
+            "properties": _with_kube_expressions(escape_literals(body["properties"]), kube_ids),
         }
         # Azure updates one group of a policy at a time; parallel PUTs fail with a conflict.
         if previous is not None:
             resource["dependsOn"] = [_rcg_resource_id(previous)]
+        elif kube_ids:  # the first group waits for the selector groups its rules name
+            resource["dependsOn"] = sorted(set(kube_ids.values()))
         resources.append(resource)
         previous = name
     table = route_table_body(policy)
@@ -155,8 +200,12 @@ class ArmTemplateTarget(Target):
     name = "arm"
     files = ("azuredeploy.json",)
     description = "ARM deployment template: rule collection groups and route table"
-    supports = AZURE_RULE_FEATURES | {Feature.ROUTES}
+    supports = AZURE_RULE_FEATURES | {Feature.ROUTES, Feature.WORKLOAD_SOURCES}
     ignores = frozenset({Feature.SERVICE_PUBLICATIONS})
 
     def _render(self, policy: CompiledPolicy) -> Files:
         return {self.files[0]: json_text(arm_template(policy))}
+
+    def warnings(self, policy: CompiledPolicy) -> tuple[str, ...]:
+        del policy  # kube selector group ids are resourceId() expressions here: no placeholders
+        return ()

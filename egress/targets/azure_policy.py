@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from egress.model import (
@@ -13,8 +14,10 @@ from egress.model import (
     RuleCollection,
     RuleCollectionGroup,
     Sources,
+    WorkloadSelector,
 )
 from egress.targets import _azure_types as az
+from egress.targets import kube_selector_groups as kube
 from egress.targets.base import Files, Target, json_text
 from egress.targets.features import AZURE_RULE_FEATURES, Feature
 
@@ -31,7 +34,18 @@ def _sources(sources: Sources) -> dict[str, list[str]]:
     return out
 
 
-def _application_rule(rule: ApplicationRule) -> t.ApplicationRule:
+def _kube_sources(rule: ApplicationRule | NetworkRule, ids: KubeIds) -> list[str]:
+    return [ids(w) for w in rule.sources.workloads]
+
+
+KubeIds = Callable[[WorkloadSelector], str]
+
+
+def _no_kube_ids(workload: WorkloadSelector) -> str:
+    raise AssertionError(f"workload {workload.name} rendered without a firewall policy scope")
+
+
+def _application_rule(rule: ApplicationRule, ids: KubeIds = _no_kube_ids) -> t.ApplicationRule:
     body: t.ApplicationRule = {
         "ruleType": az.APPLICATION_RULE,
         "name": rule.name,
@@ -47,6 +61,8 @@ def _application_rule(rule: ApplicationRule) -> t.ApplicationRule:
         body["sourceAddresses"] = sources["sourceAddresses"]
     if "sourceIpGroups" in sources:
         body["sourceIpGroups"] = sources["sourceIpGroups"]
+    if rule.sources.workloads:
+        body["sourceKubeSelectorGroups"] = _kube_sources(rule, ids)
     if rule.target_fqdns:
         body["targetFqdns"] = list(rule.target_fqdns)
     if rule.fqdn_tags:
@@ -54,7 +70,7 @@ def _application_rule(rule: ApplicationRule) -> t.ApplicationRule:
     return body
 
 
-def _network_rule(rule: NetworkRule) -> t.NetworkRule:
+def _network_rule(rule: NetworkRule, ids: KubeIds = _no_kube_ids) -> t.NetworkRule:
     body: t.NetworkRule = {
         "ruleType": az.NETWORK_RULE,
         "name": rule.name,
@@ -68,6 +84,8 @@ def _network_rule(rule: NetworkRule) -> t.NetworkRule:
         body["sourceAddresses"] = sources["sourceAddresses"]
     if "sourceIpGroups" in sources:
         body["sourceIpGroups"] = sources["sourceIpGroups"]
+    if rule.sources.workloads:
+        body["sourceKubeSelectorGroups"] = _kube_sources(rule, ids)
     if rule.destination_addresses:
         body["destinationAddresses"] = list(rule.destination_addresses)
     if rule.destination_fqdns:
@@ -91,16 +109,16 @@ def _nat_rule(rule: NatRule) -> t.NatRule:
     return body
 
 
-def _rule(rule: Rule) -> t.FirewallPolicyRule:
+def _rule(rule: Rule, ids: KubeIds) -> t.FirewallPolicyRule:
     if isinstance(rule, ApplicationRule):
-        return _application_rule(rule)
+        return _application_rule(rule, ids)
     if isinstance(rule, NetworkRule):
-        return _network_rule(rule)
+        return _network_rule(rule, ids)
     return _nat_rule(rule)
 
 
-def _collection(collection: RuleCollection) -> t.FirewallPolicyRuleCollection:
-    rules = [_rule(rule) for rule in collection.rules]
+def _collection(collection: RuleCollection, ids: KubeIds) -> t.FirewallPolicyRuleCollection:
+    rules = [_rule(rule, ids) for rule in collection.rules]
     if collection.is_nat:
         nat: t.FirewallPolicyNatRuleCollection = {
             "ruleCollectionType": az.NAT_COLLECTION,
@@ -121,22 +139,26 @@ def _collection(collection: RuleCollection) -> t.FirewallPolicyRuleCollection:
 
 
 def rule_collection_group_properties(
-    group: RuleCollectionGroup,
+    group: RuleCollectionGroup, ids: KubeIds = _no_kube_ids
 ) -> t.FirewallPolicyRuleCollectionGroupProperties:
     """The writable ``properties`` of one group (no size/provisioningState)."""
     return {
         "priority": group.priority,
-        "ruleCollections": [_collection(c) for c in group.collections],
+        "ruleCollections": [_collection(c, ids) for c in group.collections],
     }
 
 
 def rule_collection_group_bodies(policy: CompiledPolicy) -> dict[str, dict[str, Any]]:
     """RCG name -> PUT body ``{"properties": {...}}``, in the order the groups must be written."""
     bodies: dict[str, dict[str, Any]] = {}
+
+    def ids(workload: WorkloadSelector) -> str:
+        return kube.group_id(policy.azure, policy.managed_prefix, workload)
+
     for group in policy.rule_collection_groups:
         # Not typed as t.FirewallPolicyRuleCollectionGroup: that TypedDict requires the
         # read-only etag, which a PUT body must not carry.
-        bodies[group.name] = {"properties": rule_collection_group_properties(group)}
+        bodies[group.name] = {"properties": rule_collection_group_properties(group, ids)}
     return bodies
 
 
@@ -144,12 +166,19 @@ class AzurePolicyTarget(Target):
     """Rule collection group bodies keyed by name, for `az rest` or `egress apply`."""
 
     name = "azure-policy"
-    files = ("rule-collection-groups.json",)
     description = (
         f"Firewall Policy rule collection groups as REST JSON (api-version {az.API_VERSION})"
     )
-    supports = AZURE_RULE_FEATURES
+    files = ("rule-collection-groups.json", "kube-selector-groups.json")
+    supports = AZURE_RULE_FEATURES | {Feature.WORKLOAD_SOURCES}
     ignores = frozenset({Feature.ROUTES, Feature.SERVICE_PUBLICATIONS})
 
     def _render(self, policy: CompiledPolicy) -> Files:
-        return {self.files[0]: json_text(rule_collection_group_bodies(policy))}
+        files = {self.files[0]: json_text(rule_collection_group_bodies(policy))}
+        groups = kube.group_bodies(policy)
+        if groups:  # only when a policy entry names workloads
+            files[self.files[1]] = json_text(groups)
+        return files
+
+    def warnings(self, policy: CompiledPolicy) -> tuple[str, ...]:
+        return kube.scope_warning(policy)

@@ -4,13 +4,26 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from egress.errors import UnsupportedFeatureError
 from egress.model import CompiledPolicy
+from egress.service_tags import ServiceTags
 from egress.targets.features import Feature, FeatureUse, feature_uses
 
 Files = dict[str, str]  # relative path inside the output folder -> file text
+
+
+@dataclass(frozen=True, slots=True)
+class RenderInputs:
+    """Data beyond the policy that some targets need (never read from the environment)."""
+
+    service_tags: ServiceTags | None = None  # prefixes for targets that cannot use a tag
+    # The Linux appliance: where its files are installed (the TLS key and the logs live
+    # there too) and the resolver its DNS proxy forwards to (Azure DNS by default).
+    appliance_dir: str = "/etc/egress-appliance"
+    appliance_upstream_dns: str = "168.63.129.16"
 
 
 def json_text(value: Any) -> str:
@@ -31,11 +44,20 @@ class Target(ABC):
     supports: ClassVar[frozenset[Feature]]  # features it expresses
     # Features it deliberately leaves to other targets (a route table carries no rules).
     ignores: ClassVar[frozenset[Feature]] = frozenset()
+    # Written by a plain `egress compile`; opt-in targets need `--target NAME`.
+    on_by_default: ClassVar[bool] = True
+
+    def __init__(self, inputs: RenderInputs | None = None) -> None:
+        self.inputs = inputs or RenderInputs()
+
+    def uses(self, policy: CompiledPolicy) -> tuple[FeatureUse, ...]:
+        """What the policy uses, entry by entry, as this target sees it (default: Azure rules)."""
+        return feature_uses(policy)
 
     def unsupported(self, policy: CompiledPolicy) -> tuple[FeatureUse, ...]:
         """Every entry of the policy using a feature this target can neither express nor ignore."""
         handled = self.supports | self.ignores
-        return tuple(use for use in feature_uses(policy) if use.feature not in handled)
+        return tuple(use for use in self.uses(policy) if use.feature not in handled)
 
     def check(self, policy: CompiledPolicy) -> None:
         """Raise UnsupportedFeatureError naming every offending entry, or return."""

@@ -7,9 +7,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from egress.model import (
+    Allowance,
     ApplicationRule,
     CollectionAction,
     CompiledPolicy,
+    DestinationKind,
     NatRule,
     NetworkRule,
     Rule,
@@ -33,14 +35,16 @@ class Feature(StrEnum):
     # A collection holding more than one kind of rule (or NAT rules outside a DNAT
     # collection): Azure requires one rule type per collection, so no Azure target has it.
     MIXED_COLLECTIONS = "mixed-collections"
+    WORKLOAD_SOURCES = "workload-sources"  # Kubernetes pod/namespace selectors as sources
     ROUTES = "routes"
     SERVICE_PUBLICATIONS = "service-publications"  # internal LoadBalancer Services for DNAT
 
 
 ALL_FEATURES = frozenset(Feature)
 RULE_FEATURES = ALL_FEATURES - {Feature.ROUTES, Feature.SERVICE_PUBLICATIONS}
-# Every rule construct Azure Firewall Policy accepts (one rule type per collection).
-AZURE_RULE_FEATURES = RULE_FEATURES - {Feature.MIXED_COLLECTIONS}
+# Every rule construct the Azure targets write (one rule type per collection; kube selector
+# groups as sources are not rendered yet).
+AZURE_RULE_FEATURES = RULE_FEATURES - {Feature.MIXED_COLLECTIONS, Feature.WORKLOAD_SOURCES}
 
 _NAT_MAX_PORT = 64000  # azurerm validates DNAT ports to 1-64000
 
@@ -77,6 +81,8 @@ def _rule_features(rule: Rule, action: CollectionAction) -> list[Feature]:
             used.append(Feature.FQDN_TAGS)
         if rule.sources.ip_groups:
             used.append(Feature.SOURCE_IP_GROUPS)
+        if rule.sources.workloads:
+            used.append(Feature.WORKLOAD_SOURCES)
     elif isinstance(rule, NetworkRule):
         used.append(Feature.NETWORK_RULES)
         if not all(_is_ip_or_cidr(address) for address in rule.destination_addresses):
@@ -87,12 +93,53 @@ def _rule_features(rule: Rule, action: CollectionAction) -> list[Feature]:
             used.append(Feature.PORT_RANGES)
         if rule.sources.ip_groups:
             used.append(Feature.SOURCE_IP_GROUPS)
+        if rule.sources.workloads:
+            used.append(Feature.WORKLOAD_SOURCES)
     elif isinstance(rule, NatRule):
         used.append(Feature.DNAT_RULES)
         ports = (rule.destination_port, rule.translated_port)
         if not all(_is_single_port(port, _NAT_MAX_PORT) for port in ports):
             used.append(Feature.NAT_PORT_RANGES)
     return used
+
+
+def allowance_features(allowance: Allowance) -> list[Feature]:
+    """The features one target-neutral allowance uses."""
+    used = [Feature.APPLICATION_RULES if allowance.is_app else Feature.NETWORK_RULES]
+    kind = allowance.kind
+    if kind is DestinationKind.WILDCARD:
+        used.append(Feature.WILDCARD_FQDNS)
+    if kind is DestinationKind.FQDN_TAG:
+        used.append(Feature.FQDN_TAGS)
+    if kind is DestinationKind.SERVICE_TAG:
+        used.append(Feature.SERVICE_TAGS)
+    if not allowance.is_app and kind in (DestinationKind.FQDN, DestinationKind.WILDCARD):
+        used.append(Feature.NETWORK_RULE_FQDNS)
+    if "-" in allowance.ports:
+        used.append(Feature.PORT_RANGES)
+    if allowance.sources.ip_groups:
+        used.append(Feature.SOURCE_IP_GROUPS)
+    if allowance.sources.workloads:
+        used.append(Feature.WORKLOAD_SOURCES)
+    return used
+
+
+def allowance_uses(
+    policy: CompiledPolicy, allowances: tuple[Allowance, ...]
+) -> tuple[FeatureUse, ...]:
+    """Every (feature, entry) pair as a target reading allowances (not Azure rules) sees it."""
+    uses = [
+        FeatureUse(feature, allowance.describe())
+        for allowance in allowances
+        for feature in allowance_features(allowance)
+    ]
+    if policy.route_table.routes:
+        uses.append(FeatureUse(Feature.ROUTES, f"route table '{policy.route_table.name}'"))
+    for service in policy.services:
+        where = f"service '{service.namespace}/{service.name}'"
+        uses.append(FeatureUse(Feature.DNAT_RULES, where))
+        uses.append(FeatureUse(Feature.SERVICE_PUBLICATIONS, where))
+    return tuple(uses)
 
 
 def feature_uses(policy: CompiledPolicy) -> tuple[FeatureUse, ...]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-# Every host name and address in this file is compiler input/output data: never contacted.
-from egress.compiler.layout import GroupSpec, estimate_size, pack_groups
 from egress.model import (
     ApplicationRule,
     AppProtocol,
@@ -14,6 +12,9 @@ from egress.model import (
     Rule,
     Sources,
 )
+
+# Every host name and address in this file is compiler input/output data: never contacted.
+from egress.targets.azure_layout import GroupSpec, estimate_size, pack_groups
 
 SOURCES = Sources(addresses=("10.42.1.0/24",))
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from egress.compiler import CompileRequest, compile_request
 from egress.model import CompiledPolicy
+from egress.targets import TARGETS
 
 from targets.fixtures import full_policy, minimal_policy
 
@@ -23,11 +24,16 @@ COMPILED: dict[str, CompileRequest] = {
     ),
     "gov-usgovvirginia": CompileRequest(cloud="AzureUSGovernment", region="usgovvirginia"),
 }
+# Real compiles only the opt-in targets are checked on (goldens of those targets alone).
+NEUTRAL_COMPILED: dict[str, CompileRequest] = {
+    "eastus-neutral": CompileRequest(region="eastus", policy_path=POLICIES / "neutral.yaml"),
+    "eastus-workloads": CompileRequest(region="eastus", policy_path=POLICIES / "workloads.yaml"),
+}
 
 
 @cache
 def compiled(case: str) -> CompiledPolicy:
-    return compile_request(COMPILED[case])
+    return compile_request({**COMPILED, **NEUTRAL_COMPILED}[case])
 
 
 FIXTURES: dict[str, Callable[[], CompiledPolicy]] = {
@@ -44,3 +50,7 @@ def policy_for(case: str) -> CompiledPolicy:
 
 
 ALL_CASES = [*FIXTURES, *COMPILED]
+
+
+# The targets a plain `egress compile` writes (Azure); the opt-in ones have their own tests.
+DEFAULT_TARGETS = [name for name, target in TARGETS.items() if target.on_by_default]

@@ -22,13 +22,13 @@ from egress.targets.features import ALL_FEATURES, Feature, feature_uses
 from egress.targets.role_definition import PLACEHOLDER_SCOPE, SUBNET_ACTIONS
 from egress.targets.route_table import route_table_body
 
-from targets.cases import FIXTURES
+from targets.cases import DEFAULT_TARGETS, FIXTURES
 from targets.fixtures import full_policy, minimal_policy, nat_port_range_policy
 
 GOLDEN = Path(__file__).parents[1] / "golden" / "targets"
 
 
-@pytest.mark.parametrize("target_name", list(TARGETS))
+@pytest.mark.parametrize("target_name", DEFAULT_TARGETS)
 @pytest.mark.parametrize("case", list(FIXTURES))
 def test_target_matches_golden(golden: Callable[[str, str], None], case: str, target_name: str):
     files = TARGETS[target_name]().render(FIXTURES[case]())
@@ -52,16 +52,30 @@ def test_registry_files_are_unique_and_targets_declare_every_feature():
         "azure-policy": {Feature.MIXED_COLLECTIONS},
         "route-table": set(),
         "arm": {Feature.MIXED_COLLECTIONS},
-        "terraform": {Feature.NAT_PORT_RANGES, Feature.MIXED_COLLECTIONS},
+        "terraform": {
+            Feature.NAT_PORT_RANGES,
+            Feature.MIXED_COLLECTIONS,
+            Feature.WORKLOAD_SOURCES,
+        },
         "k8s-services": set(),
         "probe-plan": set(),
         "role": set(),
+        "allowlist": set(),
+        "nsg": set(),
+        "network-policy": {Feature.SOURCE_IP_GROUPS},
+        "cilium": {Feature.SOURCE_IP_GROUPS},
+        "appliance": {
+            Feature.DNAT_RULES,
+            Feature.SOURCE_IP_GROUPS,
+            Feature.WORKLOAD_SOURCES,
+            Feature.MIXED_COLLECTIONS,
+        },
     }
     for target in TARGETS.values():
         assert not target.supports & target.ignores, target.name
 
 
-@pytest.mark.parametrize("target_name", list(TARGETS))
+@pytest.mark.parametrize("target_name", DEFAULT_TARGETS)
 def test_rendering_is_deterministic_and_pure(target_name: str):
     policy = full_policy()
     before = repr(policy)

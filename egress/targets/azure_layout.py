@@ -1,4 +1,8 @@
-"""Pack intents into as few Azure Firewall rules, collections and groups as the limits allow."""
+"""The Azure layout: pack allowances into as few rules, collections and groups as Azure allows.
+
+Only the Azure targets (and the Azure-facing compiler steps: lint limits, rule hints in the
+probe plan) need this; other targets read the allowances directly.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +13,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from egress.catalog.names import wildcard_covers
-from egress.compiler.intents import Intent
 from egress.model import (
+    Allowance,
     ApplicationRule,
     AppProtocol,
     AppProtocolType,
     CollectionAction,
+    DestinationKind,
     IpProtocol,
     NatRule,
     NetworkRule,
@@ -29,12 +34,28 @@ from egress.model import (
 # (MicrosoftDocs/azure-docs#93880), so estimated bodies stay below that.
 RCG_SIZE_BUDGET = 1_400_000
 MAX_NAME = 80
-IntentKey = tuple[str, str, str, str, bool]
+IntentKey = tuple[str, str, str, str, bool, tuple[str, ...]]  # ..., workload names
 COLLECTION_PRIORITY = {"dnat": 100, "network": 200, "application": 300}
+_LEGACY_KIND = {
+    DestinationKind.FQDN: "fqdn",
+    DestinationKind.WILDCARD: "wildcard_fqdn",
+    DestinationKind.FQDN_TAG: "fqdn_tag",
+    DestinationKind.IP: "address",
+    DestinationKind.CIDR: "address",
+    DestinationKind.SERVICE_TAG: "address",
+}
 
 
-def intent_key(intent: Intent) -> IntentKey:
-    return (intent.dest_kind, intent.destination, intent.protocol, intent.ports, intent.user)
+def allowance_key(allowance: Allowance) -> IntentKey:
+    """The key the probe plan uses to find the rule that carries an allowance."""
+    return (
+        _LEGACY_KIND[allowance.kind],
+        allowance.destination,
+        allowance.protocol.value,
+        allowance.ports,
+        allowance.user,
+        tuple(w.name for w in allowance.sources.workloads),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,33 +69,65 @@ class GroupSpec:
 @dataclass(frozen=True, slots=True)
 class Layout:
     groups: tuple[RuleCollectionGroup, ...]
-    rule_of: dict[IntentKey, str]  # intent -> "<group>/<collection>/<rule>" that allows it
-    subsumed: tuple[str, ...]  # "x covered by *.y on https:443" notes
+    rule_of: dict[IntentKey, str]  # allowance -> "<group>/<collection>/<rule>" that allows it
 
 
-def merge(
-    intents: Iterable[Intent],
-) -> tuple[dict[IntentKey, Intent], dict[IntentKey, list[Provenance]]]:
-    """De-duplicate intents, keeping every provenance (order of first appearance)."""
-    first: dict[IntentKey, Intent] = {}
-    provs: dict[IntentKey, list[Provenance]] = defaultdict(list)
-    for intent in intents:
-        key = intent_key(intent)
-        first.setdefault(key, intent)
-        if intent.provenance not in provs[key]:
-            provs[key].append(intent.provenance)
-    return first, provs
+def azure_layout(
+    allowances: tuple[Allowance, ...],
+    sources: Sources,
+    specs: tuple[GroupSpec, GroupSpec],
+    nats: tuple[NatRule, ...] = (),
+) -> Layout:
+    """Pack the catalog allowances into the AKS group and the policy's into the user group.
+
+    A pure function of its arguments: the same allowances always give the same groups.
+    """
+    # Allowances of one set of workloads share rules only with each other (their sources).
+    partitions: dict[tuple[str, ...], dict[IntentKey, Allowance]] = defaultdict(dict)
+    for allowance in allowances:
+        key = allowance_key(allowance)
+        partitions[key[5]][key] = allowance
+    groups: list[RuleCollectionGroup] = []
+    rule_of: dict[IntentKey, str] = {}
+    for user, spec in zip((False, True), specs, strict=True):
+        networks: list[Rule] = []
+        applications: list[Rule] = []
+        where: dict[IntentKey, tuple[str, str]] = {}
+        for who in sorted(partitions):  # () first: the cluster-wide rules
+            first = partitions[who]
+            part_sources = next(iter(first.values())).sources if who else sources
+            nets, apps, places = build_rules(
+                first, subsume(first), part_sources, user=user, suffix=who
+            )
+            networks += nets
+            applications += apps
+            where.update(places)
+        prefix = "allow-" if user else ""
+        collections: list[tuple[str, CollectionAction, list[Rule]]] = []
+        if user and nats:
+            collections.append(("dnat", CollectionAction.DNAT, list(nats)))
+        if networks:
+            collections.append((f"{prefix}network", CollectionAction.ALLOW, networks))
+        if applications:
+            collections.append((f"{prefix}application", CollectionAction.ALLOW, applications))
+        if not collections:
+            continue
+        packed, paths = pack_groups(spec, collections, RCG_SIZE_BUDGET)
+        groups.extend(packed)
+        for key, (local, destination) in where.items():
+            rule_of[key] = paths[(f"{prefix}{local}", destination)]
+    return Layout(tuple(groups), rule_of)
 
 
-def subsume(first: dict[IntentKey, Intent]) -> dict[IntentKey, IntentKey]:
+def subsume(first: dict[IntentKey, Allowance]) -> dict[IntentKey, IntentKey]:
     """Map each app FQDN/wildcard covered by a broader wildcard (same protocol, port, group).
 
     ``*.x.com`` covers ``a.x.com`` and ``*.a.x.com`` but never the apex ``x.com``.
     """
     buckets: dict[tuple[str, str, bool], list[IntentKey]] = defaultdict(list)
-    for key, intent in first.items():
-        if intent.is_app and intent.dest_kind in ("fqdn", "wildcard_fqdn"):
-            buckets[(intent.protocol, intent.ports, intent.user)].append(key)
+    for key, allowance in first.items():
+        if allowance.is_app and allowance.kind in (DestinationKind.FQDN, DestinationKind.WILDCARD):
+            buckets[(allowance.protocol, allowance.ports, allowance.user)].append(key)
     covered_by: dict[IntentKey, IntentKey] = {}
     for keys in buckets.values():
         wildcards = sorted(
@@ -103,12 +156,12 @@ def _ports_label(ports: str) -> str:
 
 
 def build_rules(
-    first: dict[IntentKey, Intent],
-    provs: dict[IntentKey, list[Provenance]],
+    first: dict[IntentKey, Allowance],
     covered_by: dict[IntentKey, IntentKey],
     sources: Sources,
     *,
     user: bool,
+    suffix: tuple[str, ...] = (),
 ) -> tuple[list[Rule], list[Rule], dict[IntentKey, tuple[str, str]]]:
     """Group destinations sharing protocols, ports and sources into application/network rules.
 
@@ -123,18 +176,18 @@ def build_rules(
         if intent.user != user or key in covered_by:
             continue
         if intent.is_app:
-            cls = "tag" if intent.dest_kind == "fqdn_tag" else "fqdn"
-            app[(intent.destination, cls)].add((intent.protocol, int(intent.ports)))
+            cls = "tag" if intent.kind is DestinationKind.FQDN_TAG else "fqdn"
+            app[(intent.destination, cls)].add((intent.protocol.value, int(intent.ports)))
             bucket: tuple[str, ...] = ("app", intent.destination, cls)
         else:
-            cls = "fqdn" if intent.dest_kind == "fqdn" else "addr"
-            net[(intent.destination, cls, intent.protocol)].add(intent.ports)
-            bucket = ("net", intent.destination, cls, intent.protocol)
-        dest_provs[bucket].extend(provs[key])
+            cls = "fqdn" if intent.kind is DestinationKind.FQDN else "addr"
+            net[(intent.destination, cls, intent.protocol.value)].add(intent.ports)
+            bucket = ("net", intent.destination, cls, intent.protocol.value)
+        dest_provs[bucket].extend(intent.provenance)
     # provenance of covered entries travels to the wildcard that covers them
     for key, wildcard in covered_by.items():
         if first[key].user == user:
-            dest_provs[("app", wildcard[1], "fqdn")].extend(provs[key])
+            dest_provs[("app", wildcard[1], "fqdn")].extend(first[key].provenance)
 
     app_rules: dict[tuple[str, tuple[tuple[str, int], ...]], list[str]] = defaultdict(list)
     for (destination, cls), proto_set in app.items():
@@ -147,7 +200,7 @@ def build_rules(
     applications: list[Rule] = []
     for (cls, protos), destinations in sorted(app_rules.items()):
         parts = (["fqdn-tag"] if cls == "tag" else []) + [f"{p}-{port}" for p, port in protos]
-        name = _rule_name(parts)
+        name = _rule_name([*parts, *suffix])
         destinations.sort()
         applications.append(
             ApplicationRule(
@@ -167,7 +220,7 @@ def build_rules(
     networks: list[Rule] = []
     for (cls, proto, ports), destinations in sorted(net_rules.items(), key=_net_sort):
         parts = [proto, *(_ports_label(p) for p in ports)] + (["fqdn"] if cls == "fqdn" else [])
-        name = _rule_name(parts)
+        name = _rule_name([*parts, *suffix])
         destinations.sort()
         buckets: list[tuple[str, ...]] = [("net", d, cls, proto) for d in destinations]
         networks.append(
@@ -190,11 +243,11 @@ def build_rules(
             continue
         t = first[covered_by.get(key, key)]
         if t.is_app:
-            cls = "tag" if t.dest_kind == "fqdn_tag" else "fqdn"
+            cls = "tag" if t.kind is DestinationKind.FQDN_TAG else "fqdn"
             rule_of[key] = (where[("app", t.destination, cls)], t.destination)
         else:
-            cls = "fqdn" if t.dest_kind == "fqdn" else "addr"
-            rule_of[key] = (where[("net", t.destination, cls, t.protocol)], t.destination)
+            cls = "fqdn" if t.kind is DestinationKind.FQDN else "addr"
+            rule_of[key] = (where[("net", t.destination, cls, t.protocol.value)], t.destination)
     return networks, applications, rule_of
 
 

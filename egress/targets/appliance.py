@@ -1,0 +1,320 @@
+"""A Linux firewall appliance: nftables, squid and dnsmasq doing what Azure Firewall does.
+
+- ``nftables.nft``: network rules (addresses, CIDRs, expanded service tags; names through
+  sets the DNS proxy fills), interception of the application ports to squid, SNAT, and
+  a default drop.
+- ``squid.conf``: intercepting proxy for application rules. TLS: ``ssl_bump peek`` at
+  step 1 reads the SNI, then ``splice`` (pass through, never decrypted) if the name is
+  allowed on that port, else ``terminate`` (the handshake is cut, as Azure Firewall does).
+  HTTP: Host ACLs; anything else gets status 470 with an ``Action: Deny`` page.
+- ``dnsmasq.conf``: the DNS proxy the pods use; it fills the nftables sets of names that
+  network rules allow (Azure Firewall's DNS proxy for FQDNs in network rules).
+
+The VNet routes 0.0.0.0/0 to the appliance and uses it as DNS server (the route table
+target's route, with the appliance as next hop).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+
+from egress.model import Allowance, CompiledPolicy, DestinationKind
+from egress.targets.base import Files
+from egress.targets.features import ALL_FEATURES, Feature
+from egress.targets.neutral import NeutralTarget
+
+TABLE = "egress"
+SQUID_ADMIN_PORT = 3128
+SQUID_FIRST_PORT = 3129
+DENY_PAGE = "ERR_EGRESS_DENY"
+CERTGEN = "/usr/lib/squid/security_file_certgen"  # Debian's squid-openssl
+DENY_TEXT = "Action: Deny. Reason: No rule matched. Proceeding with default action.\n"
+
+
+@dataclass(frozen=True, slots=True)
+class AppPort:
+    """One intercepted application port: its squid listener and the names allowed on it."""
+
+    protocol: str  # http | https
+    port: int
+    listen: int
+    names: tuple[str, ...]  # exact names
+    wildcards: tuple[str, ...]  # "*.x.com"
+
+    @property
+    def label(self) -> str:
+        return f"{self.protocol}_{self.port}"
+
+
+def _wildcard_regex(wildcard: str) -> str:
+    """'*.x.com' matches 'a.x.com' and 'a.b.x.com', never 'x.com' (as in Azure Firewall)."""
+    return r"\." + re.escape(wildcard.removeprefix("*.")).replace(r"\-", "-") + "$"
+
+
+def _set_name(protocol: str, ports: str) -> str:
+    return f"fqdn_{protocol}_{ports.replace('-', '_')}"
+
+
+def _comment(allowances: list[Allowance]) -> str:
+    ids = ", ".join(dict.fromkeys(p.entry_id for a in allowances for p in a.provenance))
+    return ids.replace('"', "'")[:120]  # nft comments are at most 128 bytes
+
+
+class ApplianceTarget(NeutralTarget):
+    """`appliance/`: nftables ruleset, squid and dnsmasq configuration, and the deny page."""
+
+    name = "appliance"
+    files = (
+        "appliance/nftables.nft",
+        "appliance/squid.conf",
+        "appliance/dnsmasq.conf",
+        f"appliance/errors/{DENY_PAGE}",
+    )
+    description = "Linux firewall appliance: nftables, squid (intercept, SNI splice), dnsmasq"
+    supports = ALL_FEATURES - {
+        Feature.ROUTES,
+        Feature.SERVICE_PUBLICATIONS,
+        Feature.DNAT_RULES,
+        Feature.SOURCE_IP_GROUPS,  # an Azure IP group's members are not known here
+        Feature.WORKLOAD_SOURCES,  # the appliance sees node addresses, not pods
+        Feature.MIXED_COLLECTIONS,
+    }
+    # The route to the appliance is the route table's (next hop: the appliance's IP).
+    ignores = frozenset({Feature.ROUTES, Feature.SERVICE_PUBLICATIONS})
+
+    def app_ports(self, allowances: tuple[Allowance, ...]) -> list[AppPort]:
+        # 80 and 443 are always intercepted, as Azure Firewall's proxy does: a name without
+        # a rule gets the 470 deny page (HTTP) or a cut handshake (TLS), not a silent drop.
+        by_port: dict[tuple[str, int], list[Allowance]] = {("http", 80): [], ("https", 443): []}
+        for allowance in allowances:
+            if allowance.is_app:
+                key = (allowance.protocol.value, allowance.port_range[0])
+                by_port.setdefault(key, []).append(allowance)
+        out = []
+        for index, ((protocol, port), items) in enumerate(sorted(by_port.items())):
+            names = sorted({a.destination for a in items if a.kind is DestinationKind.FQDN})
+            wild = sorted({a.destination for a in items if a.kind is DestinationKind.WILDCARD})
+            out.append(AppPort(protocol, port, SQUID_FIRST_PORT + index, tuple(names), tuple(wild)))
+        return out
+
+    def _render(self, policy: CompiledPolicy) -> Files:
+        allowances = self.allowances(policy)
+        ports = self.app_ports(allowances)
+        return {
+            "appliance/nftables.nft": self._nftables(policy, allowances, ports),
+            "appliance/squid.conf": self._squid(policy, ports),
+            "appliance/dnsmasq.conf": self._dnsmasq(policy, allowances),
+            f"appliance/errors/{DENY_PAGE}": DENY_TEXT,
+        }
+
+    def _header(self, policy: CompiledPolicy, what: str) -> list[str]:
+        lines = [
+            f"# egress appliance for {policy.cloud.value} {policy.region}: {what}",
+            "# generated by `egress compile --target appliance`; do not edit",
+        ]
+        note = self.data_note()
+        if note:
+            lines.append(f"# {note}")
+        return lines
+
+    def _nftables(
+        self, policy: CompiledPolicy, allowances: tuple[Allowance, ...], ports: list[AppPort]
+    ) -> str:
+        sources = ", ".join(policy.sources.addresses)
+        network: dict[tuple[str, str], list[Allowance]] = defaultdict(list)
+        named: dict[tuple[str, str], list[Allowance]] = defaultdict(list)
+        for allowance in allowances:
+            if allowance.is_app:
+                continue
+            key = (allowance.protocol.value, allowance.ports)
+            if allowance.kind in (DestinationKind.FQDN, DestinationKind.WILDCARD):
+                named[key].append(allowance)
+            else:
+                network[key].append(allowance)
+        out = self._header(policy, "nftables ruleset (nft -f nftables.nft)")
+        out += [
+            f"table inet {TABLE}",
+            f"delete table inet {TABLE}",
+            f"table inet {TABLE} {{",
+            "  set sources {",
+            "    type ipv4_addr; flags interval;",
+            f"    elements = {{ {sources} }}",
+            "  }",
+        ]
+        for protocol, port_spec in sorted(named, key=_key_sort):
+            out += [
+                f"  set {_set_name(protocol, port_spec)} {{",
+                "    type ipv4_addr;  # filled by the DNS proxy (dnsmasq nftset)",
+                "  }",
+            ]
+        out += [
+            "  chain intercept {",
+            "    type nat hook prerouting priority dstnat; policy accept;",
+        ]
+        # Network rules come before application rules (as in Azure Firewall): a network rule
+        # on an intercepted port bypasses the proxy.
+        intercepted = {app.port for app in ports}
+        for (protocol, port_spec), items in sorted(network.items(), key=lambda i: _key_sort(i[0])):
+            prefixes = self._ipv4(items)
+            if protocol == "tcp" and prefixes and _overlaps(port_spec, intercepted):
+                out.append(
+                    f"    ip saddr @sources ip daddr {{ {', '.join(prefixes)} }} tcp dport "
+                    f'{port_spec} accept comment "network rule, not proxied"'
+                )
+        for protocol, port_spec in sorted(named, key=_key_sort):
+            if protocol == "tcp" and _overlaps(port_spec, intercepted):
+                out.append(
+                    f"    ip saddr @sources ip daddr @{_set_name(protocol, port_spec)} tcp dport "
+                    f'{port_spec} accept comment "network rule, not proxied"'
+                )
+        for app in ports:
+            out.append(
+                f"    ip saddr @sources tcp dport {app.port} counter redirect to :{app.listen} "
+                f'comment "{app.protocol}/{app.port} to squid"'
+            )
+        out += [
+            "  }",
+            "  chain forward {",
+            "    type filter hook forward priority filter; policy drop;",
+            "    ct state established,related accept",
+        ]
+        for (protocol, port_spec), items in sorted(network.items(), key=lambda i: _key_sort(i[0])):
+            prefixes = self._ipv4(items)
+            if not prefixes:
+                continue  # IPv6-only destinations: the sources are IPv4
+            out.append(
+                f"    ip saddr @sources ip daddr {{ {', '.join(prefixes)} }} "
+                f'{protocol} dport {port_spec} counter accept comment "{_comment(items)}"'
+            )
+        for (protocol, port_spec), items in sorted(named.items(), key=lambda i: _key_sort(i[0])):
+            out.append(
+                f"    ip saddr @sources ip daddr @{_set_name(protocol, port_spec)} "
+                f'{protocol} dport {port_spec} counter accept comment "{_comment(items)}"'
+            )
+        out += [
+            '    counter drop comment "default deny"',
+            "  }",
+            "  chain postrouting {",
+            "    type nat hook postrouting priority srcnat; policy accept;",
+            "    ip saddr @sources masquerade",
+            "  }",
+            "}",
+        ]
+        return "\n".join(out) + "\n"
+
+    def _ipv4(self, items: list[Allowance]) -> list[str]:
+        """IPv4 destinations of address allowances; IPv6 cannot match the IPv4 sources."""
+        return sorted(
+            {p for a in items for p in self.addresses(a) if ":" not in p},
+            key=lambda p: ipaddress.ip_network(p, strict=False),
+        )
+
+    def _squid(self, policy: CompiledPolicy, ports: list[AppPort]) -> str:
+        home = self.inputs.appliance_dir.rstrip("/")
+        out = self._header(policy, "squid, the application-rule proxy (squid -f squid.conf)")
+        out += [
+            f"# install: {home}/tls.pem (any certificate and key: nothing is decrypted) and",
+            f"# {CERTGEN} -c -s {home}/ssl_db -M 4MB, both readable by the proxy user",
+            f"http_port 127.0.0.1:{SQUID_ADMIN_PORT}",
+        ]
+        for app in ports:
+            if app.protocol == "https":
+                out.append(
+                    f"https_port {app.listen} intercept ssl-bump name={app.label} "
+                    f"tls-cert={home}/tls.pem generate-host-certificates=off"
+                )
+            else:
+                out.append(f"http_port {app.listen} intercept name={app.label}")
+        out += [
+            f"sslcrtd_program {CERTGEN} -s {home}/ssl_db -M 4MB",
+            "sslcrtd_children 1 startup=1 idle=1",
+            "acl step1 at_step SslBump1",
+            "ssl_bump peek step1",
+        ]
+        access: list[str] = []
+        for app in ports:
+            out.append(f"acl port_{app.label} myportname {app.label}")
+            if app.protocol == "https":
+                lists = (("sni", "ssl::server_name", app.names),)
+                regex = (("sni_wild", "ssl::server_name_regex -i", app.wildcards),)
+                verb = "ssl_bump splice"
+            else:
+                lists = (("host", "dstdomain", app.names),)
+                regex = (("host_wild", "dstdom_regex -i", app.wildcards),)
+                verb = "http_access allow"
+            rules = []
+            for kind, acl_type, values in lists:
+                if values:
+                    out.append(f"acl {kind}_{app.label} {acl_type} {' '.join(values)}")
+                    rules.append(f"{verb} port_{app.label} {kind}_{app.label}")
+            for kind, acl_type, values in regex:
+                if values:
+                    patterns = " ".join(_wildcard_regex(w) for w in values)
+                    out.append(f"acl {kind}_{app.label} {acl_type} {patterns}")
+                    rules.append(f"{verb} port_{app.label} {kind}_{app.label}")
+            if app.protocol == "https":
+                out += rules
+                # The TLS decision is ssl_bump's: spliced means allowed.
+                access.append(f"http_access allow port_{app.label}")
+            else:
+                access += rules
+        out.append("ssl_bump terminate all")
+        out += access
+        out += [
+            "acl everyone src all",
+            f"deny_info 470:{DENY_PAGE} everyone",
+            "http_access deny everyone",
+            f"error_directory {home}/errors",
+            f"access_log stdio:{home}/access.log",
+            f"cache_log {home}/cache.log",
+            f"pid_filename {home}/squid.pid",
+            f"coredump_dir {home}",
+            "cache_store_log none",
+            "cache deny all",
+            "dns_nameservers 127.0.0.1",
+            "cache_effective_user proxy",
+            "visible_hostname egress-appliance",
+            "pinger_enable off",
+            "logfile_rotate 0",
+            "shutdown_lifetime 1 seconds",
+        ]
+        return "\n".join(out) + "\n"
+
+    def _dnsmasq(self, policy: CompiledPolicy, allowances: tuple[Allowance, ...]) -> str:
+        out = self._header(policy, "dnsmasq, the DNS proxy the VNet uses (dnsmasq -C dnsmasq.conf)")
+        out += [
+            f"listen-address={policy.firewall.private_ip},127.0.0.1",
+            "bind-interfaces",
+            "no-resolv",
+            "no-hosts",
+            f"server={self.inputs.appliance_upstream_dns}",
+            "cache-size=10000",
+        ]
+        sets: dict[str, set[str]] = defaultdict(set)
+        for allowance in allowances:
+            if allowance.is_app or allowance.kind not in (
+                DestinationKind.FQDN,
+                DestinationKind.WILDCARD,
+            ):
+                continue
+            # dnsmasq matches a domain and its subdomains: a wildcard also admits the apex.
+            domain = allowance.destination.removeprefix("*.")
+            sets[domain].add(_set_name(allowance.protocol.value, allowance.ports))
+        for domain in sorted(sets):
+            targets = ",".join(f"4#inet#{TABLE}#{name}" for name in sorted(sets[domain]))
+            out.append(f"nftset=/{domain}/{targets}")
+        return "\n".join(out) + "\n"
+
+
+def _overlaps(port_spec: str, ports: set[int]) -> bool:
+    low, _, high = port_spec.partition("-")
+    return any(int(low) <= port <= int(high or low) for port in ports)
+
+
+def _key_sort(key: tuple[str, str]) -> tuple[str, int, int]:
+    protocol, ports = key
+    low, _, high = ports.partition("-")
+    return protocol, int(low), int(high or low)

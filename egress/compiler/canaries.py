@@ -153,6 +153,7 @@ def _default_canaries(rules: RuleFacts, policy: Policy) -> list[Check]:
                 DIRECT_IP_PORT,
                 CheckKind.TCP,
                 "no egress to a bare public IP on a network-rule port (it answers TCP 853)",
+                canary_server=True,  # a public DNS-over-TLS service: up whenever reachable
             )
         )
     plain = sorted(t for t in rules.app_ports_by_fqdn if not t.startswith("*."))
@@ -171,10 +172,11 @@ def _default_canaries(rules: RuleFacts, policy: Policy) -> list[Check]:
                 53,
                 CheckKind.DNS,
                 "no DNS to resolvers outside the VNet (exfiltration)",
+                canary_server=True,  # a public resolver: answers whenever reachable
                 dns_query_name=allowed or DEFAULT_QUERY_NAME,
             )
         )
-    out.append(_deny("ssh", SSH_HOST, 22, CheckKind.TCP, "no outbound SSH"))
+    out.append(_deny("ssh", SSH_HOST, 22, CheckKind.TCP, "no outbound SSH", canary_server=True))
     return out
 
 

@@ -8,7 +8,7 @@ process so wall time, CPU time and peak RSS are the whole probe process's number
 Plan: 60% reachable (HTTPS allow checks, DNS -> TLS with SNI -> HTTP 200), 20% reset
 (allow checks to a closed network-rule port: RST, so the path worked: unhealthy), 20%
 black-holed (deny canaries whose SYNs are dropped: a 3 s TCP timeout on a network-rule port,
-judged blocked (signature) thanks to the network-rule witness, then re-probed once to rule
+judged blocked (signature) as declared canary servers, then re-probed once to rule
 out a lost packet, so two timeouts).
 
 The sequential baseline runs a stratified sample of the same plan with --concurrency 1
@@ -72,6 +72,9 @@ def build_plan(total: int) -> tuple[dict[str, Any], dict[str, list[str]]]:
                 "rule": "bench/rules/r" if expectation == "allow" else "canary/bench",
                 "feature": "required" if expectation == "allow" else "canary",
                 "required": expectation == "allow",
+                # deny canaries stand for servers that answer whenever let through: only then
+                # is a network-rule timeout a block
+                "canary_server": expectation == "deny",
             }
         )
     plan = {

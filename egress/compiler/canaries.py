@@ -12,7 +12,13 @@ from egress.errors import UsageError
 from egress.model import ApplicationRule, NetworkRule, RuleCollectionGroup
 from egress.policy import Policy
 from egress.policy.schema import Canary
-from egress.probe_plan import DEFAULT_APPLICATION_PORTS, Check, CheckKind, Expectation
+from egress.probe_plan import (
+    DEFAULT_APPLICATION_PORTS,
+    Check,
+    CheckKind,
+    Expectation,
+    FirewallProfile,
+)
 
 # Deny canaries: public names and addresses that no AKS rule allows, each chosen so that Azure
 # Firewall can be shown to block it. They are plan data, contacted only by the in-cluster probe
@@ -129,7 +135,7 @@ def canaries(rules: RuleFacts, policy: Policy) -> list[Check]:
     """The default canaries (each provable on Azure Firewall) and the policy's own."""
     out = {c.id: c for c in _default_canaries(rules, policy)} if policy.default_canaries else {}
     for canary in policy.canaries:
-        check = _declared(canary, rules)
+        check = _declared(canary, rules, FirewallProfile(policy.firewall.profile))
         out[check.id] = check  # a declared canary replaces the default of the same name
     return list(out.values())
 
@@ -153,12 +159,14 @@ def _default_canaries(rules: RuleFacts, policy: Policy) -> list[Check]:
                 DIRECT_IP_PORT,
                 CheckKind.TCP,
                 "no egress to a bare public IP on a network-rule port (it answers TCP 853)",
+                canary_server=True,  # a public DNS-over-TLS service: up whenever reachable
             )
         )
     plain = sorted(t for t in rules.app_ports_by_fqdn if not t.startswith("*."))
     allowed = DEFAULT_QUERY_NAME if DEFAULT_QUERY_NAME in plain else next(iter(plain), None)
-    if allowed:
-        out.append(_wrong_port(allowed, rules))
+    wrong_port = _wrong_port(allowed, rules) if allowed else None
+    if wrong_port is not None:
+        out.append(wrong_port)
     custom = set(policy.cluster.custom_dns_servers)
     resolver = next(
         (ip for ip in OUTSIDE_RESOLVERS if ip not in custom and not rules.routed(ip)), None
@@ -171,23 +179,25 @@ def _default_canaries(rules: RuleFacts, policy: Policy) -> list[Check]:
                 53,
                 CheckKind.DNS,
                 "no DNS to resolvers outside the VNet (exfiltration)",
+                canary_server=True,  # a public resolver: answers whenever reachable
                 dns_query_name=allowed or DEFAULT_QUERY_NAME,
             )
         )
-    out.append(_deny("ssh", SSH_HOST, 22, CheckKind.TCP, "no outbound SSH"))
+    out.append(_deny("ssh", SSH_HOST, 22, CheckKind.TCP, "no outbound SSH", canary_server=True))
     return out
 
 
-def _wrong_port(allowed: str, rules: RuleFacts) -> Check:
+def _wrong_port(allowed: str, rules: RuleFacts) -> Check | None:
     """An allowed name on a port its rules do not allow: HTTP 80 (a 470) where it is free."""
     purpose = "an allowed name on a port no rule allows"
     if 80 not in (rules.fqdn_ports(allowed) or frozenset()):
         return _deny("allowed-fqdn-wrong-port", allowed, 80, CheckKind.HTTP, purpose)
-    wrong = next(p for p in WRONG_PORTS if p not in rules.used_ports | rules.application_ports)
-    return _deny("allowed-fqdn-wrong-port", allowed, wrong, CheckKind.TCP, purpose)
+    # Any other port is a network-rule port, where a denied flow is dropped silently and the
+    # allowed name's service does not answer: such a canary could never be shown blocked.
+    return None
 
 
-def _declared(canary: Canary, rules: RuleFacts) -> Check:
+def _declared(canary: Canary, rules: RuleFacts, profile: FirewallProfile) -> Check:
     """A policy canary; refused when the rules allow it or it can never be shown blocked."""
     kind = CheckKind(canary.kind)
     where = f"policy canaries entry '{canary.name}' ({canary.destination}:{canary.port})"
@@ -205,6 +215,13 @@ def _declared(canary: Canary, rules: RuleFacts) -> Check:
         raise UsageError(
             f"{where}: the compiled rules allow this destination and port, so it cannot be a "
             "canary; pick a destination and port no rule allows"
+        )
+    if not proxied and not canary.canary_server and profile is FirewallProfile.AZURE_FIREWALL:
+        raise UsageError(
+            f"{where}: Azure Firewall drops a denied flow on a network-rule port silently, so "
+            "this canary could never be shown blocked; add canary_server: true if the "
+            "destination answers on that port whenever it is let through, or use an FQDN "
+            "over HTTP 80 or HTTPS 443"
         )
     return _deny(
         canary.name,

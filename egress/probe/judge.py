@@ -31,8 +31,8 @@ from egress.probe_plan import Check, CheckKind, Enforcement, Expectation, Firewa
 from egress.results import Phase
 
 BLOCKING_EDE = {15: "Blocked", 16: "Censored", 17: "Filtered", 18: "Prohibited"}  # RFC 8914
-# ICMP administratively prohibited (and local reject routes) surface as these on connect().
-PROHIBITED_ERRNOS = frozenset({errno.EHOSTUNREACH, errno.EACCES, errno.EPERM})
+# A local reject (the node's own netfilter or a prohibit route) surfaces as these: stated.
+LOCAL_REJECT_ERRNOS = frozenset({errno.EACCES, errno.EPERM})
 UDP_PHASES = frozenset({"ntp", "dns-query"})
 # Witness paths: what an allow check that got through proves works from this vantage point.
 NETWORK_TCP = "network-rule/tcp"
@@ -171,26 +171,29 @@ def _timeout(check: Check, phases: Sequence[Phase], context: Context) -> Judgeme
             "firewall states, and a silent drop states nothing"
         )
     what = "the connection" if phase == "tcp" else "the request"
-    if check.canary_server:
-        return _signature(
-            f"{phase} to the canary server {check.host} port {check.port} timed out",
-            f"the declared canary server {check.host} answers on every port, so only the path "
-            f"can have dropped {what}",
-        )
     path = witness_path(check, phase)
     witness = context.witnesses.get(path) if path else None
-    if witness is None:
-        return _inconclusive(
-            f"{phase} to port {check.port} timed out and no allow check got through a network "
-            f"rule over {'UDP' if phase in UDP_PHASES else 'TCP'} in this run, so a drop "
-            "cannot be told from a dead path"
+    if not check.canary_server:
+        # A same-path witness shows network rules pass traffic from here, not that this
+        # destination answers: a dead or black-holing destination behind an allowing rule
+        # times out exactly like a drop (the firewall's own counters tell them apart).
+        seen = (
+            f"; allow check {witness} got through a network rule on the same path, but that "
+            f"does not show {check.host} answers"
+            if witness
+            else ""
         )
+        return _inconclusive(
+            f"{phase} to {check.host} port {check.port} timed out{seen}: a silent drop cannot "
+            "be told from a destination that is down; declare the destination a canary "
+            "server (canary_server: true) if it answers on that port whenever it is let through"
+        )
+    evidence = {"control": {"check_id": witness, "phase": phase, "path": path}} if witness else {}
     return _signature(
-        f"{phase} to {check.host} port {check.port} timed out while allow check {witness} "
-        "got through a network rule on the same path",
-        f"{check.host} answers on port {check.port} when the firewall lets it through, so the "
-        "silent drop is the firewall's default deny and not a destination that is down",
-        control={"check_id": witness, "phase": phase, "path": path},
+        f"{phase} to the canary server {check.host} port {check.port} timed out",
+        f"{check.host} answers on port {check.port} whenever the path lets {what} through "
+        "(declared canary_server), so only the firewall can have dropped it",
+        **evidence,
     )
 
 
@@ -266,11 +269,10 @@ def _connect_failure(check: Check, phases: Sequence[Phase], context: Context) ->
     code = detail.get("errno")
     name = detail.get("errno_name") or "error"
     where = f"{detail.get('address')}:{detail.get('port')}"
-    if isinstance(code, int) and code in PROHIBITED_ERRNOS:
-        return _stated(
-            f"connect to {where} was rejected with {name} (ICMP administratively prohibited "
-            "or a reject route)"
-        )
+    if isinstance(code, int) and code in LOCAL_REJECT_ERRNOS:
+        return _stated(f"connect to {where} was rejected locally with {name} (a reject rule)")
+    if code == errno.EHOSTUNREACH:
+        return _unreachable(f"connect to {where}", context)
     if code != errno.ECONNREFUSED:
         return _inconclusive(f"connect to {where} failed with {name}: {detail.get('error')}")
     if check.enforced_by is Enforcement.APPLICATION_RULE or not context.azure:
@@ -279,6 +281,24 @@ def _connect_failure(check: Check, phases: Sequence[Phase], context: Context) ->
             "or a rejecting device, not proof of a block"
         )
     return _refused_beyond(f"connect to {where} was refused (RST or ICMP port unreachable)")
+
+
+def _unreachable(what: str, context: Context) -> Judgement:
+    """An ICMP unreachable: Linux reports administratively-prohibited and host-unreachable alike.
+
+    Azure Firewall never answers a denied flow with ICMP, so under its profile the message came
+    from somewhere else and proves nothing; a generic firewall may say no this way.
+    """
+    if context.azure:
+        return _inconclusive(
+            f"{what} failed with EHOSTUNREACH; Azure Firewall drops denied flows silently and "
+            "sends no ICMP, so the unreachable came from elsewhere (a host or router beyond it)"
+        )
+    return _signature(
+        f"{what} failed with EHOSTUNREACH (an ICMP unreachable)",
+        "the ICMP unreachable is a firewall's administratively-prohibited answer, not a far-end "
+        "router's host-unreachable; the socket reports both as EHOSTUNREACH",
+    )
 
 
 def _refused_beyond(what: str) -> Judgement:
@@ -372,8 +392,10 @@ def _cut_after_hello(
 def _udp_failure(check: Check, phases: Sequence[Phase], context: Context) -> Judgement:
     detail = phases[-1].detail
     code = detail.get("errno")
-    if isinstance(code, int) and code in PROHIBITED_ERRNOS:
-        return _stated(f"the UDP exchange was rejected with {detail.get('errno_name')}")
+    if isinstance(code, int) and code in LOCAL_REJECT_ERRNOS:
+        return _stated(f"the UDP exchange was rejected locally with {detail.get('errno_name')}")
+    if code == errno.EHOSTUNREACH:
+        return _unreachable("the UDP exchange", context)
     if detail.get("outcome") == "invalid":
         return _inconclusive(f"a reply came but was not valid: {detail.get('error')}")
     if code == errno.ECONNREFUSED and context.azure:

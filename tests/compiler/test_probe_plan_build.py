@@ -164,13 +164,20 @@ def test_the_policy_declares_canaries(tmp_path: Path) -> None:
                 "kind": "tcp",
                 "canary_server": True,
             },
-            {"name": "ssh", "destination": "gitlab.com", "port": 22, "kind": "tcp"},
+            {
+                "name": "ssh",
+                "destination": "gitlab.com",
+                "port": 22,
+                "kind": "tcp",
+                "canary_server": True,
+            },
             {
                 "name": "doh",
                 "destination": "9.9.9.9",
                 "port": 53,
                 "kind": "dns",
                 "dns_query_name": "example.com",
+                "canary_server": True,
             },
         ]
     }
@@ -201,6 +208,8 @@ def test_the_policy_declares_canaries(tmp_path: Path) -> None:
         ({"name": "x", "destination": "mcr.microsoft.com", "port": 443, "kind": "tls"}, "allow"),
         ({"name": "x", "destination": "203.0.113.9", "port": 443, "kind": "https"}, "sends no SNI"),
         ({"name": "x", "destination": "10.50.0.9", "port": 5432, "kind": "tcp"}, "rules allow"),
+        ({"name": "x", "destination": "sftp.contoso.com", "port": 22, "kind": "tcp"}, "never be"),
+        ({"name": "x", "destination": "9.9.9.9", "port": 53, "kind": "dns"}, "never be shown"),
     ],
 )  # fmt: skip
 def test_a_canary_the_rules_allow_or_that_can_never_be_shown_blocked_is_refused(

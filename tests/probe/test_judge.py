@@ -91,9 +91,12 @@ ROWS: list[Row] = [
     ("ede 15", CheckKind.HTTPS, 443, None, DENY, (bad("dns", outcome="refused", ede=[15]),), AZ, B, STATED, PASS),
     ("ede 18 generic", CheckKind.HTTPS, 443, None, DENY, (bad("dns", outcome="servfail", ede=[18]),), GEN, B, STATED, PASS),
     ("ede 22 is not policy", CheckKind.HTTPS, 443, None, DENY, (bad("dns", outcome="servfail", ede=[22]),), AZ, N, None, UNPROVEN),
-    ("icmp admin prohibited", CheckKind.TCP, 8443, None, DENY, (bad("tcp", outcome="error", errno=errno.EHOSTUNREACH, errno_name="EHOSTUNREACH"),), GEN, B, STATED, PASS),
+    ("icmp unreachable generic", CheckKind.TCP, 8443, None, DENY, (bad("tcp", outcome="error", errno=errno.EHOSTUNREACH, errno_name="EHOSTUNREACH"),), GEN, B, SIG, PASS),
+    ("icmp unreachable azure", CheckKind.TCP, 8443, None, DENY, (bad("tcp", outcome="error", errno=errno.EHOSTUNREACH, errno_name="EHOSTUNREACH"),), AZ, N, None, UNPROVEN),
     ("reject route EACCES", CheckKind.TLS, 443, None, DENY, (bad("tcp", outcome="error", errno=errno.EACCES, errno_name="EACCES"),), AZ, B, STATED, PASS),
-    ("udp admin prohibited", CheckKind.NTP, 123, None, DENY, (bad("ntp", outcome="error", errno=errno.EHOSTUNREACH, errno_name="EHOSTUNREACH"),), AZ, B, STATED, PASS),
+    ("udp unreachable azure", CheckKind.NTP, 123, None, DENY, (bad("ntp", outcome="error", errno=errno.EHOSTUNREACH, errno_name="EHOSTUNREACH"),), AZ, N, None, UNPROVEN),
+    ("udp unreachable generic", CheckKind.NTP, 123, None, DENY, (bad("ntp", outcome="error", errno=errno.EHOSTUNREACH, errno_name="EHOSTUNREACH"),), GEN, B, SIG, PASS),
+    ("udp local reject EPERM", CheckKind.NTP, 123, None, DENY, (bad("ntp", outcome="error", errno=errno.EPERM, errno_name="EPERM"),), AZ, B, STATED, PASS),
     # --- application-rule ports: the proxy answers handshakes, cuts denied SNIs, splices the rest
     ("tcp only on 443", CheckKind.TCP, 443, None, ALLOW, (DNS_OK, TCP_OK), AZ, N, None, UNPROVEN),
     ("tcp only on 443 deny", CheckKind.TCP, 443, None, DENY, (DNS_OK, TCP_OK), AZ, N, None, UNPROVEN),
@@ -125,12 +128,13 @@ ROWS: list[Row] = [
     ("http garbage after tls", CheckKind.HTTPS, 443, None, ALLOW, (DNS_OK, TCP_OK, TLS_OK, bad("http", outcome="protocol-error")), AZ, U, None, PASS),
     ("plain http garbage", CheckKind.HTTP, 80, None, ALLOW, (DNS_OK, TCP_OK, bad("http", outcome="protocol-error")), AZ, N, None, UNPROVEN),
     # --- network-rule ports: silent drops; a refusal or a handshake came from beyond the firewall
-    ("tcp timeout with network witness", CheckKind.TCP, 8443, None, DENY, (DNS_OK, bad("tcp", **TIMEOUT)), NET_WITNESSED, B, SIG, PASS),
+    ("tcp timeout with network witness", CheckKind.TCP, 8443, None, DENY, (DNS_OK, bad("tcp", **TIMEOUT)), NET_WITNESSED, N, None, UNPROVEN),
+    ("tcp timeout to a canary server with witness", CheckKind.TCP, 8443, None, DENY, (DNS_OK, bad("tcp", **TIMEOUT)), NET_WITNESSED, B, SIG, PASS),
     ("tcp timeout, udp witness only", CheckKind.TCP, 8443, None, DENY, (DNS_OK, bad("tcp", **TIMEOUT)), Context(witnesses={NETWORK_UDP: "ntp"}), N, None, UNPROVEN),
     ("tcp timeout without witness", CheckKind.TCP, 22, None, DENY, (DNS_OK, bad("tcp", **TIMEOUT)), AZ, N, None, UNPROVEN),
     ("tcp timeout to a canary server", CheckKind.TCP, 22, None, DENY, (DNS_OK, bad("tcp", **TIMEOUT)), AZ, B, SIG, PASS),
     ("tcp timeout generic with witness", CheckKind.TCP, 8443, None, DENY, (DNS_OK, bad("tcp", **TIMEOUT)), GEN_WITNESSED, N, None, UNPROVEN),
-    ("allow tcp timeout with witness", CheckKind.TCP, 9000, None, ALLOW, (DNS_OK, bad("tcp", **TIMEOUT)), NET_WITNESSED, B, SIG, FAIL),
+    ("allow tcp timeout with witness", CheckKind.TCP, 9000, None, ALLOW, (DNS_OK, bad("tcp", **TIMEOUT)), NET_WITNESSED, N, None, UNPROVEN),
     ("tcp refused beyond the firewall", CheckKind.TCP, 8443, None, DENY, (DNS_OK, bad("tcp", **REFUSED)), AZ, U, None, LEAK),
     ("allow tcp refused", CheckKind.TCP, 9000, None, ALLOW, (DNS_OK, bad("tcp", **REFUSED)), AZ, U, None, PASS),
     ("tcp refused generic", CheckKind.TCP, 8443, None, DENY, (DNS_OK, bad("tcp", **REFUSED)), GEN, N, None, UNPROVEN),
@@ -144,7 +148,8 @@ ROWS: list[Row] = [
     ("http failure after a real handshake", CheckKind.HTTP, 8080, NET, DENY, (DNS_OK, TCP_OK, bad("http", outcome="protocol-error", error="closed")), AZ, U, None, LEAK),
     ("ntp ok", CheckKind.NTP, 123, None, ALLOW, (DNS_OK, good("ntp", outcome="reply")), AZ, R, None, PASS),
     ("ntp invalid", CheckKind.NTP, 123, None, ALLOW, (DNS_OK, bad("ntp", outcome="invalid")), AZ, N, None, UNPROVEN),
-    ("ntp timeout with udp witness", CheckKind.NTP, 123, None, DENY, (bad("ntp", **TIMEOUT),), NET_WITNESSED, B, SIG, PASS),
+    ("ntp timeout with udp witness", CheckKind.NTP, 123, None, DENY, (bad("ntp", **TIMEOUT),), NET_WITNESSED, N, None, UNPROVEN),
+    ("ntp timeout to a canary server", CheckKind.NTP, 123, None, DENY, (bad("ntp", **TIMEOUT),), AZ, B, SIG, PASS),
     ("ntp timeout, tcp witness only", CheckKind.NTP, 123, None, DENY, (bad("ntp", **TIMEOUT),), Context(witnesses={NETWORK_TCP: "t"}), N, None, UNPROVEN),
     ("udp port unreachable", CheckKind.NTP, 123, None, DENY, (bad("ntp", **REFUSED),), AZ, U, None, LEAK),
     # --- DNS: names and outside resolvers
@@ -152,13 +157,19 @@ ROWS: list[Row] = [
     ("refused without ede", CheckKind.HTTPS, 443, None, DENY, (bad("dns", outcome="refused", ede=[]),), AZ, N, None, UNPROVEN),
     ("resolver timeout is no deny", CheckKind.HTTPS, 443, None, DENY, (bad("dns", **TIMEOUT),), NET_WITNESSED, N, None, UNPROVEN),
     ("outside resolver answered", CheckKind.DNS, 53, None, DENY, (good("dns-query", rcode="NOERROR"),), AZ, R, None, LEAK),
-    ("outside resolver silent, udp witness", CheckKind.DNS, 53, None, DENY, (bad("dns-query", **TIMEOUT),), NET_WITNESSED, B, SIG, PASS),
+    ("outside resolver silent, udp witness", CheckKind.DNS, 53, None, DENY, (bad("dns-query", **TIMEOUT),), NET_WITNESSED, N, None, UNPROVEN),
+    ("outside resolver silent, canary server", CheckKind.DNS, 53, None, DENY, (bad("dns-query", **TIMEOUT),), AZ, B, SIG, PASS),
     ("outside resolver silent, no witness", CheckKind.DNS, 53, DNSP, DENY, (bad("dns-query", **TIMEOUT),), AZ, N, None, UNPROVEN),
     # --- nothing to judge
     ("host unknown", CheckKind.HTTPS, 443, None, ALLOW, (bad("host", outcome="unknown", error="no api server"),), AZ, N, None, UNPROVEN),
     ("not probed", CheckKind.HTTPS, 443, None, ALLOW, (), AZ, N, None, UNPROVEN),
 ]  # fmt: skip
-CANARY_SERVER_ROWS = {"tcp timeout to a canary server"}
+CANARY_SERVER_ROWS = {
+    "tcp timeout to a canary server",
+    "tcp timeout to a canary server with witness",
+    "ntp timeout to a canary server",
+    "outside resolver silent, canary server",
+}
 
 
 @pytest.mark.parametrize("row", ROWS, ids=[row[0] for row in ROWS])
@@ -222,7 +233,9 @@ def test_timing_evidence_names_the_numbers_it_decided_on() -> None:
 
 
 def test_witnessed_drop_names_its_control() -> None:
-    check = make_check("c", "a.test", 8443, kind=CheckKind.TCP, expectation=DENY)
+    check = make_check(
+        "c", "a.test", 8443, kind=CheckKind.TCP, expectation=DENY, canary_server=True
+    )
     judged = judge_attempt(check, (DNS_OK, bad("tcp", **TIMEOUT)), NET_WITNESSED)
     assert judged.evidence["control"] == {"check_id": "w-tcp", "phase": "tcp", "path": NETWORK_TCP}
 

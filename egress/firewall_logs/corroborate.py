@@ -30,7 +30,14 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from egress.compliance import Assurance, CheckStatus, Verdict, check_status
+from egress.compliance import (
+    Assurance,
+    CheckStatus,
+    RunStatus,
+    Verdict,
+    check_status,
+    run_status,
+)
 from egress.firewall_logs.model import Action, FirewallDecision, LogTable
 from egress.firewall_logs.source import DecisionSource, LogQuery
 from egress.probe_plan import Expectation
@@ -296,6 +303,10 @@ class RunCorroboration:
     logs_arrived: bool
     checks: tuple[Corroborated, ...]
 
+    def status(self, *, strict: bool = False) -> RunStatus:
+        """The run's status from its corroborated records, by the one compliance rule."""
+        return run_status((c.record.statused for c in self.checks), strict=strict)
+
 
 @dataclass(frozen=True, slots=True)
 class CorroborationResult:
@@ -335,11 +346,23 @@ def corroborate(
     results: list[RunCorroboration] = []
     position = 0
     for run in run_list:
-        arrived = watermark is not None and watermark >= run.finished_at + skew
-        checks = []
-        for record in run.checks:
-            checks.append(_outcome(record, position, index, arrived, watermark))
-            position += 1
+        first = position
+        position += len(run.checks)
+        # Arrived: the source holds later decisions, or every attempt it could match did.
+        arrived = (watermark is not None and watermark >= run.finished_at + skew) or all(
+            n in index.matches for n in range(first, position) if index.recorded_ports[n]
+        )
+        checks = [
+            _outcome(
+                record,
+                first + n,
+                index=index,
+                arrived=arrived,
+                watermark=watermark,
+                incomplete=source.notes.incomplete,
+            )
+            for n, record in enumerate(run.checks)
+        ]
         results.append(
             RunCorroboration(run.run_id, run.started_at, run.finished_at, arrived, tuple(checks))
         )
@@ -353,7 +376,13 @@ def corroborate(
 
 
 def _outcome(
-    record: CheckRecord, position: int, index: FlowIndex, arrived: bool, watermark: datetime | None
+    record: CheckRecord,
+    position: int,
+    *,
+    index: FlowIndex,
+    arrived: bool,
+    watermark: datetime | None,
+    incomplete: bool,
 ) -> Corroborated:
     found = index.matches.get(position)
     if found is not None:
@@ -368,6 +397,8 @@ def _outcome(
     elif not arrived:
         seen = watermark.isoformat() if watermark else "none yet"
         why = f"the firewall's logs for this run have not arrived (latest: {seen})"
+    elif incomplete:
+        why = "no firewall decision found, but the source's answer was incomplete (see notes)"
     else:
         why = "no firewall decision for this flow (logging off, or it never reached the firewall)"
     return Corroborated(record, record, Outcome.UNMATCHED, why)

@@ -33,6 +33,7 @@ class SourceNotes:
 
     messages: list[str] = field(default_factory=list)
     records: int = 0  # rows read before the query's filters (for "zero records")
+    incomplete: bool = False  # partial results or a row bound hit: absence proves nothing
 
     def add(self, message: str) -> None:
         if message not in self.messages:

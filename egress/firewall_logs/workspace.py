@@ -75,6 +75,7 @@ class WorkspaceSettings:
     cloud: Cloud = Cloud.AZURE_CLOUD
     endpoint: str | None = None  # override (private link, tests); its audience is itself
     credential: TokenCredential | None = None  # None: DefaultAzureCredential for the cloud
+    authority_host: str | None = None  # override the cloud's Entra authority
     server_timeout_seconds: int = 180
     bound: int = ROW_BOUND
     retry: RetrySettings = field(default_factory=RetrySettings)
@@ -112,15 +113,16 @@ class WorkspaceSource:
         if self._client is None:
             from azure.monitor.query import LogsQueryClient
 
-            from egress.azure.cloud import KNOWN_CLOUDS, default_credential
+            from egress.azure.cloud import default_credential, endpoints_for
 
             credential = self.settings.credential
             if credential is None:
                 verify = self.settings.connection_verify
                 extra = {} if verify is True else {"connection_verify": verify}
-                self._owned = credential = default_credential(
-                    KNOWN_CLOUDS[self.settings.cloud], **extra
+                cloud = endpoints_for(
+                    self.settings.cloud.value, authority_host=self.settings.authority_host
                 )
+                self._owned = credential = default_credential(cloud, **extra)
             self._client = LogsQueryClient(
                 credential,
                 endpoint=self.endpoint,
@@ -163,6 +165,7 @@ class WorkspaceSource:
         tables = result.tables if not isinstance(result, LogsQueryPartialResult) else None
         if isinstance(result, LogsQueryPartialResult):
             partial = result.partial_error
+            self._notes.incomplete = True
             self._notes.add(
                 f"{self.name} returned partial results for {table.value} "
                 f"({getattr(partial, 'code', '')}: {getattr(partial, 'message', partial)}); "
@@ -184,6 +187,7 @@ class WorkspaceSource:
                 continue
             self._notes.records += len(rows)
             if len(rows) >= self.settings.bound:
+                self._notes.incomplete = True
                 self._notes.add(
                     f"{table.value} hit the {self.settings.bound:,}-row bound of one query; "
                     "narrow --since/--until so no decision is left out."

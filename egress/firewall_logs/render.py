@@ -1,0 +1,207 @@
+"""Terminal text and JSON for verify, explain and reconcile (one function per format)."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+from egress.firewall_logs.corroborate import CorroborationResult, Outcome
+from egress.firewall_logs.explain import Explanation
+from egress.firewall_logs.reconcile import Reconciliation
+from egress.results import RunReport
+
+
+def _dump(document: Any) -> str:
+    return json.dumps(document, indent=2, sort_keys=True, default=str) + "\n"
+
+
+# --- verify --------------------------------------------------------------------------
+def verify_json(result: CorroborationResult) -> str:
+    runs = []
+    for run in result.runs:
+        checks = [
+            {
+                "check_id": c.record.check_id,
+                "expectation": c.record.expectation.value,
+                "probe_verdict": c.original.verdict.value,
+                "probe_status": c.original.status.value,
+                "verdict": c.record.verdict.value,
+                "status": c.record.status.value,
+                "assurance": c.record.assurance.value if c.record.assurance else None,
+                "corroboration": c.outcome.value,
+                "explanation": c.explanation,
+                "rule": c.rule,
+            }
+            for c in run.checks
+        ]
+        runs.append(
+            {
+                "run_id": run.run_id,
+                "started_at": run.started_at.isoformat(),
+                "finished_at": run.finished_at.isoformat(),
+                "logs_arrived": run.logs_arrived,
+                "status": run.status().value,
+                "checks": checks,
+            }
+        )
+    return _dump(
+        {
+            "source": result.source,
+            "logs_until": result.watermark.isoformat() if result.watermark else None,
+            "records_read": result.records_read,
+            "notes": list(result.notes),
+            "counts": dict(sorted(Counter(c.outcome.value for c in result.checks).items())),
+            "runs": runs,
+        }
+    )
+
+
+def verify_text(result: CorroborationResult) -> str:
+    lines = [f"firewall logs: {result.source} (logs until {_when(result.watermark)})"]
+    lines.extend(f"note: {n}" for n in result.notes)
+    for run in result.runs:
+        status = run.status()
+        arrived = "" if run.logs_arrived else "  [firewall logs not arrived yet]"
+        lines.append("")
+        lines.append(f"run {run.run_id} {run.started_at.isoformat()}: {status.words}{arrived}")
+        for c in run.checks:
+            change = (
+                f"{c.original.status.value} -> {c.record.status.value}"
+                if c.original.status is not c.record.status
+                else c.record.status.value
+            )
+            lines.append(
+                f"  {c.outcome.value:<12} {c.record.check_id}  {change}  ({c.explanation})"
+            )
+    counts = Counter(c.outcome for c in result.checks)
+    lines.append("")
+    lines.append(
+        f"{counts[Outcome.CONFIRMED]} confirmed, {counts[Outcome.CONTRADICTED]} contradicted, "
+        f"{counts[Outcome.UNMATCHED]} unmatched"
+    )
+    return "\n".join(lines) + "\n"
+
+
+def corroborated_reports(result: CorroborationResult, runs: list[RunReport]) -> list[RunReport]:
+    """The runs with their corroborated records (for JSON-lines output and ingest)."""
+    by_id = {r.run_id: r for r in result.runs}
+    return [
+        run.model_copy(update={"checks": tuple(c.record for c in by_id[run.run_id].checks)})
+        for run in runs
+        if run.run_id in by_id
+    ]
+
+
+def _when(moment: Any) -> str:
+    return moment.isoformat() if moment is not None else "none in the window"
+
+
+# --- explain -------------------------------------------------------------------------
+def explain_json(explanation: Explanation) -> str:
+    return _dump(
+        {
+            "source": explanation.source,
+            "since": explanation.since.isoformat(),
+            "until": explanation.until.isoformat(),
+            "decisions_read": explanation.decisions_read,
+            "notes": list(explanation.notes),
+            "denials": [
+                {
+                    "destination": d.destination,
+                    "port": d.port,
+                    "protocol": d.protocol,
+                    "table": d.table.value,
+                    "count": d.count,
+                    "first": d.first.isoformat(),
+                    "last": d.last.isoformat(),
+                    "sources": list(d.sources),
+                    "source_count": d.source_count,
+                    "denied_by": list(d.denied_by),
+                    "finding": d.finding.value,
+                    "advice": d.advice,
+                    "entry": d.entry,
+                    "feature": d.feature,
+                    "doc": d.doc,
+                    "candidate": d.candidate_yaml,
+                }
+                for d in explanation.denials
+            ],
+        }
+    )
+
+
+def explain_text(explanation: Explanation) -> str:
+    lines = [
+        f"denied by the firewall ({explanation.source}), {explanation.since.isoformat()} to "
+        f"{explanation.until.isoformat()}: {len(explanation.denials)} destination(s)"
+    ]
+    lines.extend(f"note: {n}" for n in explanation.notes)
+    for d in explanation.denials:
+        lines.append("")
+        lines.append(
+            f"{d.destination}:{d.port} {d.protocol} ({d.table.value}) denied {d.count}x from "
+            f"{d.source_count} source(s), last {d.last.isoformat()}"
+        )
+        lines.append(f"  denied by: {'; '.join(d.denied_by)}")
+        lines.append(f"  {d.finding.value}: {d.advice}")
+        if d.candidate_yaml:
+            lines.append("  candidate policy entry (review before adding; nothing was allowed):")
+            lines.extend(f"    {line}" for line in d.candidate_yaml.rstrip().splitlines())
+    if not explanation.denials:
+        lines.append("no deny decisions for these sources in the window.")
+    return "\n".join(lines) + "\n"
+
+
+# --- reconcile -----------------------------------------------------------------------
+def reconcile_json(result: Reconciliation) -> str:
+    return _dump(
+        {
+            "cluster": result.cluster,
+            "region": result.region,
+            "features": list(result.features),
+            "aks_endpoints": result.aks_endpoints,
+            "drifted": result.drifted,
+            "drifts": [
+                {
+                    "kind": d.kind.value,
+                    "domain": d.domain,
+                    "aks": d.aks,
+                    "egress": d.ours,
+                    "doc": d.doc,
+                    "category": d.category,
+                }
+                for d in result.drifts
+            ],
+            "fqdn_tag": result.fqdn_tag,
+            "not_covered_by_tag": list(result.not_in_tag),
+        }
+    )
+
+
+def reconcile_text(result: Reconciliation) -> str:
+    lines = [
+        f"cluster {result.cluster} ({result.region}, features {', '.join(result.features)}): "
+        f"{result.aks_endpoints} endpoint(s) listed by AKS, {len(result.drifts)} difference(s)"
+    ]
+    titles = {
+        "missing": "missing in egress (AKS lists it)",
+        "port": "port/protocol differs",
+        "extra": "extra in egress (AKS does not list it)",
+    }
+    for d in result.drifts:
+        detail = {
+            "missing": f"AKS {d.aks}",
+            "port": f"AKS {d.aks}; egress {d.ours}",
+            "extra": f"egress {d.ours}; doc {d.doc}",
+        }[d.kind.value]
+        lines.append(f"  {titles[d.kind.value]}: {d.domain}  {detail}")
+    if result.fqdn_tag:
+        lines.append(
+            f"the compiled policy uses the {result.fqdn_tag} FQDN tag, which covers only the "
+            "core AKS service, not add-ons or extensions; these need their own rules:"
+        )
+        lines.extend(f"  {name}" for name in result.not_in_tag or ("(none enabled)",))
+    if not result.drifts:
+        lines.append("no drift: egress compiles what AKS lists.")
+    return "\n".join(lines) + "\n"

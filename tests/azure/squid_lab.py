@@ -104,6 +104,10 @@ class SquidLab:
             f"coredump_dir {self.dir}",
             "shutdown_lifetime 0 seconds",
             "buffered_logs off",
+            # Every allowed request goes to the one local origin, whatever name and port it
+            # asked for, so requests keep their real ports (80) in the log.
+            f"cache_peer 127.0.0.1 parent {self.origin_port} 0 no-query originserver name=origin",
+            "never_direct allow all",
         ]
         for kind, rules in (("deny", self.deny), ("allow", self.allow)):
             for rule, domains in rules.items():
@@ -149,13 +153,19 @@ class SquidLab:
 
     def get(self, host: str) -> Request:
         """One HTTP GET for http://host/ through the proxy, from a socket whose port we know."""
+        request = f"GET http://{host}/ HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        return self._send(host, request)
+
+    def connect(self, host: str, port: int = 443) -> Request:
+        """A CONNECT host:port (HTTPS through the proxy); only ever sent for denied names."""
+        text = f"CONNECT {host}:{port} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n"
+        return self._send(host, text)
+
+    def _send(self, host: str, request: str) -> Request:
         started = datetime.now(UTC)
         with socket.create_connection(("127.0.0.1", self.port), timeout=5) as conn:
             local_address, local_port = conn.getsockname()[:2]
-            conn.sendall(
-                f"GET http://{host}:{self.origin_port}/ HTTP/1.1\r\nHost: {host}:"
-                f"{self.origin_port}\r\nConnection: close\r\n\r\n".encode()
-            )
+            conn.sendall(request.encode())
             reply = b""
             while chunk := conn.recv(65536):
                 reply += chunk
@@ -163,10 +173,11 @@ class SquidLab:
         return Request(host, local_address, local_port, started, datetime.now(UTC), status)
 
     def wait_for_log(self, lines: int, timeout: float = 5.0) -> list[str]:
+        """The access log once it holds `lines` requests."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.access_log.exists():
-                found = self.access_log.read_text().splitlines()
+                found = [x for x in self.access_log.read_text().splitlines() if " error:" not in x]
                 if len(found) >= lines:
                     return found
             time.sleep(0.05)
@@ -177,8 +188,11 @@ def azfw_rows(lines: list[str]) -> list[dict[str, Any]]:
     """squid access-log lines (format azfw above) -> AZFWApplicationRule rows."""
     rows = []
     for line in lines:
-        stamp, client, client_port, _method, url, _status, squid_status, note = line.split(" ")
-        parts = urlsplit(url)
+        stamp, client, client_port, method, url, _status, squid_status, note = line.split(" ")
+        if url.startswith("error:"):
+            continue  # a connection that sent no request (the readiness check)
+        tunnel = method == "CONNECT"
+        parts = urlsplit(f"https://{url}" if tunnel else url)
         denied = squid_status.startswith("TCP_DENIED")
         rule = "" if note == "-" else note
         rows.append(
@@ -187,9 +201,9 @@ def azfw_rows(lines: list[str]) -> list[dict[str, Any]]:
                 "SourceIp": client,
                 "SourcePort": int(client_port),
                 "Fqdn": parts.hostname or "",
-                "TargetUrl": url,
-                "DestinationPort": parts.port or 80,
-                "Protocol": "HTTP",
+                "TargetUrl": "" if tunnel else url,
+                "DestinationPort": parts.port or (443 if tunnel else 80),
+                "Protocol": "HTTPS" if tunnel else "HTTP",
                 "Action": "Deny" if denied else "Allow",
                 "ActionReason": DEFAULT_REASON if denied and not rule else "",
                 "Policy": POLICY if rule else "",

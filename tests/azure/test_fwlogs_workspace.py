@@ -78,7 +78,7 @@ def lab_run(lab: SquidLab, la: LogAnalyticsEmulator, tmp_path: Path) -> Path:
             check_id="required-mcr",
             expectation=Expectation.ALLOW,
             verdict=Verdict.REACHABLE,
-            port=lab.origin_port,
+            port=80,
         ),
         # The probe alone calls this canary blocked (a dead destination looks like a deny).
         record_for(
@@ -87,7 +87,7 @@ def lab_run(lab: SquidLab, la: LogAnalyticsEmulator, tmp_path: Path) -> Path:
             expectation=Expectation.DENY,
             verdict=Verdict.BLOCKED,
             assurance=Assurance.SIGNATURE,
-            port=lab.origin_port,
+            port=80,
         ),
         record_for(
             other,
@@ -95,7 +95,7 @@ def lab_run(lab: SquidLab, la: LogAnalyticsEmulator, tmp_path: Path) -> Path:
             expectation=Expectation.DENY,
             verdict=Verdict.BLOCKED,
             assurance=Assurance.SIGNATURE,
-            port=lab.origin_port,
+            port=80,
         ),
     ]
     return write_run(tmp_path / "run.json", records)

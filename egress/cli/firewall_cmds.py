@@ -9,6 +9,8 @@ from __future__ import annotations
 import sys
 import tempfile
 import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -23,7 +25,8 @@ from egress.output import write_file
 
 if TYPE_CHECKING:
     from egress.firewall_logs import DecisionSource, SourceOptions
-    from egress.results import RunReport
+    from egress.firewall_logs.corroborate import CorroborationResult, RunInfo
+    from egress.store import ResultStore
 
 firewall_app = typer.Typer(
     help="Azure Firewall's own word: corroborate probe verdicts, explain denials.",
@@ -111,39 +114,37 @@ def _window(
     return window.since, window.until
 
 
-def _emit(text: str, output: Path | None) -> None:
+def _emit(text: str | Iterable[str], output: Path | None) -> None:
     if output is None:
-        sys.stdout.write(text)
+        sys.stdout.writelines([text] if isinstance(text, str) else text)
         sys.stdout.flush()
     else:
         write_file(output, text)
 
 
-def _read_runs(
-    store: Path | None, results: list[Path], since: datetime, until: datetime
-) -> list[RunReport]:
-    """Runs from the store, or from probe JSON-lines / report files (parsed by the store)."""
+@contextmanager
+def _opened_runs(store: Path | None, results: list[Path]) -> Iterator[ResultStore]:
+    """The result store, or a scratch store holding --results files (parsed by the store)."""
     from egress.store import ResultStore, ingest_files
 
     if (store is None) == (not results):
         raise UsageError("give either --store PATH or --results FILE (probe output), not both.")
     if store is not None:
         with ResultStore(store, create=False) as result_store:
-            runs = list(result_store.iter_runs())
-    else:
-        with (
-            tempfile.TemporaryDirectory() as folder,
-            ResultStore(Path(folder) / "results.sqlite") as scratch,
-        ):
-            outcome = ingest_files(scratch, results, ignore_non_json=False)
-            if outcome.rejected:
-                raise UsageError(f"--results: {outcome.rejected[0]}; fix or drop that file.")
-            runs = list(scratch.iter_runs())
-    return [r for r in runs if since <= r.started_at < until]
+            yield result_store
+        return
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        ResultStore(Path(folder) / "results.sqlite") as scratch,
+    ):
+        outcome = ingest_files(scratch, results, ignore_non_json=False)
+        if outcome.rejected:
+            raise UsageError(f"--results: {outcome.rejected[0]}; fix or drop that file.")
+        yield scratch
 
 
 def _wait_for_logs(
-    source: DecisionSource, runs: list[RunReport], skew: timedelta, wait: float, poll: float
+    source: DecisionSource, runs: list[RunInfo], skew: timedelta, wait: float, poll: float
 ) -> datetime | None:
     """Poll the source's watermark until it passes the last run (or `wait` runs out)."""
     from egress.firewall_logs import LogQuery
@@ -217,42 +218,46 @@ def verify(
     unmatched: no record (logging off, logs not arrived, or it never reached the firewall).
     Exit 0 when every run is COMPLIANT after corroboration, else 1.
     """
+    from egress.compliance import RunStatus
     from egress.firewall_logs import open_source
-    from egress.firewall_logs.corroborate import corroborate
-    from egress.firewall_logs.render import corroborated_reports, verify_json, verify_text
+    from egress.firewall_logs.corroborate import join
+    from egress.firewall_logs.render import verify_json, verify_text
+    from egress.firewall_logs.stored import index_store
 
     start, end = _window(now, days, since, until)
     source = open_source(
         logs, _options(cloud, table, time_zone, workspace_endpoint, authority_host)
     )
-    runs = _read_runs(store, results or [], start, end)
-    if not runs:
-        raise UsageError(
-            f"no stored runs start between {start.isoformat()} and {end.isoformat()}; "
-            "check --since/--until/--days or the store."
-        )
     allowance = timedelta(seconds=skew)
-    try:
-        watermark = _wait_for_logs(source, runs, allowance, wait, poll)
-        result = corroborate(runs, source, skew=allowance, watermark=watermark)
-    finally:
-        close = getattr(source, "close", None)
-        if close is not None:
-            close()
-    text = verify_json(result) if output_format is Format.JSON else verify_text(result)
-    if records_out is not None:
-        lines = [
-            check.model_dump_json()
-            for run in corroborated_reports(result, runs)
-            for check in run.checks
-        ]
-        write_file(records_out, "\n".join(lines) + "\n")
-    _emit(text, output)
-    from egress.compliance import RunStatus
-
-    statuses = [run.status() for run in result.runs]
-    ok = all(s is RunStatus.COMPLIANT for s in statuses)
+    with _opened_runs(store, results or []) as result_store:
+        infos, index = index_store(result_store, start, end, allowance)
+        if not infos:
+            raise UsageError(
+                f"no stored runs start between {start.isoformat()} and {end.isoformat()}; "
+                "check --since/--until/--days or the store."
+            )
+        try:
+            watermark = _wait_for_logs(source, infos, allowance, wait, poll)
+            result = join(infos, index, source, watermark=watermark)
+        finally:
+            close = getattr(source, "close", None)
+            if close is not None:
+                close()
+        if records_out is not None:
+            write_file(records_out, _records(result_store, result))
+    _emit(verify_json(result) if output_format is Format.JSON else verify_text(result), output)
+    ok = all(run.status() is RunStatus.COMPLIANT for run in result.runs)
     raise typer.Exit(int(ExitCode.OK if ok else ExitCode.NON_COMPLIANT))
+
+
+def _records(result_store: ResultStore, result: CorroborationResult) -> Iterator[str]:
+    """Each stored record with the firewall's word, as JSON lines `report ingest` reads."""
+    for run in result.runs:
+        stored = result_store.read_run(run.run_id)
+        if stored is None:
+            continue
+        for record, check in zip(stored.checks, run.checks, strict=True):
+            yield check.applied_to(record).model_dump_json() + "\n"
 
 
 @firewall_app.command("explain")

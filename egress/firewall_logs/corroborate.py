@@ -3,7 +3,7 @@
 An attempt matches a decision when the firewall saw the same source (the attempt's local
 address or the node IP it was translated to) and source port, the same destination (the
 probed name, or an address it resolved to) and port, inside the attempt's time window widened
-by the allowed clock skew. The outcome changes the record's verdict or assurance only; its
+by the allowed clock skew. The outcome changes the check's verdict or assurance only; its
 status is then computed again by egress.compliance, the one rule (a canary the firewall
 allowed becomes a leak there, not here).
 
@@ -18,13 +18,16 @@ allow          Allow                       confirmed when reachable; else contra
                                            unhealthy (the firewall let it through)
 allow          Deny only                   confirmed when blocked; else contradicted:
                                            blocked, naming the denying rule or default
-any            nothing                     unmatched: record unchanged
+any            nothing                     unmatched: check unchanged
 =============  ==========================  ===========================================
+
+Checks are held as compact :class:`Observed` values (a month of runs is ~260,000 of them);
+full records are only rebuilt for ``--records`` output.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -34,6 +37,7 @@ from egress.compliance import (
     Assurance,
     CheckStatus,
     RunStatus,
+    StatusedCheck,
     Verdict,
     check_status,
     run_status,
@@ -41,7 +45,7 @@ from egress.compliance import (
 from egress.firewall_logs.model import Action, FirewallDecision, LogTable
 from egress.firewall_logs.source import DecisionSource, LogQuery
 from egress.probe_plan import Expectation
-from egress.results import Attempt, CheckRecord, RunReport
+from egress.results import CheckRecord, RunReport
 
 DEFAULT_SKEW = timedelta(seconds=5)
 # Tables whose rows are decisions about a pod's outbound flow (DNS proxy and DNAT rows are not).
@@ -55,83 +59,138 @@ class Outcome(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class RunInfo:
+    run_id: str
+    started_at: datetime
+    finished_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Observed:
+    """What corroboration needs of one stored check result."""
+
+    run: int  # index into the runs
+    check_id: str
+    host: str  # lowercased
+    port: int
+    expectation: Expectation
+    required: bool
+    verdict: Verdict
+    status: CheckStatus
+    assurance: Assurance | None
+    inspected: bool  # the probe saw TLS inspection (input to the status rule)
+    reason: str
+    attempted: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Flow:
     """What the firewall would have seen of one attempt."""
 
-    check: int  # index into the checks being corroborated
-    sources: tuple[str, ...]
-    source_port: int
+    check: int  # index into the observed checks
     host: str
     addresses: frozenset[str]
-    port: int
     start: datetime
     end: datetime
 
 
-def _detail_value(attempt: Attempt, *keys: str) -> Any:
-    for phase in attempt.phases:
+def _detail_value(phases: list[Mapping[str, Any]], *keys: str) -> Any:
+    for phase in phases:
+        detail = phase.get("detail") or {}
         for key in keys:
-            value = phase.detail.get(key)
+            value = detail.get(key)
             if value not in (None, ""):
                 return value
     return None
 
 
-def attempt_source(record: CheckRecord, attempt: Attempt) -> tuple[tuple[str, ...], int | None]:
+def attempt_source(
+    attempt: Mapping[str, Any], node_ip: str | None
+) -> tuple[tuple[str, ...], int | None]:
     """The attempt's local address(es) and port as the probe recorded them, plus the node IP.
 
     The probe records them on the attempt (``local_address``/``local_port``), or on the phase
-    that opened the socket; the node IP (``node_ip``) is where SNAT puts pod traffic.
+    that opened the socket; the node IP is where SNAT puts pod traffic.
     """
-    local = getattr(attempt, "local_address", None) or _detail_value(
-        attempt, "local_address", "source_address"
-    )
-    port = getattr(attempt, "local_port", None) or _detail_value(
-        attempt, "local_port", "source_port"
-    )
-    node_ip = getattr(record.location, "node_ip", None) or record.evidence.get("node_ip")
+    phases = list(attempt.get("phases") or ())
+    local = attempt.get("local_address") or _detail_value(phases, "local_address")
+    port = attempt.get("local_port") or _detail_value(phases, "local_port")
     sources = tuple(dict.fromkeys(str(a) for a in (local, node_ip) if a))
     return sources, int(port) if port is not None else None
 
 
-def attempt_flows(index: int, record: CheckRecord, skew: timedelta) -> Iterator[Flow]:
-    for number, attempt in enumerate(record.attempts):
-        sources, port = attempt_source(record, attempt)
-        if not sources or port is None:
-            continue
-        if number + 1 < len(record.attempts):
-            end = record.attempts[number + 1].started_at
-        else:
-            spent = sum(p.duration_ms for p in attempt.phases)
-            end = max(attempt.started_at + timedelta(milliseconds=spent), record.finished_at)
-        addresses = frozenset(
-            str(p.detail["address"]) for p in attempt.phases if p.detail.get("address")
-        )
-        yield Flow(
-            check=index,
-            sources=sources,
-            source_port=port,
-            host=record.host.lower().rstrip("."),
-            addresses=addresses,
-            port=record.port,
-            start=attempt.started_at - skew,
-            end=end + skew,
-        )
+def _time(value: Any) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
 
 
-@dataclass(frozen=True, slots=True)
-class Corroborated:
-    """One check after the join: the record as it now stands, and why."""
+class FlowIndex:
+    """Attempts keyed by (source address, source port, destination port) for a streaming join."""
 
-    original: CheckRecord
-    record: CheckRecord
-    outcome: Outcome
-    explanation: str
-    decision: FirewallDecision | None = None
+    def __init__(self, skew: timedelta) -> None:
+        self.skew = skew
+        self.observed: list[Observed] = []
+        self.matches: dict[int, _Matches] = {}
+        self.keys: dict[tuple[str, int, int], list[Flow]] = {}
+        self.recorded_ports: list[bool] = []
+        self.earliest: datetime | None = None
+        self.latest: datetime | None = None
+
+    def add(
+        self,
+        observed: Observed,
+        attempts: Sequence[Mapping[str, Any]],
+        finished_at: datetime,
+        node_ip: str | None,
+    ) -> None:
+        position = len(self.observed)
+        self.observed.append(observed)
+        recorded = False
+        for number, attempt in enumerate(attempts):
+            sources, port = attempt_source(attempt, node_ip)
+            if not sources or port is None:
+                continue
+            recorded = True
+            start = _time(attempt["started_at"])
+            if number + 1 < len(attempts):
+                end = _time(attempts[number + 1]["started_at"])
+            else:
+                spent = sum(float(p.get("duration_ms") or 0) for p in attempt.get("phases") or ())
+                end = max(start + timedelta(milliseconds=spent), finished_at)
+            addresses = frozenset(
+                str(p["detail"]["address"])
+                for p in attempt.get("phases") or ()
+                if (p.get("detail") or {}).get("address")
+            )
+            flow = Flow(position, observed.host, addresses, start - self.skew, end + self.skew)
+            for source in sources:
+                self.keys.setdefault((source, port, observed.port), []).append(flow)
+            if self.earliest is None or flow.start < self.earliest:
+                self.earliest = flow.start
+            if self.latest is None or flow.end > self.latest:
+                self.latest = flow.end
+        self.recorded_ports.append(recorded)
 
     @property
-    def rule(self) -> str | None:
-        return self.decision.rule_path if self.decision is not None else None
+    def source_addresses(self) -> tuple[str, ...]:
+        return tuple(sorted({key[0] for key in self.keys}))
+
+    def offer(self, decision: FirewallDecision) -> None:
+        if decision.action not in (Action.ALLOW, Action.DENY) or decision.source_port is None:
+            return
+        if decision.destination_port is None:
+            return
+        key = (decision.source_ip, decision.source_port, decision.destination_port)
+        for flow in self.keys.get(key, ()):
+            if not flow.start <= decision.time <= flow.end:
+                continue
+            named = decision.destination_fqdn == flow.host
+            addressed = decision.destination_ip is not None and (
+                decision.destination_ip in flow.addresses or decision.destination_ip == flow.host
+            )
+            if not (named or addressed):
+                continue
+            found = self.matches.setdefault(flow.check, _Matches())
+            (found.allows if decision.action is Action.ALLOW else found.denies).append(decision)
 
 
 @dataclass
@@ -140,84 +199,40 @@ class _Matches:
     denies: list[FirewallDecision] = field(default_factory=list)
 
 
-class FlowIndex:
-    """Attempts keyed by (source address, source port, destination port) for a streaming join."""
+@dataclass(frozen=True, slots=True)
+class Corroborated:
+    """One check after the join: its verdict, assurance and status now, and why."""
 
-    def __init__(self, records: list[CheckRecord], skew: timedelta) -> None:
-        self.records = records
-        self.matches: dict[int, _Matches] = {}
-        self._by_key: dict[tuple[str, int, int], list[Flow]] = {}
-        self.recorded_ports = [False] * len(records)
-        self.earliest: datetime | None = None
-        self.latest: datetime | None = None
-        for index, record in enumerate(records):
-            for flow in attempt_flows(index, record, skew):
-                self.recorded_ports[index] = True
-                for source in flow.sources:
-                    self._by_key.setdefault((source, flow.source_port, flow.port), []).append(flow)
-                if self.earliest is None or flow.start < self.earliest:
-                    self.earliest = flow.start
-                if self.latest is None or flow.end > self.latest:
-                    self.latest = flow.end
+    observed: Observed
+    outcome: Outcome
+    explanation: str
+    verdict: Verdict
+    assurance: Assurance | None
+    status: CheckStatus
+    decision: FirewallDecision | None = None
 
     @property
-    def source_addresses(self) -> tuple[str, ...]:
-        return tuple(sorted({key[0] for key in self._by_key}))
+    def rule(self) -> str | None:
+        return self.decision.rule_path if self.decision is not None else None
 
-    def offer(self, decision: FirewallDecision) -> None:
-        if decision.action not in (Action.ALLOW, Action.DENY) or decision.source_port is None:
-            return
-        if decision.destination_port is None:
-            return
-        flows = self._by_key.get(
-            (decision.source_ip, decision.source_port, decision.destination_port)
+    @property
+    def statused(self) -> StatusedCheck:
+        return StatusedCheck(self.status, self.observed.expectation, self.observed.required)
+
+    def applied_to(self, record: CheckRecord) -> CheckRecord:
+        """The stored record with the firewall's word (for JSON-lines output and ingest)."""
+        if self.outcome is Outcome.UNMATCHED:
+            return record
+        compliant = {CheckStatus.PASS: True, CheckStatus.FAIL: False, CheckStatus.LEAK: False}
+        return record.model_copy(
+            update={
+                "verdict": self.verdict,
+                "assurance": self.assurance,
+                "status": self.status,
+                "compliant": compliant.get(self.status),
+                "reason": f"{record.reason}; firewall log: {self.explanation}",
+            }
         )
-        if not flows:
-            return
-        for flow in flows:
-            if not flow.start <= decision.time <= flow.end:
-                continue
-            if not (
-                decision.destination_fqdn == flow.host
-                or (
-                    decision.destination_ip is not None
-                    and (
-                        decision.destination_ip in flow.addresses
-                        or decision.destination_ip == flow.host
-                    )
-                )
-            ):
-                continue
-            found = self.matches.setdefault(flow.check, _Matches())
-            target = found.allows if decision.action is Action.ALLOW else found.denies
-            target.append(decision)
-
-
-def _legacy_compliant(status: CheckStatus) -> bool | None:
-    if status is CheckStatus.PASS:
-        return True
-    if status in (CheckStatus.FAIL, CheckStatus.LEAK):
-        return False
-    return None
-
-
-def _restated(record: CheckRecord, verdict: Verdict, reason: str) -> CheckRecord:
-    """The record with the firewall's word: new verdict, assurance confirmed, status recomputed."""
-    status = check_status(
-        expectation=record.expectation,
-        verdict=verdict,
-        assurance=Assurance.CONFIRMED,
-        inspected=bool((record.evidence.get("tls") or {}).get("inspection")),
-    )
-    return record.model_copy(
-        update={
-            "verdict": verdict,
-            "assurance": Assurance.CONFIRMED,
-            "status": status,
-            "compliant": _legacy_compliant(status),
-            "reason": reason,
-        }
-    )
 
 
 def _describe(decision: FirewallDecision) -> str:
@@ -228,71 +243,47 @@ def _describe(decision: FirewallDecision) -> str:
     )
 
 
-def judge_check(
-    record: CheckRecord, found: _Matches | None
-) -> tuple[Outcome, str, FirewallDecision | None, CheckRecord]:
+def _with(
+    observed: Observed, outcome: Outcome, why: str, verdict: Verdict, decision: FirewallDecision
+) -> Corroborated:
+    """The firewall's word: the new verdict, assurance confirmed, status by the one rule."""
+    status = check_status(
+        expectation=observed.expectation,
+        verdict=verdict,
+        assurance=Assurance.CONFIRMED,
+        inspected=observed.inspected,
+    )
+    return Corroborated(observed, outcome, why, verdict, Assurance.CONFIRMED, status, decision)
+
+
+def judge(observed: Observed, found: _Matches) -> Corroborated:
     """The corroboration rule (module table) for one check that matched decisions."""
-    assert found is not None
-    worked = record.verdict in (Verdict.REACHABLE, Verdict.UNHEALTHY)
-    allow = found.allows[0] if found.allows else None
-    deny = found.denies[0] if found.denies else None
-    if record.expectation is Expectation.DENY:
-        if allow is not None:
+    probe = observed.verdict
+    worked = probe in (Verdict.REACHABLE, Verdict.UNHEALTHY)
+    if observed.expectation is Expectation.DENY:
+        if found.allows:
+            allow = found.allows[0]
             why = f"{_describe(allow)}: a leak"
             if worked:
-                return (
-                    Outcome.CONFIRMED,
-                    why,
-                    allow,
-                    _restated(record, record.verdict, record.reason + f"; {why}"),
-                )
-            return (
-                Outcome.CONTRADICTED,
-                f"the probe called it {record.verdict.value}, but {why}",
-                allow,
-                _restated(record, Verdict.REACHABLE, f"probe: {record.verdict.value}; {why}"),
-            )
-        assert deny is not None
+                return _with(observed, Outcome.CONFIRMED, why, probe, allow)
+            why = f"the probe called it {probe.value}, but {why}"
+            return _with(observed, Outcome.CONTRADICTED, why, Verdict.REACHABLE, allow)
+        deny = found.denies[0]
         if worked:
             why = f"{_describe(deny)}, yet the probe reached it: another path bypasses the firewall"
-            return Outcome.CONTRADICTED, why, deny, _restated(record, record.verdict, why)
-        why = _describe(deny)
-        return (
-            Outcome.CONFIRMED,
-            why,
-            deny,
-            _restated(record, Verdict.BLOCKED, f"{record.reason}; {why}"),
-        )
-    if allow is not None:
-        why = _describe(allow)
+            return _with(observed, Outcome.CONTRADICTED, why, probe, deny)
+        return _with(observed, Outcome.CONFIRMED, _describe(deny), Verdict.BLOCKED, deny)
+    if found.allows:
+        allow = found.allows[0]
         if worked:
-            return (
-                Outcome.CONFIRMED,
-                why,
-                allow,
-                _restated(record, record.verdict, f"{record.reason}; {why}"),
-            )
-        return (
-            Outcome.CONTRADICTED,
-            f"the probe called it {record.verdict.value}, but {why}: the destination failed",
-            allow,
-            _restated(record, Verdict.UNHEALTHY, f"probe: {record.verdict.value}; {why}"),
-        )
-    assert deny is not None
-    why = _describe(deny)
-    if record.verdict is Verdict.BLOCKED:
-        return (
-            Outcome.CONFIRMED,
-            why,
-            deny,
-            _restated(record, Verdict.BLOCKED, f"{record.reason}; {why}"),
-        )
-    return (
-        Outcome.CONTRADICTED,
-        f"the probe called it {record.verdict.value}, but {why}",
-        deny,
-        _restated(record, Verdict.BLOCKED, f"probe: {record.verdict.value}; {why}"),
-    )
+            return _with(observed, Outcome.CONFIRMED, _describe(allow), probe, allow)
+        why = f"the probe called it {probe.value}, but {_describe(allow)}: the destination failed"
+        return _with(observed, Outcome.CONTRADICTED, why, Verdict.UNHEALTHY, allow)
+    deny = found.denies[0]
+    if probe is Verdict.BLOCKED:
+        return _with(observed, Outcome.CONFIRMED, _describe(deny), Verdict.BLOCKED, deny)
+    why = f"the probe called it {probe.value}, but {_describe(deny)}"
+    return _with(observed, Outcome.CONTRADICTED, why, Verdict.BLOCKED, deny)
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,8 +295,8 @@ class RunCorroboration:
     checks: tuple[Corroborated, ...]
 
     def status(self, *, strict: bool = False) -> RunStatus:
-        """The run's status from its corroborated records, by the one compliance rule."""
-        return run_status((c.record.statused for c in self.checks), strict=strict)
+        """The run's status from its corroborated checks, by the one compliance rule."""
+        return run_status((c.statused for c in self.checks), strict=strict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,49 +313,78 @@ class CorroborationResult:
             yield from run.checks
 
 
+def observe(run: int, record: CheckRecord) -> Observed:
+    return Observed(
+        run=run,
+        check_id=record.check_id,
+        host=record.host.lower().rstrip("."),
+        port=record.port,
+        expectation=record.expectation,
+        required=record.required,
+        verdict=record.verdict,
+        status=record.status,
+        assurance=record.assurance,
+        inspected=bool((record.evidence.get("tls") or {}).get("inspection")),
+        reason=record.reason,
+        attempted=bool(record.attempts),
+    )
+
+
+def index_runs(runs: Iterable[RunReport], skew: timedelta) -> tuple[list[RunInfo], FlowIndex]:
+    """Index in-memory runs (tests, --results files); the store has a faster path."""
+    infos: list[RunInfo] = []
+    index = FlowIndex(skew)
+    for number, run in enumerate(runs):
+        infos.append(RunInfo(run.run_id, run.started_at, run.finished_at))
+        for record in run.checks:
+            node_ip = getattr(record.location, "node_ip", None) or record.evidence.get("node_ip")
+            attempts = [a.model_dump() for a in record.attempts]
+            index.add(observe(number, record), attempts, record.finished_at, node_ip)
+    return infos, index
+
+
 def corroborate(
     runs: Iterable[RunReport],
     source: DecisionSource,
     *,
     skew: timedelta = DEFAULT_SKEW,
     watermark: datetime | None = None,
-    extra_sources: tuple[str, ...] = (),
 ) -> CorroborationResult:
     """Join every check of `runs` with the decisions `source` holds for their attempts."""
-    run_list = list(runs)
-    records = [check for run in run_list for check in run.checks]
-    index = FlowIndex(records, skew)
+    infos, index = index_runs(runs, skew)
+    return join(infos, index, source, watermark=watermark)
+
+
+def join(
+    infos: list[RunInfo],
+    index: FlowIndex,
+    source: DecisionSource,
+    *,
+    watermark: datetime | None = None,
+) -> CorroborationResult:
     if index.earliest is not None and index.latest is not None:
         query = LogQuery(
             since=index.earliest,
             until=index.latest,
-            sources=tuple(sorted({*index.source_addresses, *extra_sources})),
+            sources=index.source_addresses,
             tables=FLOW_TABLES,
+            flow_keys=frozenset(index.keys),
         )
         for decision in source.decisions(query):
             index.offer(decision)
-    results: list[RunCorroboration] = []
-    position = 0
-    for run in run_list:
-        first = position
-        position += len(run.checks)
+    per_run: list[list[Corroborated]] = [[] for _ in infos]
+    incomplete = source.notes.incomplete
+    for position, observed in enumerate(index.observed):
+        per_run[observed.run].append(_placeholder(observed, position, index))
+    results = []
+    for info, checks in zip(infos, per_run, strict=True):
         # Arrived: the source holds later decisions, or every attempt it could match did.
-        arrived = (watermark is not None and watermark >= run.finished_at + skew) or all(
-            n in index.matches for n in range(first, position) if index.recorded_ports[n]
+        arrived = (watermark is not None and watermark >= info.finished_at + index.skew) or all(
+            c.explanation != _UNMATCHED for c in checks
         )
-        checks = [
-            _outcome(
-                record,
-                first + n,
-                index=index,
-                arrived=arrived,
-                watermark=watermark,
-                incomplete=source.notes.incomplete,
-            )
-            for n, record in enumerate(run.checks)
-        ]
+        final = tuple(_explained(c, arrived, watermark, incomplete) for c in checks)
         results.append(
-            RunCorroboration(run.run_id, run.started_at, run.finished_at, arrived, tuple(checks))
+            RunCorroboration(info.run_id, info.started_at, info.finished_at, arrived, final)
         )
     return CorroborationResult(
         source=source.name,
@@ -375,30 +395,36 @@ def corroborate(
     )
 
 
-def _outcome(
-    record: CheckRecord,
-    position: int,
-    *,
-    index: FlowIndex,
-    arrived: bool,
-    watermark: datetime | None,
-    incomplete: bool,
-) -> Corroborated:
+_NO_PORTS = "the run did not record the attempt's source address and port"
+_NOT_PROBED = "not probed (no attempt)"
+_UNMATCHED = "(unmatched)"
+
+
+def _placeholder(observed: Observed, position: int, index: FlowIndex) -> Corroborated:
     found = index.matches.get(position)
     if found is not None:
-        outcome, why, decision, updated = judge_check(record, found)
-        return Corroborated(record, updated, outcome, why, decision)
+        return judge(observed, found)
     if not index.recorded_ports[position]:
-        why = (
-            "not probed (no attempt)"
-            if not record.attempts
-            else "the run did not record the attempt's source address and port"
-        )
-    elif not arrived:
+        why = _NOT_PROBED if not observed.attempted else _NO_PORTS
+    else:
+        why = _UNMATCHED
+    return Corroborated(
+        observed, Outcome.UNMATCHED, why, observed.verdict, observed.assurance, observed.status
+    )
+
+
+def _explained(
+    check: Corroborated, arrived: bool, watermark: datetime | None, incomplete: bool
+) -> Corroborated:
+    if check.explanation != _UNMATCHED:
+        return check
+    if not arrived:
         seen = watermark.isoformat() if watermark else "none yet"
         why = f"the firewall's logs for this run have not arrived (latest: {seen})"
     elif incomplete:
         why = "no firewall decision found, but the source's answer was incomplete (see notes)"
     else:
         why = "no firewall decision for this flow (logging off, or it never reached the firewall)"
-    return Corroborated(record, record, Outcome.UNMATCHED, why)
+    return Corroborated(
+        check.observed, check.outcome, why, check.verdict, check.assurance, check.status
+    )

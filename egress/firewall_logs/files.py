@@ -32,7 +32,13 @@ from egress.firewall_logs.model import (
     missing_columns,
     table_named,
 )
-from egress.firewall_logs.source import AddressFilter, LogQuery, SourceNotes, selects
+from egress.firewall_logs.source import (
+    AddressFilter,
+    LogQuery,
+    SourceNotes,
+    raw_selects,
+    selects,
+)
 from egress.firewall_logs.timeparse import header_zone, parse_time
 
 _SUPPORTED = ", ".join(t.value for t in LogTable)
@@ -48,6 +54,7 @@ class FileSource:
         self.table = table
         self.zone = zone
         self._notes = SourceNotes()
+        self._query: LogQuery | None = None  # while decisions() reads: skip rows cheaply
 
     @property
     def name(self) -> str:
@@ -60,16 +67,21 @@ class FileSource:
     def decisions(self, query: LogQuery) -> Iterator[FirewallDecision]:
         addresses = AddressFilter(query)
         self._notes.records = 0
-        for path in self.paths:
-            for decision in self._read(path):
-                self._notes.records += 1
-                if selects(query, decision, addresses):
-                    yield decision
+        self._query = query
+        try:
+            for path in self.paths:
+                for decision in self._read(path):
+                    if decision is not None and selects(query, decision, addresses):
+                        yield decision
+        finally:
+            self._query = None
 
     def latest(self, query: LogQuery) -> datetime | None:
         newest: datetime | None = None
         for path in self.paths:
             for decision in self._read(path):
+                if decision is None:
+                    continue
                 if query.since <= decision.time <= query.until and (
                     newest is None or decision.time > newest
                 ):
@@ -77,7 +89,7 @@ class FileSource:
         return newest
 
     # --- reading --------------------------------------------------------------------
-    def _read(self, path: Path) -> Iterator[FirewallDecision]:
+    def _read(self, path: Path) -> Iterator[FirewallDecision | None]:
         try:
             handle = path.open(encoding="utf-8-sig", newline="")
         except OSError as error:
@@ -105,7 +117,7 @@ class FileSource:
                     f"{path}: is not UTF-8 text; give a JSON, JSON-lines or CSV export."
                 ) from None
 
-    def _json_lines_or_document(self, path: Path, handle: Any) -> Iterator[FirewallDecision]:
+    def _json_lines_or_document(self, path: Path, handle: Any) -> Iterator[FirewallDecision | None]:
         first_line = handle.readline()
         try:
             json.loads(first_line)
@@ -129,7 +141,7 @@ class FileSource:
                 return
             yield self._object(path, number, item)
 
-    def _json_document(self, path: Path, text: str) -> Iterator[FirewallDecision]:
+    def _json_document(self, path: Path, text: str) -> Iterator[FirewallDecision | None]:
         try:
             document = json.loads(text)
         except ValueError as error:
@@ -147,7 +159,9 @@ class FileSource:
                 f"{path}: holds neither rows nor a query result; give an export of {_SUPPORTED}."
             )
 
-    def _api_document(self, path: Path, document: Mapping[str, Any]) -> Iterator[FirewallDecision]:
+    def _api_document(
+        self, path: Path, document: Mapping[str, Any]
+    ) -> Iterator[FirewallDecision | None]:
         for t_index, table in enumerate(document.get("tables") or [], start=1):
             try:
                 names = [str(c["name"]) for c in table["columns"]]
@@ -166,7 +180,7 @@ class FileSource:
 
     def _object(
         self, path: Path, number: int, item: Any, *, where: str = "line"
-    ) -> FirewallDecision:
+    ) -> FirewallDecision | None:
         at = f"{path}:{number}" if where == "line" else f"{path} {where} {number}"
         if not isinstance(item, dict):
             raise FirewallLogError(f"{at}: is not a JSON object of columns; re-export the file.")
@@ -180,8 +194,12 @@ class FileSource:
 
     def _decision(
         self, at: str, named: str, columns: Mapping[str, Any], zone: tzinfo | None
-    ) -> FirewallDecision:
+    ) -> FirewallDecision | None:
+        """The row's decision; None when the running query cannot select it (not parsed)."""
         table = self._table(at, named)
+        self._notes.records += 1
+        if self._query is not None and not raw_selects(self._query, columns):
+            return None
         try:
             return decision_from_columns(table, columns, lambda value: parse_time(value, zone))
         except RowError as error:
@@ -210,7 +228,7 @@ class FileSource:
             )
         return table
 
-    def _csv(self, path: Path, handle: Any) -> Iterator[FirewallDecision]:
+    def _csv(self, path: Path, handle: Any) -> Iterator[FirewallDecision | None]:
         reader = csv.reader(handle)
         try:
             header = next(reader)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
-from egress.firewall_logs.corroborate import CorroborationResult, Outcome
+from egress.firewall_logs.corroborate import Corroborated, CorroborationResult, Outcome
 from egress.firewall_logs.explain import Explanation
 from egress.firewall_logs.reconcile import Reconciliation
-from egress.results import RunReport
 
 
 def _dump(document: Any) -> str:
@@ -17,80 +17,68 @@ def _dump(document: Any) -> str:
 
 
 # --- verify --------------------------------------------------------------------------
-def verify_json(result: CorroborationResult) -> str:
-    runs = []
-    for run in result.runs:
-        checks = [
-            {
-                "check_id": c.record.check_id,
-                "expectation": c.record.expectation.value,
-                "probe_verdict": c.original.verdict.value,
-                "probe_status": c.original.status.value,
-                "verdict": c.record.verdict.value,
-                "status": c.record.status.value,
-                "assurance": c.record.assurance.value if c.record.assurance else None,
-                "corroboration": c.outcome.value,
-                "explanation": c.explanation,
-                "rule": c.rule,
-            }
-            for c in run.checks
-        ]
-        runs.append(
-            {
-                "run_id": run.run_id,
-                "started_at": run.started_at.isoformat(),
-                "finished_at": run.finished_at.isoformat(),
-                "logs_arrived": run.logs_arrived,
-                "status": run.status().value,
-                "checks": checks,
-            }
-        )
-    return _dump(
-        {
-            "source": result.source,
-            "logs_until": result.watermark.isoformat() if result.watermark else None,
-            "records_read": result.records_read,
-            "notes": list(result.notes),
-            "counts": dict(sorted(Counter(c.outcome.value for c in result.checks).items())),
-            "runs": runs,
+def _check_document(c: Corroborated) -> dict[str, Any]:
+    o = c.observed
+    return {
+        "check_id": o.check_id,
+        "expectation": o.expectation.value,
+        "probe_verdict": o.verdict.value,
+        "probe_status": o.status.value,
+        "verdict": c.verdict.value,
+        "status": c.status.value,
+        "assurance": c.assurance.value if c.assurance else None,
+        "corroboration": c.outcome.value,
+        "explanation": c.explanation,
+        "rule": c.rule,
+    }
+
+
+def verify_json(result: CorroborationResult) -> Iterator[str]:
+    """One JSON document, written a check per line so a month of runs streams out."""
+    head = {
+        "source": result.source,
+        "logs_until": result.watermark.isoformat() if result.watermark else None,
+        "records_read": result.records_read,
+        "notes": list(result.notes),
+        "counts": dict(sorted(Counter(c.outcome.value for c in result.checks).items())),
+    }
+    yield json.dumps(head, sort_keys=True)[:-1] + ', "runs": [\n'
+    for number, run in enumerate(result.runs):
+        meta = {
+            "run_id": run.run_id,
+            "started_at": run.started_at.isoformat(),
+            "finished_at": run.finished_at.isoformat(),
+            "logs_arrived": run.logs_arrived,
+            "status": run.status().value,
         }
-    )
+        yield json.dumps(meta, sort_keys=True)[:-1] + ', "checks": [\n'
+        last = len(run.checks) - 1
+        for index, check in enumerate(run.checks):
+            comma = "," if index < last else ""
+            yield json.dumps(_check_document(check), sort_keys=True) + comma + "\n"
+        yield "]}" + ("," if number < len(result.runs) - 1 else "") + "\n"
+    yield "]}\n"
 
 
-def verify_text(result: CorroborationResult) -> str:
-    lines = [f"firewall logs: {result.source} (logs until {_when(result.watermark)})"]
-    lines.extend(f"note: {n}" for n in result.notes)
+def verify_text(result: CorroborationResult) -> Iterator[str]:
+    yield f"firewall logs: {result.source} (logs until {_when(result.watermark)})\n"
+    for note in result.notes:
+        yield f"note: {note}\n"
+    counts: Counter[Outcome] = Counter()
     for run in result.runs:
-        status = run.status()
         arrived = "" if run.logs_arrived else "  [firewall logs not arrived yet]"
-        lines.append("")
-        lines.append(f"run {run.run_id} {run.started_at.isoformat()}: {status.words}{arrived}")
+        yield f"\nrun {run.run_id} {run.started_at.isoformat()}: {run.status().words}{arrived}\n"
         for c in run.checks:
+            counts[c.outcome] += 1
+            before = c.observed.status
             change = (
-                f"{c.original.status.value} -> {c.record.status.value}"
-                if c.original.status is not c.record.status
-                else c.record.status.value
+                f"{before.value} -> {c.status.value}" if before is not c.status else before.value
             )
-            lines.append(
-                f"  {c.outcome.value:<12} {c.record.check_id}  {change}  ({c.explanation})"
-            )
-    counts = Counter(c.outcome for c in result.checks)
-    lines.append("")
-    lines.append(
-        f"{counts[Outcome.CONFIRMED]} confirmed, {counts[Outcome.CONTRADICTED]} contradicted, "
-        f"{counts[Outcome.UNMATCHED]} unmatched"
+            yield f"  {c.outcome.value:<12} {c.observed.check_id}  {change}  ({c.explanation})\n"
+    yield (
+        f"\n{counts[Outcome.CONFIRMED]} confirmed, {counts[Outcome.CONTRADICTED]} contradicted, "
+        f"{counts[Outcome.UNMATCHED]} unmatched\n"
     )
-    return "\n".join(lines) + "\n"
-
-
-def corroborated_reports(result: CorroborationResult, runs: list[RunReport]) -> list[RunReport]:
-    """The runs with their corroborated records (for JSON-lines output and ingest)."""
-    by_id = {r.run_id: r for r in result.runs}
-    return [
-        run.model_copy(update={"checks": tuple(c.record for c in by_id[run.run_id].checks)})
-        for run in runs
-        if run.run_id in by_id
-    ]
 
 
 def _when(moment: Any) -> str:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from egress.firewall_logs.model import FirewallDecision, LogTable
 
@@ -22,6 +22,8 @@ class LogQuery:
     sources: tuple[str, ...] = ()  # addresses or CIDRs; empty: every source
     tables: tuple[LogTable, ...] = tuple(LogTable)
     denies_only: bool = False
+    # Corroboration: only rows whose (SourceIp, SourcePort, DestinationPort) is one of these.
+    flow_keys: frozenset[tuple[str, int, int]] | None = None
 
     def networks(self) -> tuple[IpNetwork, ...]:
         return tuple(ipaddress.ip_network(s, strict=False) for s in self.sources)
@@ -85,6 +87,23 @@ class AddressFilter:
             if len(self._seen) < 100_000:
                 self._seen[address] = known
         return known
+
+
+def raw_selects(query: LogQuery, columns: Mapping[str, Any]) -> bool:
+    """A cheap look at a row's raw columns before it is parsed: can it be selected at all?"""
+    if query.denies_only and str(columns.get("Action", "Deny")).lower() not in ("deny", "drop"):
+        return False
+    if query.flow_keys is not None:
+        try:
+            key = (
+                str(columns.get("SourceIp")),
+                int(columns.get("SourcePort") or -1),
+                int(columns.get("DestinationPort") or -1),
+            )
+        except (TypeError, ValueError):
+            return True  # let the parser name the bad value
+        return key in query.flow_keys
+    return True
 
 
 def selects(query: LogQuery, decision: FirewallDecision, addresses: AddressFilter) -> bool:

@@ -27,8 +27,10 @@ full records are only rebuilt for ``--records`` output.
 
 from __future__ import annotations
 
+import sys
+from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -89,7 +91,7 @@ class Flow:
 
     check: int  # index into the observed checks
     host: str
-    addresses: frozenset[str]
+    addresses: tuple[str, ...]
     start: datetime
     end: datetime
 
@@ -134,6 +136,8 @@ class FlowIndex:
         self.recorded_ports: list[bool] = []
         self.earliest: datetime | None = None
         self.latest: datetime | None = None
+        self._longest = timedelta(0)  # the longest flow window
+        self._sorted = True
 
     def add(
         self,
@@ -156,12 +160,16 @@ class FlowIndex:
             else:
                 spent = sum(float(p.get("duration_ms") or 0) for p in attempt.get("phases") or ())
                 end = max(start + timedelta(milliseconds=spent), finished_at)
-            addresses = frozenset(
-                str(p["detail"]["address"])
-                for p in attempt.get("phases") or ()
-                if (p.get("detail") or {}).get("address")
+            addresses = tuple(
+                {
+                    sys.intern(str(p["detail"]["address"])): None
+                    for p in attempt.get("phases") or ()
+                    if (p.get("detail") or {}).get("address")
+                }
             )
             flow = Flow(position, observed.host, addresses, start - self.skew, end + self.skew)
+            self._longest = max(self._longest, flow.end - flow.start)
+            self._sorted = False
             for source in sources:
                 self.keys.setdefault((source, port, observed.port), []).append(flow)
             if self.earliest is None or flow.start < self.earliest:
@@ -169,6 +177,39 @@ class FlowIndex:
             if self.latest is None or flow.end > self.latest:
                 self.latest = flow.end
         self.recorded_ports.append(recorded)
+
+    def could_match(self, columns: Mapping[str, Any]) -> bool:
+        """Whether a raw row's source, ports and time fit any attempt (before parsing it)."""
+        try:
+            key = (
+                str(columns.get("SourceIp")),
+                int(columns.get("SourcePort") or -1),
+                int(columns.get("DestinationPort") or -1),
+            )
+        except (TypeError, ValueError):
+            return True  # the parser names the bad value
+        flows = self.keys.get(key)
+        if not flows:
+            return False
+        value = columns.get("TimeGenerated")
+        try:
+            moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+        except ValueError:
+            return True
+        if moment.tzinfo is None:
+            return True  # the source knows the zone; let it decide
+        if not self._sorted:
+            for each in self.keys.values():
+                each.sort(key=_start)
+            self._sorted = True
+        # Flows of a key sorted by start: look back from the last one starting by `moment`.
+        position = bisect_right(flows, moment, key=_start) - 1
+        earliest = moment - self._longest
+        while position >= 0 and flows[position].start >= earliest:
+            if flows[position].end >= moment:
+                return True
+            position -= 1
+        return False
 
     @property
     def source_addresses(self) -> tuple[str, ...]:
@@ -190,13 +231,34 @@ class FlowIndex:
             if not (named or addressed):
                 continue
             found = self.matches.setdefault(flow.check, _Matches())
-            (found.allows if decision.action is Action.ALLOW else found.denies).append(decision)
+            if decision.action is Action.ALLOW:
+                if found.allow is None or decision.time < found.allow.time:
+                    found.allow = decision
+            elif found.deny is None or decision.time < found.deny.time:
+                found.deny = decision
 
 
-@dataclass
+def _start(flow: Flow) -> datetime:
+    return flow.start
+
+
+@dataclass(slots=True)
 class _Matches:
-    allows: list[FirewallDecision] = field(default_factory=list)
-    denies: list[FirewallDecision] = field(default_factory=list)
+    """The first Allow and the first Deny the firewall logged for a check's attempts."""
+
+    allow: FirewallDecision | None = None
+    deny: FirewallDecision | None = None
+
+
+# Why a check came out as it did; the sentence is built only when shown (month-scale runs).
+_SENTENCES = {
+    "leak-seen": "{fw}: a leak",
+    "leak": "the probe called it {probe}, but {fw}: a leak",
+    "bypass": "{fw}, yet the probe reached it: another path bypasses the firewall",
+    "agrees": "{fw}",
+    "destination-failed": "the probe called it {probe}, but {fw}: the destination failed",
+    "denied": "the probe called it {probe}, but {fw}",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,11 +267,19 @@ class Corroborated:
 
     observed: Observed
     outcome: Outcome
-    explanation: str
+    why: str  # a key of _SENTENCES, or an unmatched check's reason
     verdict: Verdict
     assurance: Assurance | None
     status: CheckStatus
     decision: FirewallDecision | None = None
+
+    @property
+    def explanation(self) -> str:
+        if self.decision is None:
+            return self.why
+        return _SENTENCES[self.why].format(
+            fw=_describe(self.decision), probe=self.observed.verdict.value
+        )
 
     @property
     def rule(self) -> str | None:
@@ -260,30 +330,24 @@ def judge(observed: Observed, found: _Matches) -> Corroborated:
     """The corroboration rule (module table) for one check that matched decisions."""
     probe = observed.verdict
     worked = probe in (Verdict.REACHABLE, Verdict.UNHEALTHY)
+    allow, deny = found.allow, found.deny
     if observed.expectation is Expectation.DENY:
-        if found.allows:
-            allow = found.allows[0]
-            why = f"{_describe(allow)}: a leak"
+        if allow is not None:
             if worked:
-                return _with(observed, Outcome.CONFIRMED, why, probe, allow)
-            why = f"the probe called it {probe.value}, but {why}"
-            return _with(observed, Outcome.CONTRADICTED, why, Verdict.REACHABLE, allow)
-        deny = found.denies[0]
+                return _with(observed, Outcome.CONFIRMED, "leak-seen", probe, allow)
+            return _with(observed, Outcome.CONTRADICTED, "leak", Verdict.REACHABLE, allow)
+        assert deny is not None
         if worked:
-            why = f"{_describe(deny)}, yet the probe reached it: another path bypasses the firewall"
-            return _with(observed, Outcome.CONTRADICTED, why, probe, deny)
-        return _with(observed, Outcome.CONFIRMED, _describe(deny), Verdict.BLOCKED, deny)
-    if found.allows:
-        allow = found.allows[0]
+            return _with(observed, Outcome.CONTRADICTED, "bypass", probe, deny)
+        return _with(observed, Outcome.CONFIRMED, "agrees", Verdict.BLOCKED, deny)
+    if allow is not None:
         if worked:
-            return _with(observed, Outcome.CONFIRMED, _describe(allow), probe, allow)
-        why = f"the probe called it {probe.value}, but {_describe(allow)}: the destination failed"
-        return _with(observed, Outcome.CONTRADICTED, why, Verdict.UNHEALTHY, allow)
-    deny = found.denies[0]
+            return _with(observed, Outcome.CONFIRMED, "agrees", probe, allow)
+        return _with(observed, Outcome.CONTRADICTED, "destination-failed", Verdict.UNHEALTHY, allow)
+    assert deny is not None
     if probe is Verdict.BLOCKED:
-        return _with(observed, Outcome.CONFIRMED, _describe(deny), Verdict.BLOCKED, deny)
-    why = f"the probe called it {probe.value}, but {_describe(deny)}"
-    return _with(observed, Outcome.CONTRADICTED, why, Verdict.BLOCKED, deny)
+        return _with(observed, Outcome.CONFIRMED, "agrees", Verdict.BLOCKED, deny)
+    return _with(observed, Outcome.CONTRADICTED, "denied", Verdict.BLOCKED, deny)
 
 
 @dataclass(frozen=True, slots=True)
@@ -368,7 +432,7 @@ def join(
             until=index.latest,
             sources=index.source_addresses,
             tables=FLOW_TABLES,
-            flow_keys=frozenset(index.keys),
+            row_filter=index.could_match,
         )
         for decision in source.decisions(query):
             index.offer(decision)
@@ -380,7 +444,7 @@ def join(
     for info, checks in zip(infos, per_run, strict=True):
         # Arrived: the source holds later decisions, or every attempt it could match did.
         arrived = (watermark is not None and watermark >= info.finished_at + index.skew) or all(
-            c.explanation != _UNMATCHED for c in checks
+            c.why != _UNMATCHED for c in checks
         )
         final = tuple(_explained(c, arrived, watermark, incomplete) for c in checks)
         results.append(
@@ -416,7 +480,7 @@ def _placeholder(observed: Observed, position: int, index: FlowIndex) -> Corrobo
 def _explained(
     check: Corroborated, arrived: bool, watermark: datetime | None, incomplete: bool
 ) -> Corroborated:
-    if check.explanation != _UNMATCHED:
+    if check.why != _UNMATCHED:
         return check
     if not arrived:
         seen = watermark.isoformat() if watermark else "none yet"

@@ -8,6 +8,7 @@ storage account's diagnostic JSON lines) hands its rows to :func:`decision_from_
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -150,10 +151,14 @@ class RowError(ValueError):
 
 
 def _text(value: Any) -> str:
+    if type(value) is str:
+        return value.strip()
     return "" if value is None else str(value).strip()
 
 
 def _port(value: Any, column: str) -> int | None:
+    if type(value) is int and 0 <= value <= 65535:
+        return value
     text = _text(value)
     if not text:
         return None
@@ -210,27 +215,30 @@ def decision_from_columns(
     port = _port(get("DestinationPort"), "DestinationPort")
     if table is LogTable.DNS_QUERY and port is None:
         port = 53
+    intern = sys.intern  # a month of rows repeats the same few names; keep one copy each
     return FirewallDecision(
         time=time(get("TimeGenerated")),
         table=table,
-        source_ip=source_ip,
+        source_ip=intern(source_ip),
         source_port=_port(get("SourcePort"), "SourcePort"),
-        destination_fqdn=fqdn.lower().rstrip(".") or None,
-        destination_ip=_text(get("DestinationIp")) or None,
+        destination_fqdn=intern(fqdn.lower().rstrip(".")) or None,
+        destination_ip=intern(_text(get("DestinationIp"))) or None,
         destination_port=port,
-        protocol=_text(get("Protocol")).upper(),
+        protocol=intern(_text(get("Protocol")).upper()),
         action=_action(table, get("Action")),
-        action_reason=_text(get("ActionReason")),
-        policy=_text(get("Policy")),
-        rule_collection_group=_text(get("RuleCollectionGroup")),
-        rule_collection=_text(get("RuleCollection")),
-        rule=_text(get("Rule")),
+        action_reason=intern(_text(get("ActionReason"))),
+        policy=intern(_text(get("Policy"))),
+        rule_collection_group=intern(_text(get("RuleCollectionGroup"))),
+        rule_collection=intern(_text(get("RuleCollection"))),
+        rule=intern(_text(get("Rule"))),
         tls_inspected=_bool(get("IsTlsInspected")),
         target_url=_text(get("TargetUrl")),
     )
 
 
+_TABLE_NAMES = {t.value: t for t in LogTable} | {t.value.lower(): t for t in LogTable}
+
+
 def table_named(name: str) -> LogTable | None:
     """The table for a `Type`/`category` value (case-insensitive), or None."""
-    lowered = name.strip().lower()
-    return next((t for t in LogTable if t.value.lower() == lowered), None)
+    return _TABLE_NAMES.get(name) or _TABLE_NAMES.get(name.strip().lower())

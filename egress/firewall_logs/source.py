@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -22,8 +22,9 @@ class LogQuery:
     sources: tuple[str, ...] = ()  # addresses or CIDRs; empty: every source
     tables: tuple[LogTable, ...] = tuple(LogTable)
     denies_only: bool = False
-    # Corroboration: only rows whose (SourceIp, SourcePort, DestinationPort) is one of these.
-    flow_keys: frozenset[tuple[str, int, int]] | None = None
+    # A cheap look at a row's raw columns before it is parsed (corroboration: "could this
+    # row be one of the attempts?"); rows it refuses are never parsed or validated further.
+    row_filter: Callable[[Mapping[str, Any]], bool] | None = None
 
     def networks(self) -> tuple[IpNetwork, ...]:
         return tuple(ipaddress.ip_network(s, strict=False) for s in self.sources)
@@ -93,17 +94,7 @@ def raw_selects(query: LogQuery, columns: Mapping[str, Any]) -> bool:
     """A cheap look at a row's raw columns before it is parsed: can it be selected at all?"""
     if query.denies_only and str(columns.get("Action", "Deny")).lower() not in ("deny", "drop"):
         return False
-    if query.flow_keys is not None:
-        try:
-            key = (
-                str(columns.get("SourceIp")),
-                int(columns.get("SourcePort") or -1),
-                int(columns.get("DestinationPort") or -1),
-            )
-        except (TypeError, ValueError):
-            return True  # let the parser name the bad value
-        return key in query.flow_keys
-    return True
+    return query.row_filter is None or query.row_filter(columns)
 
 
 def selects(query: LogQuery, decision: FirewallDecision, addresses: AddressFilter) -> bool:

@@ -8,6 +8,7 @@ has them, else the status comes from the one compliance rule, as for old JSON li
 from __future__ import annotations
 
 import json
+import sys
 from datetime import datetime, timedelta
 
 from egress.compliance import Assurance, CheckStatus, Verdict, check_status
@@ -75,8 +76,8 @@ def index_store(
         assured = Assurance(stored_assurance) if stored_assurance else None
         observed = Observed(
             run=len(infos) - 1,
-            check_id=check_id,
-            host=host.lower().rstrip("."),
+            check_id=sys.intern(check_id),
+            host=sys.intern(host.lower().rstrip(".")),
             port=int(port),
             expectation=expect,
             required=bool(required),
@@ -88,7 +89,7 @@ def index_store(
             ),
             assurance=assured,
             inspected=inspected,
-            reason=reason,
+            reason=sys.intern(reason),
             attempted=attempts_text not in ("[]", ""),
         )
         index.add(

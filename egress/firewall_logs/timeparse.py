@@ -70,7 +70,7 @@ def parse_time(value: object, zone: tzinfo | None) -> datetime:
             )
         else:
             try:
-                moment = datetime.fromisoformat(_trim_fraction(text))
+                moment = datetime.fromisoformat(text)  # any fraction digits (LA writes 7)
             except ValueError:
                 raise RowError(f"TimeGenerated '{text}' is not a date and time") from None
     if moment.tzinfo is None:
@@ -80,16 +80,3 @@ def parse_time(value: object, zone: tzinfo | None) -> datetime:
             )
         moment = moment.replace(tzinfo=zone)
     return moment.astimezone(UTC)
-
-
-def _trim_fraction(text: str) -> str:
-    """Log Analytics writes 7 fractional digits (100 ns); Python reads at most 6."""
-    dot = text.find(".")
-    if dot < 0:
-        return text
-    end = dot + 1
-    while end < len(text) and text[end].isdigit():
-        end += 1
-    if end - dot - 1 <= 6:
-        return text
-    return text[: dot + 7] + text[end:]

@@ -23,7 +23,7 @@ from egress.firewall_logs.model import (
     RowError,
     decision_from_columns,
 )
-from egress.firewall_logs.source import LogQuery, SourceNotes
+from egress.firewall_logs.source import LogQuery, SourceNotes, raw_selects
 from egress.firewall_logs.timeparse import parse_time
 from egress.model import Cloud
 
@@ -193,6 +193,8 @@ class WorkspaceSource:
                     "narrow --since/--until so no decision is left out."
                 )
             for number, row in enumerate(rows, start=1):
+                if not raw_selects(query, row):
+                    continue
                 try:
                     yield decision_from_columns(table, row, lambda v: parse_time(v, UTC))
                 except RowError as error:

@@ -237,7 +237,9 @@ def verify(
                 "check --since/--until/--days or the store."
             )
         try:
-            watermark = _wait_for_logs(source, infos, allowance, wait, poll)
+            watermark = (
+                None if source.complete else _wait_for_logs(source, infos, allowance, wait, poll)
+            )
             result = join(infos, index, source, watermark=watermark)
         finally:
             close = getattr(source, "close", None)

@@ -436,6 +436,8 @@ def join(
         )
         for decision in source.decisions(query):
             index.offer(decision)
+    if watermark is None and source.complete:
+        watermark = source.notes.newest  # a file reaches as far as its newest decision
     per_run: list[list[Corroborated]] = [[] for _ in infos]
     incomplete = source.notes.incomplete
     for position, observed in enumerate(index.observed):

@@ -64,6 +64,10 @@ class FileSource:
     def notes(self) -> SourceNotes:
         return self._notes
 
+    @property
+    def complete(self) -> bool:
+        return True
+
     def decisions(self, query: LogQuery) -> Iterator[FirewallDecision]:
         addresses = AddressFilter(query)
         self._notes.records = 0
@@ -71,7 +75,10 @@ class FileSource:
         try:
             for path in self.paths:
                 for decision in self._read(path):
-                    if decision is not None and selects(query, decision, addresses):
+                    if decision is None:
+                        continue
+                    self._notes.saw(decision.time)
+                    if selects(query, decision, addresses):
                         yield decision
         finally:
             self._query = None

@@ -37,6 +37,11 @@ class SourceNotes:
     messages: list[str] = field(default_factory=list)
     records: int = 0  # rows read before the query's filters (for "zero records")
     incomplete: bool = False  # partial results or a row bound hit: absence proves nothing
+    newest: datetime | None = None  # the newest decision read (files: how far they reach)
+
+    def saw(self, moment: datetime) -> None:
+        if self.newest is None or moment > self.newest:
+            self.newest = moment
 
     def add(self, message: str) -> None:
         if message not in self.messages:
@@ -53,6 +58,11 @@ class DecisionSource(Protocol):
 
     @property
     def notes(self) -> SourceNotes: ...
+
+    @property
+    def complete(self) -> bool:
+        """True when the source holds all it ever will (a file): nothing to wait for."""
+        ...
 
     def decisions(self, query: LogQuery) -> Iterator[FirewallDecision]:
         """The decisions in the window from the given sources, in any order."""

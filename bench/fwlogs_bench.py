@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import resource
 import statistics
 import subprocess
 import sys
@@ -179,15 +180,19 @@ main()
 """
 
 
-def measure(args: list[str]) -> tuple[float, float, int]:
+def measure(args: list[str]) -> tuple[float, float, int, float]:
+    """Wall seconds, peak RSS (MB), exit code and CPU seconds of one whole process."""
     command = [sys.executable, "-c", _WITH_PEAK, *args]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     began = time.perf_counter()
     done = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
     elapsed = time.perf_counter() - began
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
     peaks = [line for line in done.stderr.decode().splitlines() if line.startswith("VmHWM:")]
     if not peaks:
         raise SystemExit(done.stderr.decode())
-    return elapsed, int(peaks[-1].split()[1]) / 1024, done.returncode
+    return elapsed, int(peaks[-1].split()[1]) / 1024, done.returncode, cpu
 
 
 def main() -> None:
@@ -214,6 +219,7 @@ def main() -> None:
         walls = [r[0] for r in results]
         print(
             f"{name}: wall median {statistics.median(walls):.2f}s (min {min(walls):.2f}s), "
+            f"CPU median {statistics.median(r[3] for r in results):.2f}s, "
             f"peak RSS {max(r[1] for r in results):.0f} MB, exit {results[0][2]}"
         )
 

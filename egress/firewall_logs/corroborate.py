@@ -96,29 +96,34 @@ class Flow:
     end: datetime
 
 
-def _detail_value(phases: list[Mapping[str, Any]], *keys: str) -> Any:
-    for phase in phases:
-        detail = phase.get("detail") or {}
-        for key in keys:
-            value = detail.get(key)
-            if value not in (None, ""):
-                return value
-    return None
-
-
 def attempt_source(
     attempt: Mapping[str, Any], node_ip: str | None
-) -> tuple[tuple[str, ...], int | None]:
-    """The attempt's local address(es) and port as the probe recorded them, plus the node IP.
+) -> tuple[tuple[str, ...], int | None, tuple[str, ...]]:
+    """The attempt's local address(es) and port as the probe recorded them, plus the node IP,
+    and the destination addresses it connected to.
 
     The probe records them on the attempt (``local_address``/``local_port``), or on the phase
     that opened the socket; the node IP is where SNAT puts pod traffic.
     """
-    phases = list(attempt.get("phases") or ())
-    local = attempt.get("local_address") or _detail_value(phases, "local_address")
-    port = attempt.get("local_port") or _detail_value(phases, "local_port")
-    sources = tuple(dict.fromkeys(str(a) for a in (local, node_ip) if a))
-    return sources, int(port) if port is not None else None
+    local = attempt.get("local_address")
+    port = attempt.get("local_port")
+    addresses: list[str] = []
+    for phase in attempt.get("phases") or ():
+        detail = phase.get("detail")
+        if not detail:
+            continue
+        if local is None:
+            local = detail.get("local_address")
+        if port is None:
+            port = detail.get("local_port")
+        address = detail.get("address")
+        if address and address not in addresses:
+            addresses.append(sys.intern(str(address)))
+    if local and node_ip and node_ip != local:
+        sources: tuple[str, ...] = (str(local), str(node_ip))
+    else:
+        sources = tuple(str(a) for a in (local or node_ip,) if a)
+    return sources, int(port) if port is not None else None, tuple(addresses)
 
 
 def _time(value: Any) -> datetime:
@@ -150,7 +155,7 @@ class FlowIndex:
         self.observed.append(observed)
         recorded = False
         for number, attempt in enumerate(attempts):
-            sources, port = attempt_source(attempt, node_ip)
+            sources, port, addresses = attempt_source(attempt, node_ip)
             if not sources or port is None:
                 continue
             recorded = True
@@ -160,13 +165,6 @@ class FlowIndex:
             else:
                 spent = sum(float(p.get("duration_ms") or 0) for p in attempt.get("phases") or ())
                 end = max(start + timedelta(milliseconds=spent), finished_at)
-            addresses = tuple(
-                {
-                    sys.intern(str(p["detail"]["address"])): None
-                    for p in attempt.get("phases") or ()
-                    if (p.get("detail") or {}).get("address")
-                }
-            )
             flow = Flow(position, observed.host, addresses, start - self.skew, end + self.skew)
             self._longest = max(self._longest, flow.end - flow.start)
             self._sorted = False

@@ -133,20 +133,37 @@ class FileSource:
             yield from self._json_document(path, handle.read())  # pretty-printed document
             return
         handle.seek(0)
+        loads = json.loads
+        query = self._query
+        # Hot loop (a month is a million lines): rows of a known table that the running query
+        # refuses before parsing are counted and skipped here, without building anything.
+        known: dict[str, LogTable] = {}
         for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
             try:
-                item = json.loads(line)
+                item = loads(line)
             except ValueError:
+                if not line.strip():
+                    continue
                 raise FirewallLogError(
                     f"{path}:{number}: is not a JSON object (a truncated or corrupted line); "
                     "re-export the file or remove the line."
                 ) from None
+            if type(item) is dict and query is not None and "properties" not in item:
+                table = known.get(item.get("Type") or "")
+                if table is not None:
+                    self._notes.records += 1
+                    if raw_selects(query, item):
+                        yield self._parsed(f"{path}:{number}", table, item, self.zone)
+                    continue
             if isinstance(item, dict) and "tables" in item and number == 1:
                 yield from self._api_document(path, item)
                 return
-            yield self._object(path, number, item)
+            decision = self._object(path, number, item)
+            if decision is not None and item.get("Type"):
+                known[item["Type"]] = decision.table  # a name _table accepted
+            elif decision is None and type(item) is dict and item.get("Type"):
+                known[item["Type"]] = self._table(f"{path}:{number}", item["Type"])
+            yield decision
 
     def _json_document(self, path: Path, text: str) -> Iterator[FirewallDecision | None]:
         try:
@@ -207,6 +224,11 @@ class FileSource:
         self._notes.records += 1
         if self._query is not None and not raw_selects(self._query, columns):
             return None
+        return self._parsed(at, table, columns, zone)
+
+    def _parsed(
+        self, at: str, table: LogTable, columns: Mapping[str, Any], zone: tzinfo | None
+    ) -> FirewallDecision:
         try:
             return decision_from_columns(table, columns, lambda value: parse_time(value, zone))
         except RowError as error:

@@ -83,7 +83,6 @@ def _run(slot: int, start: datetime) -> tuple[RunReport, list[str]]:
                     expectation=Expectation(expectation), verdict=verdict, assurance=assurance
                 ),
                 assurance=assurance,
-                compliant=True,
                 reason="as observed",
                 evidence={"host": host},
                 attempts=(attempt,),

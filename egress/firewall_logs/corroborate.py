@@ -291,13 +291,12 @@ class Corroborated:
         """The stored record with the firewall's word (for JSON-lines output and ingest)."""
         if self.outcome is Outcome.UNMATCHED:
             return record
-        compliant = {CheckStatus.PASS: True, CheckStatus.FAIL: False, CheckStatus.LEAK: False}
         return record.model_copy(
             update={
                 "verdict": self.verdict,
                 "assurance": self.assurance,
                 "status": self.status,
-                "compliant": compliant.get(self.status),
+                "assumption": None if self.assurance is Assurance.CONFIRMED else record.assumption,
                 "reason": f"{record.reason}; firewall log: {self.explanation}",
             }
         )

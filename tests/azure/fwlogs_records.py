@@ -59,7 +59,6 @@ def record_for(
         verdict=verdict,
         status=status,
         assurance=assurance,
-        compliant=None,
         reason=reason,
         evidence={"host": request.host},
         attempts=(attempt,),

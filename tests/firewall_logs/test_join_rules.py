@@ -50,7 +50,6 @@ def record(
         verdict=verdict,
         status=check_status(expectation=expectation, verdict=verdict, assurance=assurance),
         assurance=assurance,
-        compliant=None,
         reason="probe",
         evidence={},
         attempts=(Attempt(started_at=T0, verdict=verdict, reason="", phases=(tcp,)),),

@@ -143,6 +143,7 @@ class FlowIndex:
         self.latest: datetime | None = None
         self._longest = timedelta(0)  # the longest flow window
         self._sorted = True
+        self._starts: dict[tuple[str, int, int], list[datetime]] = {}
 
     def add(
         self,
@@ -178,11 +179,13 @@ class FlowIndex:
 
     def could_match(self, columns: Mapping[str, Any]) -> bool:
         """Whether a raw row's source, ports and time fit any attempt (before parsing it)."""
+        source_port = columns.get("SourcePort")
+        port = columns.get("DestinationPort")
         try:
             key = (
                 str(columns.get("SourceIp")),
-                int(columns.get("SourcePort") or -1),
-                int(columns.get("DestinationPort") or -1),
+                source_port if type(source_port) is int else int(source_port or -1),
+                port if type(port) is int else int(port or -1),
             )
         except (TypeError, ValueError):
             return True  # the parser names the bad value
@@ -199,9 +202,10 @@ class FlowIndex:
         if not self._sorted:
             for each in self.keys.values():
                 each.sort(key=_start)
+            self._starts = {key: [f.start for f in each] for key, each in self.keys.items()}
             self._sorted = True
         # Flows of a key sorted by start: look back from the last one starting by `moment`.
-        position = bisect_right(flows, moment, key=_start) - 1
+        position = bisect_right(self._starts[key], moment) - 1
         earliest = moment - self._longest
         while position >= 0 and flows[position].start >= earliest:
             if flows[position].end >= moment:

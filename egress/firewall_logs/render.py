@@ -18,18 +18,19 @@ def _dump(document: Any) -> str:
 
 # --- verify --------------------------------------------------------------------------
 def _check_document(c: Corroborated) -> dict[str, Any]:
+    """A check's corroboration; keys already in sorted order (dumped without sorting)."""
     o = c.observed
     return {
-        "check_id": o.check_id,
-        "expectation": o.expectation.value,
-        "probe_verdict": o.verdict.value,
-        "probe_status": o.status.value,
-        "verdict": c.verdict.value,
-        "status": c.status.value,
         "assurance": c.assurance.value if c.assurance else None,
+        "check_id": o.check_id,
         "corroboration": c.outcome.value,
+        "expectation": o.expectation.value,
         "explanation": c.explanation,
+        "probe_status": o.status.value,
+        "probe_verdict": o.verdict.value,
         "rule": c.rule,
+        "status": c.status.value,
+        "verdict": c.verdict.value,
     }
 
 
@@ -55,7 +56,7 @@ def verify_json(result: CorroborationResult) -> Iterator[str]:
         last = len(run.checks) - 1
         for index, check in enumerate(run.checks):
             comma = "," if index < last else ""
-            yield json.dumps(_check_document(check), sort_keys=True) + comma + "\n"
+            yield json.dumps(_check_document(check)) + comma + "\n"
         yield "]}" + ("," if number < len(result.runs) - 1 else "") + "\n"
     yield "]}\n"
 

@@ -32,7 +32,9 @@ def index_store(
     rows = store.connection.execute(
         f"""SELECT r.id, r.run_id, r.started_at, r.finished_at, {node_ip}, c.check_id, c.host,
                    c.port, c.expectation, c.required, c.verdict, {status}, {assurance},
-                   c.evidence, c.attempts, c.finished_at, c.reason
+                   CASE WHEN instr(c.evidence, '"inspection"') OR instr(c.evidence, '"node_ip"')
+                        THEN c.evidence END,
+                   c.attempts, c.finished_at, c.reason
             FROM runs AS r JOIN checks AS c ON c.run = r.id
             WHERE r.started_at >= ? AND r.started_at < ?
             ORDER BY r.started_at, r.run_id, c.id""",
@@ -65,11 +67,8 @@ def index_store(
                 RunInfo(run_id, datetime.fromisoformat(started), datetime.fromisoformat(finished))
             )
             last_pk = pk
-        evidence = (
-            json.loads(evidence_text)
-            if "inspection" in evidence_text or ("node_ip" in evidence_text)
-            else {}
-        )
+        # Read only when it holds what is needed (evidence is large; most checks lack both).
+        evidence = json.loads(evidence_text) if evidence_text else {}
         inspected = bool((evidence.get("tls") or {}).get("inspection"))
         expect = Expectation(expectation)
         judged = Verdict(verdict)

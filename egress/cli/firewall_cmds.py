@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import gc
 import sys
-import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -26,8 +25,8 @@ from egress.output import write_file
 
 if TYPE_CHECKING:
     from egress.firewall_logs import DecisionSource, SourceOptions
-    from egress.firewall_logs.corroborate import CorroborationResult, RunInfo
-    from egress.store import ResultStore
+    from egress.firewall_logs.corroborate import CorroborationResult, FlowIndex, RunInfo
+    from egress.results import RunReport
 
 firewall_app = typer.Typer(
     help="Azure Firewall's own word: corroborate probe verdicts, explain denials.",
@@ -136,24 +135,31 @@ def _no_cyclic_gc() -> Iterator[None]:
 
 
 @contextmanager
-def _opened_runs(store: Path | None, results: list[Path]) -> Iterator[ResultStore]:
-    """The result store, or a scratch store holding --results files (parsed by the store)."""
-    from egress.store import ResultStore, ingest_files
+def _indexed(
+    store: Path | None, results: list[Path], since: datetime, until: datetime, skew: timedelta
+) -> Iterator[tuple[list[RunInfo], FlowIndex, Callable[[str], RunReport | None]]]:
+    """The runs in the window, indexed, and how to read one back whole (for --records).
+
+    From the store (compact rows), or from probe JSON lines / --report files parsed by the
+    store's own rules (their records keep the node IP, which the store does not).
+    """
+    from egress.firewall_logs.corroborate import index_runs
+    from egress.firewall_logs.stored import index_store
+    from egress.store import ResultStore, read_runs
 
     if (store is None) == (not results):
         raise UsageError("give either --store PATH or --results FILE (probe output), not both.")
     if store is not None:
         with ResultStore(store, create=False) as result_store:
-            yield result_store
+            infos, index = index_store(result_store, since, until, skew)
+            yield infos, index, result_store.read_run
         return
-    with (
-        tempfile.TemporaryDirectory() as folder,
-        ResultStore(Path(folder) / "results.sqlite") as scratch,
-    ):
-        outcome = ingest_files(scratch, results, ignore_non_json=False)
-        if outcome.rejected:
-            raise UsageError(f"--results: {outcome.rejected[0]}; fix or drop that file.")
-        yield scratch
+    runs, rejected = read_runs(results)
+    if rejected:
+        raise UsageError(f"--results: {rejected[0]}; fix or drop that file.")
+    chosen = {r.run_id: r for r in runs if since <= r.started_at < until}
+    infos, index = index_runs(chosen.values(), skew)
+    yield infos, index, chosen.get
 
 
 def _wait_for_logs(
@@ -235,15 +241,16 @@ def verify(
     from egress.firewall_logs import open_source
     from egress.firewall_logs.corroborate import join
     from egress.firewall_logs.render import verify_json, verify_text
-    from egress.firewall_logs.stored import index_store
 
     start, end = _window(now, days, since, until)
     source = open_source(
         logs, _options(cloud, table, time_zone, workspace_endpoint, authority_host)
     )
     allowance = timedelta(seconds=skew)
-    with _opened_runs(store, results or []) as result_store, _no_cyclic_gc():
-        infos, index = index_store(result_store, start, end, allowance)
+    with (
+        _no_cyclic_gc(),
+        _indexed(store, results or [], start, end, allowance) as (infos, index, read_run),
+    ):
         if not infos:
             raise UsageError(
                 f"no stored runs start between {start.isoformat()} and {end.isoformat()}; "
@@ -259,16 +266,18 @@ def verify(
             if close is not None:
                 close()
         if records_out is not None:
-            write_file(records_out, _records(result_store, result))
+            write_file(records_out, _records(read_run, result))
     _emit(verify_json(result) if output_format is Format.JSON else verify_text(result), output)
     ok = all(run.status() is RunStatus.COMPLIANT for run in result.runs)
     raise typer.Exit(int(ExitCode.OK if ok else ExitCode.NON_COMPLIANT))
 
 
-def _records(result_store: ResultStore, result: CorroborationResult) -> Iterator[str]:
+def _records(
+    read_run: Callable[[str], RunReport | None], result: CorroborationResult
+) -> Iterator[str]:
     """Each stored record with the firewall's word, as JSON lines `report ingest` reads."""
     for run in result.runs:
-        stored = result_store.read_run(run.run_id)
+        stored = read_run(run.run_id)
         if stored is None:
             continue
         for record, check in zip(stored.checks, run.checks, strict=True):

@@ -102,8 +102,9 @@ def attempt_source(
     """The attempt's local address(es) and port as the probe recorded them, plus the node IP,
     and the destination addresses it connected to.
 
-    The probe records them on the attempt (``local_address``/``local_port``), or on the phase
-    that opened the socket; the node IP is where SNAT puts pod traffic.
+    The probe records them on the attempt (``local_address``/``local_port``, the pod's own
+    address: what the firewall sees with routable pod IPs), and on the phase that opened the
+    socket; the node IP (``Location.node_ip``) is where SNAT puts pod traffic otherwise.
     """
     local = attempt.get("local_address")
     port = attempt.get("local_port")
@@ -402,8 +403,8 @@ def index_runs(runs: Iterable[RunReport], skew: timedelta) -> tuple[list[RunInfo
     for number, run in enumerate(runs):
         infos.append(RunInfo(run.run_id, run.started_at, run.finished_at))
         for record in run.checks:
-            node_ip = getattr(record.location, "node_ip", None) or record.evidence.get("node_ip")
             attempts = [a.model_dump() for a in record.attempts]
+            node_ip = record.location.node_ip
             index.add(observe(number, record), attempts, record.finished_at, node_ip)
     return infos, index
 

@@ -32,8 +32,7 @@ def index_store(
     rows = store.connection.execute(
         f"""SELECT r.id, r.run_id, r.started_at, r.finished_at, {node_ip}, c.check_id, c.host,
                    c.port, c.expectation, c.required, c.verdict, {status}, {assurance},
-                   CASE WHEN instr(c.evidence, '"inspection"') OR instr(c.evidence, '"node_ip"')
-                        THEN c.evidence END,
+                   CASE WHEN instr(c.evidence, '"inspection"') THEN c.evidence END,
                    c.attempts, c.finished_at, c.reason
             FROM runs AS r JOIN checks AS c ON c.run = r.id
             WHERE r.started_at >= ? AND r.started_at < ?
@@ -67,7 +66,7 @@ def index_store(
                 RunInfo(run_id, datetime.fromisoformat(started), datetime.fromisoformat(finished))
             )
             last_pk = pk
-        # Read only when it holds what is needed (evidence is large; most checks lack both).
+        # Read only when it holds what is needed (evidence is large; most checks lack it).
         evidence = json.loads(evidence_text) if evidence_text else {}
         inspected = bool((evidence.get("tls") or {}).get("inspection"))
         expect = Expectation(expectation)
@@ -95,6 +94,6 @@ def index_store(
             observed,
             json.loads(attempts_text),
             datetime.fromisoformat(check_finished),
-            node or evidence.get("node_ip"),
+            node,
         )
     return infos, index

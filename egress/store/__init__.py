@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from egress.store._ingest import IngestResult, RejectedLine, ingest_files
+from egress.store._ingest import IngestResult, RejectedLine, ingest_files, read_runs
 from egress.store._schema import LATEST_VERSION, MIGRATIONS, SCHEMA_V1, rebuild_summaries
 from egress.store._store import ResultStore, format_ts, parse_ts
 
@@ -16,5 +16,6 @@ __all__ = [
     "format_ts",
     "ingest_files",
     "parse_ts",
+    "read_runs",
     "rebuild_summaries",
 ]

@@ -37,7 +37,14 @@ def record_for(
             "local_port": request.local_port,
         },
     )
-    attempt = Attempt(started_at=request.started_at, verdict=verdict, reason=reason, phases=(tcp,))
+    attempt = Attempt(
+        started_at=request.started_at,
+        verdict=verdict,
+        reason=reason,
+        phases=(tcp,),
+        local_address=request.local_address,  # as the probe records the attempt's socket
+        local_port=request.local_port,
+    )
     status = check_status(expectation=expectation, verdict=verdict, assurance=assurance)
     return CheckRecord(
         run_id=run_id,

@@ -105,9 +105,16 @@ def test_a_canary_the_firewall_allowed_is_a_leak_naming_the_allowing_rule(
     lab: SquidLab, la: LogAnalyticsEmulator, tmp_path: Path
 ) -> None:
     results = lab_run(lab, la, tmp_path)
-    code, out = verify(la, results, "--format", "json")
+    records = tmp_path / "corroborated.jsonl"
+    code, out = verify(la, results, "--format", "json", "--records", str(records))
     assert code == 1, out
     report = json.loads(out)
+    stored = {r["check_id"]: r for r in map(json.loads, records.read_text().splitlines())}
+    assert (stored["canary-http"]["status"], stored["canary-http"]["assurance"]) == (
+        "leak",
+        "confirmed",
+    )
+    assert "AllowCanaryByMistake" in stored["canary-http"]["reason"]
     checks = {c["check_id"]: c for c in report["runs"][0]["checks"]}
     leak = checks["canary-http"]
     assert leak["corroboration"] == "contradicted"

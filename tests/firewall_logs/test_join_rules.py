@@ -21,14 +21,20 @@ HOST = "canary.example.test"  # data only, never contacted
 
 
 def record(
-    expectation: Expectation, verdict: Verdict, *, port: int = 443, local_port: int = 40000
+    expectation: Expectation,
+    verdict: Verdict,
+    *,
+    port: int = 443,
+    local_port: int = 40000,
+    local_address: str = NODE,
+    node_ip: str | None = None,
 ) -> CheckRecord:
     assurance = Assurance.SIGNATURE if verdict is Verdict.BLOCKED else None
     tcp = Phase(
         name="tcp",
         ok=verdict is not Verdict.BLOCKED,
         duration_ms=500.0,
-        detail={"address": "203.0.113.7", "local_address": NODE, "local_port": local_port},
+        detail={"address": "203.0.113.7"},
     )
     return CheckRecord(
         run_id="run-1",
@@ -36,7 +42,7 @@ def record(
         tool_version="test",
         cloud="AzureCloud",
         region="eastus",
-        location=Location(),
+        location=Location(node_ip=node_ip),
         check_id="c",
         host=HOST,
         port=port,
@@ -52,7 +58,16 @@ def record(
         assurance=assurance,
         reason="probe",
         evidence={},
-        attempts=(Attempt(started_at=T0, verdict=verdict, reason="", phases=(tcp,)),),
+        attempts=(
+            Attempt(
+                started_at=T0,
+                verdict=verdict,
+                reason="",
+                phases=(tcp,),
+                local_address=local_address,
+                local_port=local_port,
+            ),
+        ),
         started_at=T0,
         finished_at=T0 + timedelta(seconds=1),
     )
@@ -177,3 +192,18 @@ def test_within_the_skew_still_matches(tmp_path: Path) -> None:
     late = {"TimeGenerated": (T0 + timedelta(seconds=2.5)).isoformat()}
     c = run_with(tmp_path, record(Expectation.DENY, Verdict.BLOCKED), [row("Allow", **late)])
     assert c.status is CheckStatus.LEAK
+
+
+def test_behind_snat_the_node_ip_is_the_source_the_firewall_saw(tmp_path: Path) -> None:
+    pod = record(Expectation.DENY, Verdict.BLOCKED, local_address="10.244.1.9", node_ip=NODE)
+    assert run_with(tmp_path, pod, [row("Allow")]).status is CheckStatus.LEAK
+    alone = record(Expectation.DENY, Verdict.BLOCKED, local_address="10.244.1.9")
+    assert run_with(tmp_path, alone, [row("Allow")]).outcome is Outcome.UNMATCHED
+
+
+def test_a_run_without_source_ports_says_so(tmp_path: Path) -> None:
+    old = record(Expectation.DENY, Verdict.BLOCKED)
+    attempt = old.attempts[0].model_copy(update={"local_address": None, "local_port": None})
+    c = run_with(tmp_path, old.model_copy(update={"attempts": (attempt,)}), [row("Allow")])
+    assert c.outcome is Outcome.UNMATCHED
+    assert c.explanation == "the run did not record the attempt's source address and port"

@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from test_join_rules import NODE, T0, record, row
+
 from egress.azure.aks import AksEndpoint
 from egress.compliance import Verdict
 from egress.firewall_logs.corroborate import corroborate
@@ -26,8 +28,6 @@ from egress.firewall_logs.render import (
 from egress.firewall_logs.source import LogQuery
 from egress.probe_plan import Expectation
 from egress.results import Location, RunReport
-
-from test_join_rules import NODE, T0, record, row
 
 # Names are data only, never contacted.
 DENIED = [

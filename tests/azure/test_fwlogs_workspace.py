@@ -195,3 +195,54 @@ def test_partial_results_and_throttling_are_handled(
     missing = [c for c in checks.values() if c["corroboration"] == "unmatched"]
     assert missing and all("incomplete" in c["explanation"] for c in missing)
     assert all(c["corroboration"] != "confirmed" or c["rule"] for c in checks.values())
+
+
+UBUNTU = "security.ubuntu.com"  # a catalog entry of feature ubuntu-updates; resolved locally
+
+
+def test_explain_names_the_catalog_entry_a_denied_required_endpoint_needs(
+    tmp_path: Path, la: LogAnalyticsEmulator
+) -> None:
+    with SquidLab(tmp_path, allow={"AllowMcr": [REQUIRED]}, names=[REQUIRED, UBUNTU]) as lab:
+        assert lab.get(UBUNTU).status == 403  # denied by squid's default action
+        assert lab.get(REQUIRED).status == 200
+        la.ingest("AZFWApplicationRule", azfw_rows(lab.wait_for_log(2)))
+    result = CliRunner().invoke(
+        app,
+        [
+            "firewall",
+            "explain",
+            "--logs",
+            f"workspace:{WORKSPACE}",
+            "--workspace-endpoint",
+            la.url,
+            "--source",
+            "127.0.0.0/8",
+            "--region",
+            "eastus",
+            "--format",
+            "json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    denials = json.loads(result.stdout)["denials"]
+    assert [(d["destination"], d["finding"], d["entry"]) for d in denials] == [
+        (UBUNTU, "enable-feature", "ubuntu-updates/ubuntu-security")
+    ]
+    sent = [q["query"] for q in la.queries]
+    assert all('| where Action in ("Deny", "Drop")' in q for q in sent if "project" in q)
+
+
+def test_the_query_api_of_each_cloud_is_its_own_audience() -> None:
+    from egress.firewall_logs.workspace import WorkspaceSettings, WorkspaceSource
+    from egress.model import Cloud
+
+    endpoints = {
+        cloud: WorkspaceSource(WorkspaceSettings(WORKSPACE, cloud=cloud)).endpoint
+        for cloud in Cloud
+    }
+    assert endpoints == {
+        Cloud.AZURE_CLOUD: "https://api.loganalytics.io",
+        Cloud.AZURE_CHINA_CLOUD: "https://api.loganalytics.azure.cn",
+        Cloud.AZURE_US_GOVERNMENT: "https://api.loganalytics.us",
+    }

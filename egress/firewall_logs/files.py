@@ -42,6 +42,11 @@ from egress.firewall_logs.source import (
 from egress.firewall_logs.timeparse import header_zone, parse_time
 
 _SUPPORTED = ", ".join(t.value for t in LogTable)
+_DENY_WORDS = frozenset({"Deny", "Drop"})
+
+
+def _is_deny(action: Any) -> bool:
+    return action in _DENY_WORDS or str(action).strip().lower() in ("deny", "drop")
 
 
 class FileSource:
@@ -135,35 +140,41 @@ class FileSource:
         handle.seek(0)
         loads = json.loads
         query = self._query
+        denies_only = query is not None and query.denies_only
+        row_filter = query.row_filter if query is not None else None
         # Hot loop (a month is a million lines): rows of a known table that the running query
         # refuses before parsing are counted and skipped here, without building anything.
         known: dict[str, LogTable] = {}
-        for number, line in enumerate(handle, start=1):
-            try:
-                item = loads(line)
-            except ValueError:
-                if not line.strip():
-                    continue
-                raise FirewallLogError(
-                    f"{path}:{number}: is not a JSON object (a truncated or corrupted line); "
-                    "re-export the file or remove the line."
-                ) from None
-            if type(item) is dict and query is not None and "properties" not in item:
-                table = known.get(item.get("Type") or "")
-                if table is not None:
-                    self._notes.records += 1
-                    if raw_selects(query, item):
-                        yield self._parsed(f"{path}:{number}", table, item, self.zone)
-                    continue
-            if isinstance(item, dict) and "tables" in item and number == 1:
-                yield from self._api_document(path, item)
-                return
-            decision = self._object(path, number, item)
-            if decision is not None and item.get("Type"):
-                known[item["Type"]] = decision.table  # a name _table accepted
-            elif decision is None and type(item) is dict and item.get("Type"):
-                known[item["Type"]] = self._table(f"{path}:{number}", item["Type"])
-            yield decision
+        counted = 0
+        try:
+            for number, line in enumerate(handle, start=1):
+                try:
+                    item = loads(line)
+                except ValueError:
+                    if not line.strip():
+                        continue
+                    raise FirewallLogError(
+                        f"{path}:{number}: is not a JSON object (a truncated or corrupted "
+                        "line); re-export the file or remove the line."
+                    ) from None
+                if type(item) is dict and query is not None and "properties" not in item:
+                    table = known.get(item.get("Type") or "")
+                    if table is not None:
+                        counted += 1
+                        if (not denies_only or _is_deny(item.get("Action"))) and (
+                            row_filter is None or row_filter(item)
+                        ):
+                            yield self._parsed(f"{path}:{number}", table, item, self.zone)
+                        continue
+                if isinstance(item, dict) and "tables" in item and number == 1:
+                    yield from self._api_document(path, item)
+                    return
+                decision = self._object(path, number, item)
+                if type(item) is dict and item.get("Type"):
+                    known[item["Type"]] = self._table(f"{path}:{number}", item["Type"])
+                yield decision
+        finally:
+            self._notes.records += counted
 
     def _json_document(self, path: Path, text: str) -> Iterator[FirewallDecision | None]:
         try:

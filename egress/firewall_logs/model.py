@@ -182,11 +182,17 @@ def _bool(value: Any) -> bool | None:
     return None
 
 
+_EXACT_ACTIONS = {"Allow": Action.ALLOW, "Deny": Action.DENY, "Drop": Action.DENY}
+
+
 def _action(table: LogTable, value: Any) -> Action:
     if table is LogTable.NAT_RULE:
         return Action.DNAT
     if table is LogTable.DNS_QUERY:
         return Action.QUERY
+    exact = _EXACT_ACTIONS.get(value) if type(value) is str else None
+    if exact is not None:
+        return exact
     text = _text(value)
     try:
         return _ACTIONS[text.lower()]
@@ -198,39 +204,49 @@ def missing_columns(table: LogTable, present: Mapping[str, Any] | frozenset[str]
     return [name for name in REQUIRED_COLUMNS[table] if name not in present]
 
 
+_REQUIRED_SETS = {table: frozenset(names) for table, names in REQUIRED_COLUMNS.items()}
+
+
+def _name(value: Any) -> str:
+    """A repeated name column (policy, rule, reason...): stripped, one shared copy."""
+    if type(value) is str:
+        return sys.intern(value.strip()) if value else ""
+    return sys.intern(_text(value))
+
+
 def decision_from_columns(
     table: LogTable,
     row: Mapping[str, Any],
     time: Callable[[Any], datetime],
 ) -> FirewallDecision:
     """Build a decision from a row keyed by Microsoft's column names; `time` parses the time."""
-    missing = missing_columns(table, row)
-    if missing:
+    if not row.keys() >= _REQUIRED_SETS[table]:
+        missing = missing_columns(table, row)
         raise RowError(f"{table.value} row has no column {', '.join(missing)}")
     get = row.get
-    fqdn = _text(get("Fqdn") if table is LogTable.APPLICATION_RULE else get("QueryName"))
-    source_ip = _text(get("SourceIp"))
+    fqdn = _name(get("Fqdn") if table is LogTable.APPLICATION_RULE else get("QueryName"))
+    source_ip = _name(get("SourceIp"))
     if not source_ip:
         raise RowError("column SourceIp is empty")
     port = _port(get("DestinationPort"), "DestinationPort")
     if table is LogTable.DNS_QUERY and port is None:
         port = 53
-    intern = sys.intern  # a month of rows repeats the same few names; keep one copy each
+    protocol = _name(get("Protocol"))
     return FirewallDecision(
         time=time(get("TimeGenerated")),
         table=table,
-        source_ip=intern(source_ip),
+        source_ip=source_ip,
         source_port=_port(get("SourcePort"), "SourcePort"),
-        destination_fqdn=intern(fqdn.lower().rstrip(".")) or None,
-        destination_ip=intern(_text(get("DestinationIp"))) or None,
+        destination_fqdn=(fqdn if fqdn.islower() else sys.intern(fqdn.lower())).rstrip(".") or None,
+        destination_ip=_name(get("DestinationIp")) or None,
         destination_port=port,
-        protocol=intern(_text(get("Protocol")).upper()),
+        protocol=protocol if protocol.isupper() else sys.intern(protocol.upper()),
         action=_action(table, get("Action")),
-        action_reason=intern(_text(get("ActionReason"))),
-        policy=intern(_text(get("Policy"))),
-        rule_collection_group=intern(_text(get("RuleCollectionGroup"))),
-        rule_collection=intern(_text(get("RuleCollection"))),
-        rule=intern(_text(get("Rule"))),
+        action_reason=_name(get("ActionReason")),
+        policy=_name(get("Policy")),
+        rule_collection_group=_name(get("RuleCollectionGroup")),
+        rule_collection=_name(get("RuleCollection")),
+        rule=_name(get("Rule")),
         tls_inspected=_bool(get("IsTlsInspected")),
         target_url=_text(get("TargetUrl")),
     )

@@ -60,19 +60,18 @@ def parse_time(value: object, zone: tzinfo | None) -> datetime:
         text = str(value or "").strip()
         if not text:
             raise RowError("column TimeGenerated is empty")
-        portal = _PORTAL.match(text)
-        if portal:
+        try:
+            moment = datetime.fromisoformat(text)  # any fraction digits (LA writes 7)
+        except ValueError:
+            portal = _PORTAL.match(text)
+            if not portal:
+                raise RowError(f"TimeGenerated '{text}' is not a date and time") from None
             month, day, year, hour, minute, second, frac, half = portal.groups()
             hour_24 = int(hour) % 12 + (12 if half.upper() == "PM" else 0)
             micros = int((frac or "0").ljust(6, "0")[:6])
             moment = datetime(
                 int(year), int(month), int(day), hour_24, int(minute), int(second), micros
             )
-        else:
-            try:
-                moment = datetime.fromisoformat(text)  # any fraction digits (LA writes 7)
-            except ValueError:
-                raise RowError(f"TimeGenerated '{text}' is not a date and time") from None
     if moment.tzinfo is None:
         if zone is None:
             raise RowError(

@@ -10,7 +10,8 @@ exceptions (``TypeError``, ``RuntimeError``) and are never caught by the CLI.
     │   ├── CatalogError      a file under fqdn_lists/ is malformed
     │   ├── PolicyError       the user policy file is malformed
     │   ├── PlanFileError     a probe plan or report file is malformed
-    │   └── UsageError        unknown region, feature, target, conflicting flags
+    │   ├── UsageError        unknown region, feature, target, conflicting flags
+    │   └── FirewallLogError  a firewall log export is malformed (file and line)
     ├── CompileError          the input is well formed but cannot be compiled: exit 2
     │   └── UnsupportedFeatureError   a target cannot express some entries
     ├── OutputError           cannot write the output folder or file: exit 5
@@ -133,3 +134,7 @@ class AzureConflictError(AzureError):
 
 class AzureApplyError(AzureError):
     """Any other failed request, or an operation that did not finish in time."""
+
+
+class FirewallLogError(InputError):
+    """A firewall log export or diagnostic file is malformed (names file and line)."""

@@ -6,7 +6,7 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path, PurePosixPath
 
 from egress.errors import OutputError
@@ -142,14 +142,20 @@ def write_outputs(files: Mapping[str, str], out_dir: Path) -> None:
         ) from exc
 
 
-def write_file(path: Path, text: str) -> None:
-    """Write one file via a temp file in the same folder and a rename: never half a file."""
+def write_file(path: Path, text: str | Iterable[str]) -> None:
+    """Write one file via a temp file in the same folder and a rename: never half a file.
+
+    `text` may be an iterable of pieces, written as they come (large reports stream out).
+    """
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         try:
             with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-                stream.write(text)
+                if isinstance(text, str):
+                    stream.write(text)
+                else:
+                    stream.writelines(text)
             Path(temp).replace(path)
         except BaseException:
             Path(temp).unlink(missing_ok=True)

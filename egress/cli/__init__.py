@@ -5,6 +5,7 @@ from __future__ import annotations
 from egress.cli import (  # noqa: F401  (imported for their command registrations)
     azure_cmds,
     compile_cmds,
+    firewall_cmds,
     manifest_cmd,
     probe_cmds,
     report_cmds,

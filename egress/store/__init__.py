@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from egress.store._dialect import Connection, Dialect
-from egress.store._ingest import IngestResult, RejectedLine, ingest_files
+from egress.store._ingest import IngestResult, RejectedLine, ingest_files, read_runs
 from egress.store._postgres import PostgresAuth, is_dsn
 from egress.store._schema import LATEST_VERSION, MIGRATIONS, SCHEMA_V1, rebuild_summaries
 from egress.store._store import ResultStore, format_ts, parse_ts
@@ -22,5 +22,6 @@ __all__ = [
     "ingest_files",
     "is_dsn",
     "parse_ts",
+    "read_runs",
     "rebuild_summaries",
 ]

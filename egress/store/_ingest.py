@@ -273,5 +273,17 @@ def ingest_files(
     )
 
 
+def read_runs(paths: Sequence[Path]) -> tuple[list[RunReport], tuple[RejectedLine, ...]]:
+    """Parse files into runs by the same rules as ingest_files, without storing them."""
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise UsageError(f"cannot read {', '.join(missing)}: no such file.")
+    collector = _Collector()
+    for path in paths:
+        _read_file(collector, path, ignore_non_json=False)
+    runs = [run for run, _ in collector.runs()]
+    return runs, tuple(_sorted(collector.rejected))
+
+
 def _sorted(rejected: Iterable[RejectedLine]) -> list[RejectedLine]:
     return sorted(rejected, key=lambda r: (str(r.file), r.line))

@@ -135,6 +135,8 @@ class ArmEmulator:
         self.failing_writes: list[str] = []  # path substrings: the next such LRO ends Failed
         self.log: list[Logged] = []
         self.tokens: set[str] = set()
+        # managed cluster id (lower case) -> outboundNetworkDependenciesEndpoints categories
+        self.aks_endpoints: dict[str, list[dict[str, Any]]] = {}
         self._lock = threading.Lock()
         ca = trustme.CA()
         self.ca_path = workdir / "arm-emulator-ca.pem"
@@ -219,6 +221,9 @@ class ArmEmulator:
         )
         if op_match:
             return self._operation(op_match.group(3).lower(), op_match.group(4))
+        aks = _AKS_ENDPOINTS.match(path)
+        if aks and method == "GET":
+            return 200, {}, self._aks_endpoints(path, aks.groups(), query)
         kind, groups = _match(path)
         sub, rg = groups[0], groups[1]
         if sub.lower() in self.foreign_subscriptions:
@@ -254,6 +259,52 @@ class ArmEmulator:
         if method == "DELETE" and kind in RESOURCE_TYPES:
             return self._delete(kind, path, groups)
         raise ArmError(405, "MethodNotAllowed", f"{method} is not supported on {path}.")
+
+    def add_managed_cluster(self, sub: str, rg: str, name: str, categories: list[Any]) -> str:
+        """Seed a cluster's outboundNetworkDependenciesEndpoints (the RP's documented shape)."""
+        rid = f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.ContainerService/"
+        rid += f"managedClusters/{name}"
+        self.aks_endpoints[rid.lower()] = copy.deepcopy(categories)
+        return rid
+
+    def _aks_endpoints(
+        self, path: str, groups: tuple[str, ...], query: dict[str, list[str]]
+    ) -> dict[str, Any]:
+        """GET .../managedClusters/{name}/outboundNetworkDependenciesEndpoints, paged."""
+        sub, rg, name = groups
+        if sub.lower() not in self.store.subscriptions:
+            raise ArmError(
+                404, "SubscriptionNotFound", f"The subscription '{sub}' could not be found."
+            )
+        action = (
+            "Microsoft.ContainerService/managedClusters/outboundNetworkDependenciesEndpoints/read"
+        )
+        if action in self.denied_actions:
+            raise ArmError(
+                403,
+                "AuthorizationFailed",
+                f"The client 'app-1' with object id '00000000-0000-0000-0000-000000000001' does "
+                f"not have authorization to perform action '{action}' over scope '{path}' or the "
+                "scope is invalid. If access was recently granted, please refresh your "
+                "credentials.",
+            )
+        cluster = path.rsplit("/", 1)[0].lower()
+        if cluster not in self.aks_endpoints:
+            raise ArmError(
+                404,
+                "ResourceNotFound",
+                f"The Resource 'Microsoft.ContainerService/managedClusters/{name}' under resource "
+                f"group '{rg}' was not found.",
+            )
+        items = self.aks_endpoints[cluster]
+        start = int(query.get("$skipToken", ["0"])[0])
+        result: dict[str, Any] = {"value": items[start : start + self.page_size]}
+        if start + self.page_size < len(items):
+            version = query.get("api-version", [""])[0]
+            result["nextLink"] = (
+                f"{self.url}{path}?api-version={version}&$skipToken={start + self.page_size}"
+            )
+        return result
 
     def _authorize(self, kind: str, method: str, path: str, body: dict[str, Any] | None) -> None:
         verb = {"GET": "read", "PUT": "write", "PATCH": "write", "DELETE": "delete"}[method]
@@ -465,6 +516,13 @@ class ArmEmulator:
             "ext_expires_in": 3600,
             "access_token": token,
         }
+
+
+_AKS_ENDPOINTS = re.compile(
+    rf"^/subscriptions/{_SEG}/resourceGroups/{_SEG}/providers/Microsoft\.ContainerService/"
+    rf"managedClusters/{_SEG}/outboundNetworkDependenciesEndpoints$",
+    re.I,
+)
 
 
 def _match(path: str) -> tuple[str, tuple[str, ...]]:

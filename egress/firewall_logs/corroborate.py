@@ -1,0 +1,498 @@
+"""Join probe attempts with the firewall's own decisions: confirmed, contradicted, unmatched.
+
+An attempt matches a decision when the firewall saw the same source (the attempt's local
+address or the node IP it was translated to) and source port, the same destination (the
+probed name, or an address it resolved to) and port, inside the attempt's time window widened
+by the allowed clock skew. The outcome changes the check's verdict or assurance only; its
+status is then computed again by egress.compliance, the one rule (a canary the firewall
+allowed becomes a leak there, not here).
+
+=============  ==========================  ===========================================
+expectation    firewall logged             outcome, new verdict (assurance confirmed)
+=============  ==========================  ===========================================
+deny           Allow                       contradicted unless probe saw it reachable:
+                                           reachable (leak), naming the allowing rule
+deny           Deny only                   confirmed: blocked (or contradicted when the
+                                           probe reached it anyway: another path)
+allow          Allow                       confirmed when reachable; else contradicted:
+                                           unhealthy (the firewall let it through)
+allow          Deny only                   confirmed when blocked; else contradicted:
+                                           blocked, naming the denying rule or default
+any            nothing                     unmatched: check unchanged
+=============  ==========================  ===========================================
+
+Checks are held as compact :class:`Observed` values (a month of runs is ~260,000 of them);
+full records are only rebuilt for ``--records`` output.
+"""
+
+from __future__ import annotations
+
+import sys
+from bisect import bisect_right
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from egress.compliance import (
+    Assurance,
+    CheckStatus,
+    RunStatus,
+    StatusedCheck,
+    Verdict,
+    check_status,
+    run_status,
+)
+from egress.firewall_logs.model import Action, FirewallDecision, LogTable
+from egress.firewall_logs.source import DecisionSource, LogQuery
+from egress.probe_plan import Expectation
+from egress.results import CheckRecord, RunReport
+
+DEFAULT_SKEW = timedelta(seconds=5)
+# Tables whose rows are decisions about a pod's outbound flow (DNS proxy and DNAT rows are not).
+FLOW_TABLES = (LogTable.APPLICATION_RULE, LogTable.NETWORK_RULE)
+
+
+class Outcome(StrEnum):
+    CONFIRMED = "confirmed"
+    CONTRADICTED = "contradicted"
+    UNMATCHED = "unmatched"
+
+
+@dataclass(frozen=True, slots=True)
+class RunInfo:
+    run_id: str
+    started_at: datetime
+    finished_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Observed:
+    """What corroboration needs of one stored check result."""
+
+    run: int  # index into the runs
+    check_id: str
+    host: str  # lowercased
+    port: int
+    expectation: Expectation
+    required: bool
+    verdict: Verdict
+    status: CheckStatus
+    assurance: Assurance | None
+    inspected: bool  # the probe saw TLS inspection (input to the status rule)
+    reason: str
+    attempted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Flow:
+    """What the firewall would have seen of one attempt."""
+
+    check: int  # index into the observed checks
+    host: str
+    addresses: tuple[str, ...]
+    start: datetime
+    end: datetime
+
+
+def attempt_source(
+    attempt: Mapping[str, Any], node_ip: str | None
+) -> tuple[tuple[str, ...], int | None, tuple[str, ...]]:
+    """The attempt's local address(es) and port as the probe recorded them, plus the node IP,
+    and the destination addresses it connected to.
+
+    The probe records them on the attempt (``local_address``/``local_port``, the pod's own
+    address: what the firewall sees with routable pod IPs), and on the phase that opened the
+    socket; the node IP (``Location.node_ip``) is where SNAT puts pod traffic otherwise.
+    """
+    local = attempt.get("local_address")
+    port = attempt.get("local_port")
+    addresses: list[str] = []
+    for phase in attempt.get("phases") or ():
+        detail = phase.get("detail")
+        if not detail:
+            continue
+        if local is None:
+            local = detail.get("local_address")
+        if port is None:
+            port = detail.get("local_port")
+        address = detail.get("address")
+        if address and address not in addresses:
+            addresses.append(sys.intern(str(address)))
+    if local and node_ip and node_ip != local:
+        sources: tuple[str, ...] = (str(local), str(node_ip))
+    else:
+        sources = tuple(str(a) for a in (local or node_ip,) if a)
+    return sources, int(port) if port is not None else None, tuple(addresses)
+
+
+def _time(value: Any) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+
+
+class FlowIndex:
+    """Attempts keyed by (source address, source port, destination port) for a streaming join."""
+
+    def __init__(self, skew: timedelta) -> None:
+        self.skew = skew
+        self.observed: list[Observed] = []
+        self.matches: dict[int, _Matches] = {}
+        self.keys: dict[tuple[str, int, int], list[Flow]] = {}
+        self.recorded_ports: list[bool] = []
+        self.earliest: datetime | None = None
+        self.latest: datetime | None = None
+        self._longest = timedelta(0)  # the longest flow window
+        self._sorted = True
+        self._starts: dict[tuple[str, int, int], list[datetime]] = {}
+
+    def add(
+        self,
+        observed: Observed,
+        attempts: Sequence[Mapping[str, Any]],
+        finished_at: datetime,
+        node_ip: str | None,
+    ) -> None:
+        position = len(self.observed)
+        self.observed.append(observed)
+        recorded = False
+        for number, attempt in enumerate(attempts):
+            sources, port, addresses = attempt_source(attempt, node_ip)
+            if not sources or port is None:
+                continue
+            recorded = True
+            start = _time(attempt["started_at"])
+            if number + 1 < len(attempts):
+                end = _time(attempts[number + 1]["started_at"])
+            else:
+                spent = sum(float(p.get("duration_ms") or 0) for p in attempt.get("phases") or ())
+                end = max(start + timedelta(milliseconds=spent), finished_at)
+            flow = Flow(position, observed.host, addresses, start - self.skew, end + self.skew)
+            self._longest = max(self._longest, flow.end - flow.start)
+            self._sorted = False
+            for source in sources:
+                self.keys.setdefault((source, port, observed.port), []).append(flow)
+            if self.earliest is None or flow.start < self.earliest:
+                self.earliest = flow.start
+            if self.latest is None or flow.end > self.latest:
+                self.latest = flow.end
+        self.recorded_ports.append(recorded)
+
+    def could_match(self, columns: Mapping[str, Any]) -> bool:
+        """Whether a raw row's source, ports and time fit any attempt (before parsing it)."""
+        source_port = columns.get("SourcePort")
+        port = columns.get("DestinationPort")
+        try:
+            key = (
+                str(columns.get("SourceIp")),
+                source_port if type(source_port) is int else int(source_port or -1),
+                port if type(port) is int else int(port or -1),
+            )
+        except (TypeError, ValueError):
+            return True  # the parser names the bad value
+        flows = self.keys.get(key)
+        if not flows:
+            return False
+        value = columns.get("TimeGenerated")
+        try:
+            moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+        except ValueError:
+            return True
+        if moment.tzinfo is None:
+            return True  # the source knows the zone; let it decide
+        if not self._sorted:
+            for each in self.keys.values():
+                each.sort(key=_start)
+            self._starts = {key: [f.start for f in each] for key, each in self.keys.items()}
+            self._sorted = True
+        # Flows of a key sorted by start: look back from the last one starting by `moment`.
+        position = bisect_right(self._starts[key], moment) - 1
+        earliest = moment - self._longest
+        while position >= 0 and flows[position].start >= earliest:
+            if flows[position].end >= moment:
+                return True
+            position -= 1
+        return False
+
+    @property
+    def source_addresses(self) -> tuple[str, ...]:
+        return tuple(sorted({key[0] for key in self.keys}))
+
+    def offer(self, decision: FirewallDecision) -> None:
+        if decision.action not in (Action.ALLOW, Action.DENY) or decision.source_port is None:
+            return
+        if decision.destination_port is None:
+            return
+        key = (decision.source_ip, decision.source_port, decision.destination_port)
+        for flow in self.keys.get(key, ()):
+            if not flow.start <= decision.time <= flow.end:
+                continue
+            named = decision.destination_fqdn == flow.host
+            addressed = decision.destination_ip is not None and (
+                decision.destination_ip in flow.addresses or decision.destination_ip == flow.host
+            )
+            if not (named or addressed):
+                continue
+            found = self.matches.setdefault(flow.check, _Matches())
+            if decision.action is Action.ALLOW:
+                if found.allow is None or decision.time < found.allow.time:
+                    found.allow = decision
+            elif found.deny is None or decision.time < found.deny.time:
+                found.deny = decision
+
+
+def _start(flow: Flow) -> datetime:
+    return flow.start
+
+
+@dataclass(slots=True)
+class _Matches:
+    """The first Allow and the first Deny the firewall logged for a check's attempts."""
+
+    allow: FirewallDecision | None = None
+    deny: FirewallDecision | None = None
+
+
+# Why a check came out as it did; the sentence is built only when shown (month-scale runs).
+_SENTENCES = {
+    "leak-seen": "{fw}: a leak",
+    "leak": "the probe called it {probe}, but {fw}: a leak",
+    "bypass": "{fw}, yet the probe reached it: another path bypasses the firewall",
+    "agrees": "{fw}",
+    "destination-failed": "the probe called it {probe}, but {fw}: the destination failed",
+    "denied": "the probe called it {probe}, but {fw}",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Corroborated:
+    """One check after the join: its verdict, assurance and status now, and why."""
+
+    observed: Observed
+    outcome: Outcome
+    why: str  # a key of _SENTENCES, or an unmatched check's reason
+    verdict: Verdict
+    assurance: Assurance | None
+    status: CheckStatus
+    decision: FirewallDecision | None = None
+
+    @property
+    def explanation(self) -> str:
+        if self.decision is None:
+            return self.why
+        return _SENTENCES[self.why].format(
+            fw=_describe(self.decision), probe=self.observed.verdict.value
+        )
+
+    @property
+    def rule(self) -> str | None:
+        return self.decision.rule_path if self.decision is not None else None
+
+    @property
+    def statused(self) -> StatusedCheck:
+        return StatusedCheck(self.status, self.observed.expectation, self.observed.required)
+
+    def applied_to(self, record: CheckRecord) -> CheckRecord:
+        """The stored record with the firewall's word (for JSON-lines output and ingest)."""
+        if self.outcome is Outcome.UNMATCHED:
+            return record
+        return record.model_copy(
+            update={
+                "verdict": self.verdict,
+                "assurance": self.assurance,
+                "status": self.status,
+                "assumption": None if self.assurance is Assurance.CONFIRMED else record.assumption,
+                "reason": f"{record.reason}; firewall log: {self.explanation}",
+            }
+        )
+
+
+def _describe(decision: FirewallDecision) -> str:
+    verb = "allowed" if decision.action is Action.ALLOW else "denied"
+    return (
+        f"the firewall {verb} it ({decision.table.value} {decision.time.isoformat()}, "
+        f"{decision.rule_path})"
+    )
+
+
+def _with(
+    observed: Observed, outcome: Outcome, why: str, verdict: Verdict, decision: FirewallDecision
+) -> Corroborated:
+    """The firewall's word: the new verdict, assurance confirmed, status by the one rule."""
+    status = check_status(
+        expectation=observed.expectation,
+        verdict=verdict,
+        assurance=Assurance.CONFIRMED,
+        inspected=observed.inspected,
+    )
+    return Corroborated(observed, outcome, why, verdict, Assurance.CONFIRMED, status, decision)
+
+
+def judge(observed: Observed, found: _Matches) -> Corroborated:
+    """The corroboration rule (module table) for one check that matched decisions."""
+    probe = observed.verdict
+    worked = probe in (Verdict.REACHABLE, Verdict.UNHEALTHY)
+    allow, deny = found.allow, found.deny
+    if observed.expectation is Expectation.DENY:
+        if allow is not None:
+            if worked:
+                return _with(observed, Outcome.CONFIRMED, "leak-seen", probe, allow)
+            return _with(observed, Outcome.CONTRADICTED, "leak", Verdict.REACHABLE, allow)
+        assert deny is not None
+        if worked:
+            return _with(observed, Outcome.CONTRADICTED, "bypass", probe, deny)
+        return _with(observed, Outcome.CONFIRMED, "agrees", Verdict.BLOCKED, deny)
+    if allow is not None:
+        if worked:
+            return _with(observed, Outcome.CONFIRMED, "agrees", probe, allow)
+        return _with(observed, Outcome.CONTRADICTED, "destination-failed", Verdict.UNHEALTHY, allow)
+    assert deny is not None
+    if probe is Verdict.BLOCKED:
+        return _with(observed, Outcome.CONFIRMED, "agrees", Verdict.BLOCKED, deny)
+    return _with(observed, Outcome.CONTRADICTED, "denied", Verdict.BLOCKED, deny)
+
+
+@dataclass(frozen=True, slots=True)
+class RunCorroboration:
+    run_id: str
+    started_at: datetime
+    finished_at: datetime
+    logs_arrived: bool
+    checks: tuple[Corroborated, ...]
+
+    def status(self, *, strict: bool = False) -> RunStatus:
+        """The run's status from its corroborated checks, by the one compliance rule."""
+        return run_status((c.statused for c in self.checks), strict=strict)
+
+
+@dataclass(frozen=True, slots=True)
+class CorroborationResult:
+    source: str
+    watermark: datetime | None  # logs are in up to here
+    runs: tuple[RunCorroboration, ...]
+    notes: tuple[str, ...]
+    records_read: int
+
+    @property
+    def checks(self) -> Iterator[Corroborated]:
+        for run in self.runs:
+            yield from run.checks
+
+
+def observe(run: int, record: CheckRecord) -> Observed:
+    return Observed(
+        run=run,
+        check_id=record.check_id,
+        host=record.host.lower().rstrip("."),
+        port=record.port,
+        expectation=record.expectation,
+        required=record.required,
+        verdict=record.verdict,
+        status=record.status,
+        assurance=record.assurance,
+        inspected=bool((record.evidence.get("tls") or {}).get("inspection")),
+        reason=record.reason,
+        attempted=bool(record.attempts),
+    )
+
+
+def index_runs(runs: Iterable[RunReport], skew: timedelta) -> tuple[list[RunInfo], FlowIndex]:
+    """Index in-memory runs (tests, --results files); the store has a faster path."""
+    infos: list[RunInfo] = []
+    index = FlowIndex(skew)
+    for number, run in enumerate(runs):
+        infos.append(RunInfo(run.run_id, run.started_at, run.finished_at))
+        for record in run.checks:
+            attempts = [a.model_dump() for a in record.attempts]
+            node_ip = record.location.node_ip
+            index.add(observe(number, record), attempts, record.finished_at, node_ip)
+    return infos, index
+
+
+def corroborate(
+    runs: Iterable[RunReport],
+    source: DecisionSource,
+    *,
+    skew: timedelta = DEFAULT_SKEW,
+    watermark: datetime | None = None,
+) -> CorroborationResult:
+    """Join every check of `runs` with the decisions `source` holds for their attempts."""
+    infos, index = index_runs(runs, skew)
+    return join(infos, index, source, watermark=watermark)
+
+
+def join(
+    infos: list[RunInfo],
+    index: FlowIndex,
+    source: DecisionSource,
+    *,
+    watermark: datetime | None = None,
+) -> CorroborationResult:
+    if index.earliest is not None and index.latest is not None:
+        query = LogQuery(
+            since=index.earliest,
+            until=index.latest,
+            sources=index.source_addresses,
+            tables=FLOW_TABLES,
+            row_filter=index.could_match,
+        )
+        for decision in source.decisions(query):
+            index.offer(decision)
+    if watermark is None and source.complete:
+        watermark = source.notes.newest  # a file reaches as far as its newest decision
+    per_run: list[list[Corroborated]] = [[] for _ in infos]
+    incomplete = source.notes.incomplete
+    for position, observed in enumerate(index.observed):
+        per_run[observed.run].append(_placeholder(observed, position, index))
+    results = []
+    for info, checks in zip(infos, per_run, strict=True):
+        # Arrived: the source holds later decisions, or every attempt it could match did.
+        arrived = (watermark is not None and watermark >= info.finished_at + index.skew) or all(
+            c.why != _UNMATCHED for c in checks
+        )
+        final = tuple(_explained(c, arrived, watermark, incomplete) for c in checks)
+        results.append(
+            RunCorroboration(info.run_id, info.started_at, info.finished_at, arrived, final)
+        )
+    return CorroborationResult(
+        source=source.name,
+        watermark=watermark,
+        runs=tuple(results),
+        notes=tuple(source.notes.messages),
+        records_read=source.notes.records,
+    )
+
+
+_NO_PORTS = "the run did not record the attempt's source address and port"
+_NOT_PROBED = "not probed (no attempt)"
+_UNMATCHED = "(unmatched)"
+
+
+def _placeholder(observed: Observed, position: int, index: FlowIndex) -> Corroborated:
+    found = index.matches.get(position)
+    if found is not None:
+        return judge(observed, found)
+    if not index.recorded_ports[position]:
+        why = _NOT_PROBED if not observed.attempted else _NO_PORTS
+    else:
+        why = _UNMATCHED
+    return Corroborated(
+        observed, Outcome.UNMATCHED, why, observed.verdict, observed.assurance, observed.status
+    )
+
+
+def _explained(
+    check: Corroborated, arrived: bool, watermark: datetime | None, incomplete: bool
+) -> Corroborated:
+    if check.why != _UNMATCHED:
+        return check
+    if not arrived:
+        seen = watermark.isoformat() if watermark else "none yet"
+        why = f"the firewall's logs for this run have not arrived (latest: {seen})"
+    elif incomplete:
+        why = "no firewall decision found, but the source's answer was incomplete (see notes)"
+    else:
+        why = "no firewall decision for this flow (logging off, or it never reached the firewall)"
+    return Corroborated(
+        check.observed, check.outcome, why, check.verdict, check.assurance, check.status
+    )

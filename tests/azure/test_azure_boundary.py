@@ -48,9 +48,9 @@ def test_mapped_errors_become_one_sentence_azure_errors_and_ignored_ones_pass() 
     [
         (
             "AzureCloud",
-            "https://management.azure.com",
+            "https://management.azure.com",  # data: never contacted
             "https://login.microsoftonline.com",
-            "https://management.azure.com/.default",
+            "https://management.azure.com/.default",  # data: never contacted
         ),
         (
             "AzureChinaCloud",

@@ -20,8 +20,9 @@ from egress.cli._common import (
 from egress.errors import ExitCode, UsageError
 from egress.output import write_file
 from egress.report import FormatName, build_report, make_format, parse_moment, resolve_window
+from egress.report.fleet import parse_duration
 from egress.report.formats.base import status_text
-from egress.report.model import ComplianceReport
+from egress.report.model import ComplianceReport, ScopeFilter
 from egress.store import ResultStore, ingest_files
 
 report_app = typer.Typer()
@@ -47,7 +48,7 @@ def _summary(report: ComplianceReport) -> str:
         f"egress report: {status_text(report)}; {len(report.leaks)} leaking, "
         f"{len(report.failed_required)} failed required, {len(report.unproven)} unproven, "
         f"{len(report.flapping)} flapping endpoint(s); {report.runs} runs on "
-        f"{len(report.coverage)} node pool(s)"
+        f"{len(report.coverage)} node pool(s), {len(report.fleet.gaps)} coverage gap(s)"
     )
 
 
@@ -88,6 +89,22 @@ def report(
         bool, typer.Option(help="Also count unproven deny checks against the window.")
     ] = False,
     require_assurance: RequireAssuranceOption = None,
+    cluster: Annotated[
+        list[str] | None,
+        typer.Option("--cluster", help="Only this cluster (repeatable)."),
+    ] = None,
+    region: Annotated[
+        list[str] | None,
+        typer.Option("--region", help="Only clusters that ran in this region (repeatable)."),
+    ] = None,
+    stale_after: Annotated[
+        str | None,
+        typer.Option(
+            "--stale-after",
+            help="A pool silent this long at the window end is a coverage gap (e.g. 90m, 2h); "
+            "default: 3 x its mean interval between runs, or 1h.",
+        ),
+    ] = None,
 ) -> None:
     """Render the compliance report for a time window (or run a subcommand).
 
@@ -104,6 +121,7 @@ def report(
         since=parse_moment(since, option="--since") if since else None,
         until=parse_moment(until, option="--until") if until else None,
     )
+    threshold = parse_duration(stale_after, option="--stale-after") if stale_after else None
     with ResultStore(store_path, create=False, verify=True) as result_store:
         compliance = build_report(
             result_store,
@@ -111,6 +129,8 @@ def report(
             now=moment,
             strict=strict,
             require_assurance=parse_assurance(require_assurance),
+            scope=ScopeFilter(tuple(cluster or ()), tuple(region or ())),
+            stale_after=threshold,
         )
     to_terminal = output is None and sys.stdout.isatty()
     width = shutil.get_terminal_size().columns if to_terminal else 120

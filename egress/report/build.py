@@ -18,6 +18,7 @@ from egress.compliance import (
     withholds_proof,
 )
 from egress.errors import UsageError
+from egress.report.fleet import build_fleet, select_clusters
 from egress.report.model import (
     NO_RUNS_REASON,
     Category,
@@ -29,6 +30,7 @@ from egress.report.model import (
     Evidence,
     Finding,
     HourPoint,
+    ScopeFilter,
     Window,
 )
 from egress.store import Connection, ResultStore
@@ -222,6 +224,8 @@ def build_report(
     now: datetime | None = None,
     strict: bool = False,
     require_assurance: Assurance | None = None,
+    scope: ScopeFilter | None = None,
+    stale_after: timedelta | None = None,
 ) -> ComplianceReport:
     """Read the window's counts, findings and coverage; no output, no side effects.
 
@@ -229,9 +233,14 @@ def build_report(
     report over one run says what that run's probe said. `require_assurance` re-judges the
     stored statuses (a pass resting on a weaker block is unproven); `now` is when the report
     says it was made (default: the window end), injected so the output is reproducible.
+    `scope` limits every query to the clusters it names or that ran in the regions it
+    names (an unknown name is a UsageError); `stale_after` is the fleet view's threshold.
     """
+    scope = scope or ScopeFilter()
     conn = store.connection
-    judged = _judge(q.status_counts(conn, window.since, window.until), require_assurance)
+    stored = q.scopes(conn)
+    clusters = select_clusters(stored, scope)
+    judged = _judge(q.status_counts(conn, window.since, window.until, clusters), require_assurance)
     by_endpoint: dict[q.EndpointKey, list[_Judged]] = defaultdict(list)
     for group in judged:
         by_endpoint[group.stored.key].append(group)
@@ -254,7 +263,7 @@ def build_report(
         )
     coverage = tuple(
         Coverage(c.cluster, c.node_pool, c.runs, c.nodes, c.first_run, c.last_run)
-        for c in q.coverage(conn, window.since, window.until)
+        for c in q.coverage(conn, window.since, window.until, clusters)
     )
     drift = tuple(
         d
@@ -263,6 +272,10 @@ def build_report(
     )
     runs = sum(c.runs for c in coverage)
     verdict = judge_run((g.statused for g in judged), strict=strict)
+    by_pool: dict[tuple[str, str], list[StatusedCheck]] = defaultdict(list)
+    for group in judged:
+        by_pool[(group.stored.cluster, group.stored.node_pool)].append(group.statused)
+    every_finding = tuple(f for c in Category for f in findings[c])
     reasons = verdict.reasons if runs else (NO_RUNS_REASON, *verdict.reasons)
     return ComplianceReport(
         generated_at=now or window.until,
@@ -288,5 +301,16 @@ def build_report(
                 categories[key],
             )
             for key in sorted(by_endpoint)
+        ),
+        fleet=build_fleet(
+            window=window,
+            scope=scope,
+            stale_after=stale_after,
+            strict=strict,
+            stored=[s for s in stored if clusters is None or s.cluster in clusters],
+            coverage=coverage,
+            checks=by_pool,
+            findings=every_finding,
+            drift=drift,
         ),
     )

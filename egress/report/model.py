@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from egress.compliance import Assurance, CheckStatus, RunStatus, Tally
 from egress.errors import ExitCode
 
-REPORT_SCHEMA_VERSION = 2  # 2: run status, statuses, assurance counts, unproven findings
+REPORT_SCHEMA_VERSION = 3  # 2: run status, statuses, assurance counts; 3: the fleet object
 
 NO_RUNS_REASON = "no probe run in this window"
+GAP_REASON = "coverage gap: the node pool stopped reporting"
+
+# A pool's default stale threshold: this many of its mean intervals between runs in the
+# window, or DEFAULT_STALE_AFTER when it has fewer than two runs there.
+STALE_INTERVALS = 3
+DEFAULT_STALE_AFTER = timedelta(hours=1)
 
 
 class Category(StrEnum):
@@ -176,6 +182,86 @@ class Drift:
 
 
 @dataclass(frozen=True)
+class ScopeFilter:
+    """`--cluster` and `--region`: which clusters a report covers (empty: no limit)."""
+
+    clusters: tuple[str, ...] = ()
+    regions: tuple[str, ...] = ()
+
+
+class GapKind(StrEnum):
+    """How a node pool went silent, measured at the window end."""
+
+    STOPPED = "stopped-reporting"  # probed in the window, but not for longer than allowed
+    NOT_PROBED = "not-probed"  # last probed before the window started
+
+
+@dataclass(frozen=True)
+class CoverageGap:
+    """A node pool whose last run is older than its stale threshold at the window end."""
+
+    kind: GapKind
+    last_run: datetime
+    silent_for: timedelta  # from its last run to the window end
+    stale_after: timedelta
+
+
+@dataclass(frozen=True)
+class PoolCell:
+    """One cell of the fleet matrix: a node pool's status over the window."""
+
+    cluster: str
+    node_pool: str
+    region: str
+    status: RunStatus  # judge_run over the pool's results; a gap makes COMPLIANT NOT PROVEN
+    reasons: tuple[str, ...]
+    runs: int
+    nodes: int
+    last_run: datetime
+    stale_after: timedelta
+    gap: CoverageGap | None
+    findings: tuple[Finding, ...]  # leaks first, as in the report
+    drift: Drift | None
+
+
+@dataclass(frozen=True)
+class ClusterView:
+    """A row of the fleet matrix and its drill-down: one cluster and its node pools."""
+
+    cluster: str
+    regions: tuple[str, ...]
+    status: RunStatus  # judge_run over the cluster's results; a gap makes COMPLIANT NOT PROVEN
+    reasons: tuple[str, ...]
+    pools: tuple[PoolCell, ...]
+
+    @property
+    def leaks(self) -> int:
+        return sum(1 for p in self.pools for f in p.findings if f.category is Category.LEAK)
+
+    @property
+    def gaps(self) -> tuple[PoolCell, ...]:
+        return tuple(p for p in self.pools if p.gap is not None)
+
+
+@dataclass(frozen=True)
+class Fleet:
+    """The fleet view: clusters (leaks first) x node pools, with coverage gaps."""
+
+    scope: ScopeFilter
+    stale_after: timedelta | None  # --stale-after; None: each pool's default threshold
+    clusters: tuple[ClusterView, ...]
+
+    @property
+    def node_pools(self) -> tuple[str, ...]:
+        """The matrix columns: every node pool name any shown cluster has, sorted."""
+        return tuple(sorted({p.node_pool for c in self.clusters for p in c.pools}))
+
+    @property
+    def gaps(self) -> tuple[PoolCell, ...]:
+        return tuple(p for c in self.clusters for p in c.gaps)
+
+
+@dataclass(frozen=True)
 class ComplianceReport:
     """Everything the report says about one window of the result store."""
 
@@ -194,6 +280,7 @@ class ComplianceReport:
     coverage: tuple[Coverage, ...]
     drift: tuple[Drift, ...]
     endpoints: tuple[EndpointResult, ...]
+    fleet: Fleet
 
     @property
     def results(self) -> int:
@@ -222,6 +309,10 @@ class ComplianceReport:
 
 def _key(finding: Finding) -> tuple[str, str, str]:
     return (finding.cluster, finding.node_pool, finding.check_id)
+
+
+def region_text(regions: tuple[str, ...]) -> str:
+    return ", ".join(regions) or "?"
 
 
 def scope_name(cluster: str, node_pool: str) -> str:

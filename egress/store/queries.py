@@ -31,6 +31,24 @@ from egress.store._store import format_ts, parse_ts
 
 Scope = tuple[str, str]  # (cluster, node pool); "" when the probe did not know it
 EndpointKey = tuple[str, str, str]  # (cluster, node pool, check id)
+Clusters = tuple[str, ...] | None  # the clusters a report covers; None: every cluster
+
+
+def _only(clusters: Clusters, column: str) -> tuple[str, list[str]]:
+    """An `AND column IN (...)` clause (and its parameters) limiting rows to `clusters`."""
+    if clusters is None:
+        return "", []
+    marks = ", ".join("?" for _ in clusters) or "NULL"  # an empty selection matches nothing
+    return f" AND {column} IN ({marks})", list(clusters)
+
+
+@dataclass(frozen=True)
+class StoredScope:
+    """A (cluster, node pool) the store holds runs of, and a region its runs named."""
+
+    cluster: str
+    node_pool: str
+    region: str
 
 
 @dataclass(frozen=True)
@@ -155,16 +173,23 @@ def _pieces(
 
 
 def _source(
-    since: datetime, until: datetime, *, use_days: bool, key: EndpointKey | None = None
+    since: datetime,
+    until: datetime,
+    *,
+    use_days: bool,
+    key: EndpointKey | None = None,
+    clusters: Clusters = None,
 ) -> tuple[str, list[str]]:
     """SQL (and parameters) yielding summary-shaped rows for exactly [since, until)."""
     parts, params = [], []
     for table, start, end in _pieces(since, until, use_days=use_days):
-        if table == "raw":
+        raw = table == "raw"
+        in_clusters, cluster_params = _only(clusters, "r.cluster" if raw else "cluster")
+        if raw:
             only = " AND r.cluster = ? AND r.node_pool = ? AND c.check_id = ?" if key else ""
             parts.append(
-                f"{summary_select(13)} WHERE r.started_at >= ? AND r.started_at < ?{only} "
-                f"{SUMMARY_GROUP}"
+                f"{summary_select(13)} WHERE r.started_at >= ? AND r.started_at < ?{only}"
+                f"{in_clusters} {SUMMARY_GROUP}"
             )
             params += [format_ts(start), format_ts(end)]
         else:
@@ -172,9 +197,10 @@ def _source(
             width = SUMMARY_TABLES[table]
             parts.append(
                 f"SELECT {SUMMARY_COLUMNS} FROM {table} WHERE period >= ? AND period < ?{only}"
+                f"{in_clusters}"
             )
             params += [format_ts(start)[:width], format_ts(end)[:width]]
-        params += list(key or ())
+        params += list(key or ()) + cluster_params
     if not parts:  # an empty window: keep the query valid
         parts.append(f"SELECT {SUMMARY_COLUMNS} FROM check_hourly WHERE 1 = 0")
     return " UNION ALL ".join(parts), params
@@ -203,10 +229,12 @@ def _count(row: tuple[Any, ...]) -> StatusCount:
     )
 
 
-def status_counts(conn: Connection, since: datetime, until: datetime) -> list[StatusCount]:
+def status_counts(
+    conn: Connection, since: datetime, until: datetime, clusters: Clusters = None
+) -> list[StatusCount]:
     """Every (endpoint, expectation, required, verdict, status, assurance) in the window with
     its count, sorted by endpoint. The report judges these in Python; SQL only sums."""
-    source, params = _source(since, until, use_days=True)
+    source, params = _source(since, until, use_days=True, clusters=clusters)
     rows = conn.execute(
         f"""WITH h AS ({source})
         SELECT {_COUNT_COLUMNS}, sum(results), min(first_at), max(last_at)
@@ -243,15 +271,26 @@ def hourly_counts(
     return result
 
 
-def coverage(conn: Connection, since: datetime, until: datetime) -> list[PoolCoverage]:
+def scopes(conn: Connection) -> list[StoredScope]:
+    """Every (cluster, node pool, region) the store holds a run of, sorted."""
+    rows = conn.execute(
+        "SELECT DISTINCT cluster, node_pool, region FROM runs ORDER BY cluster, node_pool, region"
+    )
+    return [StoredScope(cluster, pool, region) for cluster, pool, region in rows]
+
+
+def coverage(
+    conn: Connection, since: datetime, until: datetime, clusters: Clusters = None
+) -> list[PoolCoverage]:
     """Runs per node pool in the window, and pools last seen before it (with zero runs)."""
     window = (format_ts(since), format_ts(until))
+    in_clusters, cluster_params = _only(clusters, "cluster")
     rows = conn.execute(
-        """SELECT cluster, node_pool, count(*), count(DISTINCT node), min(started_at),
+        f"""SELECT cluster, node_pool, count(*), count(DISTINCT node), min(started_at),
                   max(started_at)
-        FROM runs WHERE started_at >= ? AND started_at < ?
+        FROM runs WHERE started_at >= ? AND started_at < ?{in_clusters}
         GROUP BY cluster, node_pool""",
-        window,
+        [*window, *cluster_params],
     )
     pools = {
         (cluster, pool): PoolCoverage(
@@ -260,9 +299,9 @@ def coverage(conn: Connection, since: datetime, until: datetime) -> list[PoolCov
         for cluster, pool, runs, nodes, first, last in rows
     }
     earlier = conn.execute(
-        "SELECT cluster, node_pool, max(started_at) FROM runs WHERE started_at < ? "
+        f"SELECT cluster, node_pool, max(started_at) FROM runs WHERE started_at < ?{in_clusters} "
         "GROUP BY cluster, node_pool",
-        window[:1],
+        [window[0], *cluster_params],
     )
     for cluster, pool, last in earlier:
         pools.setdefault((cluster, pool), PoolCoverage(cluster, pool, 0, 0, None, parse_ts(last)))

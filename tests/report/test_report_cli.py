@@ -157,8 +157,13 @@ def test_html_is_self_contained(tmp_path: Path) -> None:
     store = _store(tmp_path / "s.sqlite", fixed_history())
     _, page, _ = _report(store, "--days", "1", "--format", "html")
     assert "<svg" in page and "<style>" in page
-    for forbidden in ("<script", "<link", " src=", " href=", "url(", "@import"):
+    for forbidden in ("<script", "<link", " src=", "url(", "@import"):
         assert forbidden not in page
+    # links only to anchors on the page itself (matrix -> drill-down -> finding)
+    targets = re.findall(r' href="([^"]*)"', page)
+    assert targets and all(t.startswith("#") for t in targets)
+    ids = set(re.findall(r' id="([^"]*)"', page))
+    assert {t[1:] for t in targets} <= ids
     assert set(re.findall(r"https?://[^\"' <]+", page)) == {"http://www.w3.org/2000/svg"}
 
 
@@ -178,8 +183,10 @@ def test_junit_fails_every_finding_that_keeps_the_window_from_compliant(tmp_path
         ("egress.aks-prod/system", "mcr-443"): "failed-required",
         ("egress.aks-prod/gpu", "nvidia-443"): "failed-optional",
         ("egress.report", "status"): "non-compliant",
+        ("egress.fleet", "aks-prod/gpu"): "non-compliant",
+        ("egress.fleet", "aks-prod/system"): "non-compliant",
     }
-    assert root.get("tests") == "11" and root.get("failures") == "4"
+    assert root.get("tests") == "13" and root.get("failures") == "6"
 
 
 def test_a_pool_probed_only_before_the_window_is_a_coverage_gap(tmp_path: Path) -> None:

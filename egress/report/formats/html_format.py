@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from html import escape
 
 from egress.report.formats.base import (
     ReportFormat,
     assurance_text,
+    cell_text,
     change_text,
     conditions_text,
+    duration_text,
+    fleet_scope_text,
+    gap_text,
+    matrix_rows,
     percent,
     runs_text,
     status_counts_text,
@@ -16,7 +22,14 @@ from egress.report.formats.base import (
     when,
 )
 from egress.report.formats.timeline_svg import timeline_svg
-from egress.report.model import ComplianceReport, Finding, Window, scope_name
+from egress.report.model import (
+    ComplianceReport,
+    Finding,
+    Fleet,
+    Window,
+    region_text,
+    scope_name,
+)
 
 _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;
@@ -40,7 +53,106 @@ padding:.6rem 1rem;margin:1rem 0}.finding.leak{border-left-color:#a51111}
 pre{background:#f8f9fa;border:1px solid #dee2e6;padding:.6rem;overflow-x:auto;
 font-size:.8rem;max-height:24rem}
 .none{color:#2f9e44}
+td.non-compliant{background:#ffe3e3}td.not-proven{background:#fff3bf}
+td.compliant{background:#ebfbee}.gap{font-weight:600;color:#5c3c00}
 """
+
+
+def anchor(kind: str, *names: str) -> str:
+    """A stable id for a cluster, pool or finding (characters outside [A-Za-z0-9_.-] as _)."""
+    return "-".join([kind, *(re.sub(r"[^A-Za-z0-9_.-]", "_", n or "?") for n in names)])
+
+
+def _link(target: str, text: str) -> str:
+    return f'<a href="#{target}">{text}</a>'
+
+
+def _fleet(fleet: Fleet) -> str:
+    """The matrix with links into each cluster's drill-down, the gaps, then the drill-downs."""
+    head = f'<h2>Fleet compliance matrix</h2><p class="meta">{escape(fleet_scope_text(fleet))}</p>'
+    if not fleet.clusters:
+        return head + '<p class="gap">No cluster was probed.</p>'
+    columns = ["cluster", "region", "cluster status", *fleet.node_pools]
+    rows = []
+    for cluster, cells in matrix_rows(fleet):
+        row = [
+            f"<td>{_link(anchor('cluster', cluster.cluster), escape(cluster.cluster or '?'))}</td>",
+            f"<td>{escape(region_text(cluster.regions))}</td>",
+            f'<td class="{cluster.status.value}">{escape(cluster.status.words)}</td>',
+        ]
+        row += [
+            f'<td class="{c.status.value}">'
+            f"{_link(anchor('pool', c.cluster, c.node_pool), escape(cell_text(c)))}</td>"
+            if c
+            else "<td>-</td>"
+            for c in cells
+        ]
+        rows.append("<tr>" + "".join(row) + "</tr>")
+    matrix = (
+        "<table><thead><tr>"
+        + "".join(f"<th>{escape(c)}</th>" for c in columns)
+        + "</tr></thead><tbody>"
+        + "".join(rows)
+        + "</tbody></table>"
+    )
+    gaps = "<h2>Coverage gaps</h2>" + (
+        _table(
+            ["node pool", "region", "gap", "last probed"],
+            [
+                [
+                    _link(
+                        anchor("pool", c.cluster, c.node_pool),
+                        escape(scope_name(c.cluster, c.node_pool)),
+                    ),
+                    escape(c.region),
+                    f'<span class="gap">{escape(gap_text(c.gap))}</span>',
+                    escape(when(c.last_run)),
+                ]
+                for c in fleet.gaps
+                if c.gap is not None
+            ],
+        )
+        if fleet.gaps
+        else '<p class="none">Every node pool reported within its stale threshold.</p>'
+    )
+    drill = []
+    for cluster in fleet.clusters:
+        pool_rows = []
+        for c in cluster.pools:
+            gap = f'<br><span class="gap">{escape(gap_text(c.gap))}</span>' if c.gap else ""
+            drift = f"{len(c.drift.changes)} change(s)" if c.drift else "-"
+            findings = "<br>".join(
+                _link(
+                    anchor("finding", f.cluster, f.node_pool, f.check_id),
+                    f"{escape(f.category.value)} <code>{escape(f.check_id)}</code>",
+                )
+                + (f": {escape(f.latest.reason)}" if f.latest else "")
+                for f in c.findings
+            )
+            pool_rows.append(
+                f'<tr id="{anchor("pool", c.cluster, c.node_pool)}">'
+                f"<td>{escape(c.node_pool or '?')}</td>"
+                f'<td class="{c.status.value}">{escape(c.status.words)}: '
+                f"{escape('; '.join(c.reasons))}</td>"
+                f"<td>{escape(runs_text(c.runs))}</td><td>{c.nodes}</td>"
+                f"<td>{escape(when(c.last_run))}</td>"
+                f"<td>{escape(duration_text(c.stale_after))}{gap}</td>"
+                f"<td>{findings or 'none'}</td><td>{drift}</td></tr>"
+            )
+        header = ["node pool", "status", "runs", "nodes", "last probed", "stale after"]
+        drill.append(
+            f'<section id="{anchor("cluster", cluster.cluster)}">'
+            f"<h3>Cluster {escape(cluster.cluster or '?')} "
+            f"({escape(region_text(cluster.regions))})</h3>"
+            f'<div class="status {cluster.status.value}">{escape(cluster.status.words)}: '
+            f"{escape('; '.join(cluster.reasons))}</div>"
+            "<table><thead><tr>"
+            + "".join(f"<th>{h}</th>" for h in [*header, "findings", "drift"])
+            + "</tr></thead><tbody>"
+            + "".join(pool_rows)
+            + "</tbody></table></section>"
+        )
+    return head + matrix + gaps + "<h2>Clusters</h2>" + "".join(drill)
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
@@ -77,7 +189,8 @@ def _finding(finding: Finding, window: Window) -> str:
             f"<pre>{escape(latest.details_json)}</pre></details>"
         )
     return (
-        f'<div class="finding {finding.category.value}">'
+        f'<div class="finding {finding.category.value}" '
+        f'id="{anchor("finding", finding.cluster, finding.node_pool, finding.check_id)}">'
         f"<h3>{escape(finding.category.value)}: <code>{escape(finding.check_id)}</code> on "
         f"{where}</h3>{facts}{timeline_svg(finding, window)}{evidence}</div>"
     )
@@ -106,6 +219,7 @@ class HtmlFormat(ReportFormat):
             f"assurance: {escape(assurance_text(report.tally))}; "
             f"{escape(conditions_text(report))}. Generated "
             f"{escape(when(report.generated_at))}.</p>",
+            _fleet(report.fleet),
             _findings("Leaks", report.leaks, "No deny canary was reachable.", window),
             _findings(
                 "Failed required endpoints",

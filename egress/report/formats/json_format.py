@@ -8,7 +8,14 @@ from typing import Any
 
 from egress.compliance import RunStatus, Tally
 from egress.report.formats.base import ReportFormat
-from egress.report.model import REPORT_SCHEMA_VERSION, ComplianceReport, Finding
+from egress.report.model import (
+    REPORT_SCHEMA_VERSION,
+    ClusterView,
+    ComplianceReport,
+    Finding,
+    Fleet,
+    PoolCell,
+)
 
 
 def _counts(tally: Tally) -> dict[str, Any]:
@@ -72,6 +79,50 @@ def _finding(finding: Finding) -> dict[str, Any]:
     }
 
 
+def _pool(cell: PoolCell) -> dict[str, Any]:
+    gap = cell.gap
+    return {
+        "node_pool": cell.node_pool,
+        "region": cell.region,
+        "status": cell.status.value,
+        "reasons": list(cell.reasons),
+        "runs": cell.runs,
+        "nodes": cell.nodes,
+        "last_run": _ts(cell.last_run),
+        "stale_after_seconds": cell.stale_after.total_seconds(),
+        "gap": None
+        if gap is None
+        else {"kind": gap.kind.value, "silent_for_seconds": gap.silent_for.total_seconds()},
+        "findings": [{"category": f.category.value, "check_id": f.check_id} for f in cell.findings],
+        "drift_changes": None if cell.drift is None else len(cell.drift.changes),
+    }
+
+
+def _cluster(cluster: ClusterView) -> dict[str, Any]:
+    return {
+        "cluster": cluster.cluster,
+        "regions": list(cluster.regions),
+        "status": cluster.status.value,
+        "reasons": list(cluster.reasons),
+        "leaks": cluster.leaks,
+        "pools": [_pool(p) for p in cluster.pools],
+    }
+
+
+def _fleet(fleet: Fleet) -> dict[str, Any]:
+    return {
+        "filters": {"clusters": list(fleet.scope.clusters), "regions": list(fleet.scope.regions)},
+        "stale_after_seconds": None
+        if fleet.stale_after is None
+        else fleet.stale_after.total_seconds(),
+        "node_pools": list(fleet.node_pools),
+        "clusters": [_cluster(c) for c in fleet.clusters],
+        "gaps": [
+            {"cluster": c.cluster, "node_pool": c.node_pool, "region": c.region} for c in fleet.gaps
+        ],
+    }
+
+
 class JsonFormat(ReportFormat):
     """Every section of the report, with times in ISO 8601 UTC."""
 
@@ -95,6 +146,7 @@ class JsonFormat(ReportFormat):
             "results": report.results,
             "unjudged": report.unjudged,
             "counts": _counts(report.tally),
+            "fleet": _fleet(report.fleet),
             "leaks": [_finding(f) for f in report.leaks],
             "failed_required": [_finding(f) for f in report.failed_required],
             "failed_optional": [_finding(f) for f in report.failed_optional],

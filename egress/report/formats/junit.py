@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 from collections import defaultdict
 
 from egress.compliance import RunStatus
-from egress.report.formats.base import ReportFormat, percent, status_text, when
+from egress.report.formats.base import ReportFormat, gap_text, percent, status_text, when
 from egress.report.model import Category, ComplianceReport, EndpointResult, Finding, scope_name
 
 # Every finding keeps the window from being COMPLIANT, so each fails its test case.
@@ -44,12 +44,14 @@ class JunitFormat(ReportFormat):
         for endpoint in report.endpoints:
             suites[(endpoint.cluster, endpoint.node_pool)].append(endpoint)
         compliant = report.status is RunStatus.COMPLIANT
+        cells = [p for c in report.fleet.clusters for p in c.pools]
+        failing_cells = [p for p in cells if p.status is not RunStatus.COMPLIANT]
         total_failures = sum(1 for e in report.endpoints if e.category in _FAILING)
         root = ET.Element(
             "testsuites",
             name="egress report",
-            tests=str(len(report.endpoints) + 1),
-            failures=str(total_failures + (0 if compliant else 1)),
+            tests=str(len(report.endpoints) + 1 + len(cells)),
+            failures=str(total_failures + (0 if compliant else 1) + len(failing_cells)),
             timestamp=report.generated_at.strftime("%Y-%m-%dT%H:%M:%S"),
         )
         # The window's status as its own case, so NOT PROVEN fails a CI job even when no
@@ -71,6 +73,34 @@ class JunitFormat(ReportFormat):
             ET.SubElement(
                 status_case, "failure", type=report.status.value, message=status_text(report)
             )
+        # The fleet matrix: one case per node pool, failing unless its cell is COMPLIANT (a
+        # coverage gap fails with type "coverage-gap").
+        fleet_suite = ET.SubElement(
+            root,
+            "testsuite",
+            name="egress fleet",
+            tests=str(len(cells)),
+            failures=str(len(failing_cells)),
+        )
+        for cell in cells:
+            case = ET.SubElement(
+                fleet_suite,
+                "testcase",
+                classname="egress.fleet",
+                name=scope_name(cell.cluster, cell.node_pool),
+            )
+            properties = ET.SubElement(case, "properties")
+            for name, value in (("region", cell.region), ("status", cell.status.value)):
+                properties.append(ET.Element("property", name=name, value=value))
+            if cell.status is not RunStatus.COMPLIANT:
+                failure = ET.SubElement(
+                    case,
+                    "failure",
+                    type="coverage-gap" if cell.gap else cell.status.value,
+                    message=f"{cell.status.words}: {'; '.join(cell.reasons)}",
+                )
+                if cell.gap is not None:
+                    failure.text = f"{gap_text(cell.gap)}; last probed {when(cell.last_run)}"
         for (cluster, pool), endpoints in sorted(suites.items()):
             suite = ET.SubElement(
                 root,

@@ -5,15 +5,21 @@ from __future__ import annotations
 from egress.report.formats.base import (
     ReportFormat,
     assurance_text,
+    cell_text,
     change_text,
     conditions_text,
+    duration_text,
+    findings_text,
+    fleet_scope_text,
+    gap_text,
+    matrix_rows,
     percent,
     runs_text,
     status_counts_text,
     status_text,
     when,
 )
-from egress.report.model import ComplianceReport, Finding, scope_name
+from egress.report.model import ComplianceReport, Finding, Fleet, region_text, scope_name
 
 
 def _cell(text: object) -> str:
@@ -44,6 +50,66 @@ def _findings(title: str, findings: tuple[Finding, ...], empty: str) -> list[str
     ]
     header = ["node pool", "check", "endpoint", "failed", "first", "last", "latest reason"]
     return lines + _table(header, rows)
+
+
+def _fleet(fleet: Fleet) -> list[str]:
+    """The matrix, coverage gaps, and a drill-down section per cluster."""
+    lines = ["## Fleet compliance matrix", "", f"Scope: {fleet_scope_text(fleet)}.", ""]
+    if not fleet.clusters:
+        return [*lines, "No cluster was probed.", ""]
+    rows: list[list[object]] = [
+        [
+            f"**{cluster.cluster or '?'}**",
+            region_text(cluster.regions),
+            cluster.status.words,
+            *[cell_text(c) if c else "-" for c in cells],
+        ]
+        for cluster, cells in matrix_rows(fleet)
+    ]
+    lines += _table(["cluster", "region", "cluster status", *fleet.node_pools], rows)
+    lines += ["## Coverage gaps", ""]
+    if fleet.gaps:
+        gap_rows: list[list[object]] = [
+            [scope_name(c.cluster, c.node_pool), c.region, gap_text(c.gap), when(c.last_run)]
+            for c in fleet.gaps
+            if c.gap is not None
+        ]
+        lines += _table(["node pool", "region", "gap", "last probed"], gap_rows)
+    else:
+        lines += ["Every node pool reported within its stale threshold.", ""]
+    for cluster in fleet.clusters:
+        lines += [
+            f"### Cluster {cluster.cluster or '?'} ({region_text(cluster.regions)})",
+            "",
+            f"**{cluster.status.words}: {'; '.join(cluster.reasons)}**",
+            "",
+        ]
+        pool_rows: list[list[object]] = [
+            [
+                c.node_pool or "?",
+                cell_text(c),
+                runs_text(c.runs),
+                c.nodes,
+                when(c.last_run),
+                duration_text(c.stale_after),
+                findings_text(c),
+                f"{len(c.drift.changes)} change(s)" if c.drift else "-",
+            ]
+            for c in cluster.pools
+        ]
+        header = ["node pool", "status", "runs", "nodes", "last probed", "stale after"]
+        lines += _table([*header, "findings", "drift"], pool_rows)
+        evidence = [
+            f"- {f.category.value} `{f.check_id}` on {f.node_pool or '?'}: run "
+            f"{f.latest.run_id}, node {f.latest.node or '?'}, {when(f.latest.run_started_at)}: "
+            f"{f.latest.verdict}: {f.latest.reason}"
+            for c in cluster.pools
+            for f in c.findings
+            if f.latest is not None
+        ]
+        if evidence:
+            lines += ["Latest evidence (in full under Evidence):", "", *evidence, ""]
+    return lines
 
 
 def _evidence(finding: Finding) -> list[str]:
@@ -96,6 +162,7 @@ class MarkdownFormat(ReportFormat):
             f"{conditions_text(report)}.",
             "",
         ]
+        lines += _fleet(report.fleet)
         lines += _findings("Leaks", report.leaks, "No deny canary was reachable.")
         lines += _findings(
             "Failed required endpoints", report.failed_required, "Every required endpoint passed."

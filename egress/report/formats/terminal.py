@@ -15,15 +15,28 @@ from egress.compliance import RunStatus
 from egress.report.formats.base import (
     ReportFormat,
     assurance_text,
+    cell_text,
     change_text,
     conditions_text,
+    duration_text,
+    findings_text,
+    fleet_scope_text,
+    gap_text,
+    matrix_rows,
     percent,
     runs_text,
     status_counts_text,
     status_text,
     when,
 )
-from egress.report.model import Category, ComplianceReport, Finding, scope_name
+from egress.report.model import (
+    Category,
+    ComplianceReport,
+    Finding,
+    Fleet,
+    region_text,
+    scope_name,
+)
 
 _EVIDENCE_CHARS = 300
 _STATUS_STYLE = {
@@ -55,6 +68,65 @@ def _findings(title: str, findings: tuple[Finding, ...], style: str) -> Renderab
             when(f.last_failure),
         )
     return table
+
+
+def _fleet(fleet: Fleet) -> list[RenderableType]:
+    """The matrix (clusters with a leak first), the coverage gaps, and a table per cluster."""
+    if not fleet.clusters:
+        return [Text("Fleet: no cluster probed.", "yellow")]
+    matrix = _table(
+        f"Fleet compliance matrix ({fleet_scope_text(fleet)})",
+        ["cluster", "region", "cluster status", *fleet.node_pools],
+    )
+    for cluster, cells in matrix_rows(fleet):
+        matrix.add_row(
+            cluster.cluster or "?",
+            region_text(cluster.regions),
+            Text(cluster.status.words, _STATUS_STYLE[cluster.status]),
+            *[Text(cell_text(c), _STATUS_STYLE[c.status]) if c else Text("-") for c in cells],
+        )
+    parts: list[RenderableType] = [matrix]
+    if fleet.gaps:
+        gaps = _table("Coverage gaps", ["node pool", "region", "gap", "last probed"])
+        for cell in fleet.gaps:
+            assert cell.gap is not None
+            gaps.add_row(
+                scope_name(cell.cluster, cell.node_pool),
+                cell.region,
+                Text(gap_text(cell.gap), "bold yellow"),
+                when(cell.last_run),
+            )
+        parts.append(gaps)
+    else:
+        parts.append(Text("Coverage gaps: none", style="green"))
+    for cluster in fleet.clusters:
+        table = _table(
+            f"Cluster {cluster.cluster or '?'} ({region_text(cluster.regions)}): "
+            f"{cluster.status.words}: {'; '.join(cluster.reasons)}",
+            [
+                "node pool",
+                "status",
+                "runs",
+                "nodes",
+                "last probed",
+                "stale after",
+                "findings",
+                "drift",
+            ],
+        )
+        for cell in cluster.pools:
+            table.add_row(
+                cell.node_pool or "?",
+                Text(cell.status.words, _STATUS_STYLE[cell.status]),
+                runs_text(cell.runs),
+                str(cell.nodes),
+                when(cell.last_run),
+                duration_text(cell.stale_after),
+                findings_text(cell),
+                f"{len(cell.drift.changes)} change(s)" if cell.drift else "-",
+            )
+        parts.append(table)
+    return parts
 
 
 def _evidence(finding: Finding) -> RenderableType:
@@ -115,6 +187,7 @@ class TerminalFormat(ReportFormat):
         )
         parts: list[RenderableType] = [
             header,
+            *_fleet(report.fleet),
             _findings("Leaks", report.leaks, "bold red"),
             _findings("Failed required endpoints", report.failed_required, "red"),
             _findings("Failed optional endpoints", report.failed_optional, "yellow"),

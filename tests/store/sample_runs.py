@@ -119,6 +119,7 @@ def make_check(
     run_id: str,
     started: datetime,
     location: Location,
+    region: str = "eastus",
 ) -> CheckRecord:
     check_status, reason = _OUTCOMES[(endpoint.expectation, verdict)]
     status = 470 if verdict is Verdict.BLOCKED else 200
@@ -142,7 +143,7 @@ def make_check(
         plan_hash="0" * 64,
         tool_version="0.1.0",
         cloud="AzureCloud",
-        region="eastus",
+        region=region,
         location=location,
         check_id=endpoint.check_id,
         host=endpoint.host,
@@ -171,6 +172,7 @@ def make_run(
     *,
     node_pool: str = "system",
     cluster: str = "aks-prod",
+    region: str = "eastus",
     overrides: dict[str, Verdict] | None = None,
     endpoints: tuple[Endpoint, ...] = ENDPOINTS,
 ) -> RunReport:
@@ -190,14 +192,16 @@ def make_run(
         verdict = (overrides or {}).get(endpoint.check_id, default)
         moment = started + timedelta(seconds=index)
         checks.append(
-            make_check(endpoint, verdict, run_id=run_id, started=moment, location=location)
+            make_check(
+                endpoint, verdict, run_id=run_id, started=moment, location=location, region=region
+            )
         )
     return RunReport(
         run_id=run_id,
         plan_hash="0" * 64,
         tool_version="0.1.0",
         cloud="AzureCloud",
-        region="eastus",
+        region=region,
         location=location,
         started_at=started,
         finished_at=started + timedelta(seconds=len(endpoints) + 1),
@@ -233,6 +237,70 @@ def fixed_history() -> list[RunReport]:
                 overrides=gpu_overrides,
             )
         )
+    return runs
+
+
+def fleet_history() -> list[RunReport]:
+    """Three clusters in three regions, hourly runs from BASE for six hours, with two plants.
+
+    aks-east (eastus): system and gpu pools, clean throughout.
+    aks-west (westus): system clean; the user pool's bing canary is reachable in its last run
+    (the planted leak).
+    aks-north (northeurope): system clean; the batch pool ran at 00:50 and 01:50 only and then
+    stopped reporting (the planted coverage gap), and the spot pool was last probed three days
+    before (a pool not probed in a one-day window).
+    """
+    runs = []
+    for hour in range(6):
+        at = BASE + timedelta(hours=hour)
+        runs += [
+            make_run(f"east-sys-{hour}", at + timedelta(minutes=5), cluster="aks-east"),
+            make_run(
+                f"east-gpu-{hour}",
+                at + timedelta(minutes=10),
+                cluster="aks-east",
+                node_pool="gpu",
+            ),
+            make_run(
+                f"west-sys-{hour}",
+                at + timedelta(minutes=20),
+                cluster="aks-west",
+                region="westus",
+            ),
+            make_run(
+                f"west-user-{hour}",
+                at + timedelta(minutes=25),
+                cluster="aks-west",
+                region="westus",
+                node_pool="user",
+                overrides={"canary-bing-443": Verdict.REACHABLE} if hour == 5 else {},
+            ),
+            make_run(
+                f"north-sys-{hour}",
+                at + timedelta(minutes=40),
+                cluster="aks-north",
+                region="northeurope",
+            ),
+        ]
+        if hour < 2:
+            runs.append(
+                make_run(
+                    f"north-batch-{hour}",
+                    at + timedelta(minutes=50),
+                    cluster="aks-north",
+                    region="northeurope",
+                    node_pool="batch",
+                )
+            )
+    runs.append(
+        make_run(
+            "north-spot-old",
+            BASE - timedelta(days=3),
+            cluster="aks-north",
+            region="northeurope",
+            node_pool="spot",
+        )
+    )
     return runs
 
 

@@ -21,7 +21,6 @@ from egress.report.model import (
     GAP_REASON,
     NO_RUNS_REASON,
     STALE_INTERVALS,
-    Category,
     ClusterView,
     Coverage,
     CoverageGap,
@@ -189,7 +188,3 @@ def build_fleet(
         )
     clusters.sort(key=lambda c: (c.leaks == 0, _ORDER[c.status], c.cluster))
     return Fleet(scope, stale_after, tuple(clusters))
-
-
-def leaking(cell: PoolCell) -> int:
-    return sum(1 for f in cell.findings if f.category is Category.LEAK)

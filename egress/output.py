@@ -146,16 +146,22 @@ def write_file(path: Path, text: str | Iterable[str]) -> None:
     """Write one file via a temp file in the same folder and a rename: never half a file.
 
     `text` may be an iterable of pieces, written as they come (large reports stream out).
+    A symlink keeps pointing where it did (its target is replaced), and a device, FIFO or
+    socket (`-o /dev/null`, `-o /dev/stdout`) is written in place: renaming over it would put
+    a regular file where the device was.
     """
     try:
+        if path.is_symlink():
+            path = path.resolve()
+        if path.exists() and not path.is_file() and not path.is_dir():
+            with path.open("w", encoding="utf-8", newline="") as stream:
+                stream.writelines([text] if isinstance(text, str) else text)
+            return
         path.parent.mkdir(parents=True, exist_ok=True)
         handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         try:
             with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-                if isinstance(text, str):
-                    stream.write(text)
-                else:
-                    stream.writelines(text)
+                stream.writelines([text] if isinstance(text, str) else text)
             Path(temp).replace(path)
         except BaseException:
             Path(temp).unlink(missing_ok=True)

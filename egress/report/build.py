@@ -18,7 +18,7 @@ from egress.compliance import (
     withholds_proof,
 )
 from egress.errors import UsageError
-from egress.report.fleet import build_fleet, select_clusters
+from egress.report.fleet import build_fleet, select_clusters, with_gaps
 from egress.report.model import (
     NO_RUNS_REASON,
     Category,
@@ -276,11 +276,23 @@ def build_report(
     for group in judged:
         by_pool[(group.stored.cluster, group.stored.node_pool)].append(group.statused)
     every_finding = tuple(f for c in Category for f in findings[c])
-    reasons = verdict.reasons if runs else (NO_RUNS_REASON, *verdict.reasons)
+    fleet = build_fleet(
+        window=window,
+        scope=scope,
+        stale_after=stale_after,
+        strict=strict,
+        stored=[s for s in stored if clusters is None or s.cluster in clusters],
+        coverage=coverage,
+        checks=by_pool,
+        findings=every_finding,
+        drift=drift,
+    )
+    status, reasons = with_gaps(verdict, len(fleet.gaps))
+    reasons = reasons if runs else (NO_RUNS_REASON, *reasons)
     return ComplianceReport(
         generated_at=now or window.until,
         window=window,
-        status=verdict.status,
+        status=status,
         reasons=reasons,
         strict=strict,
         require_assurance=require_assurance,
@@ -302,15 +314,5 @@ def build_report(
             )
             for key in sorted(by_endpoint)
         ),
-        fleet=build_fleet(
-            window=window,
-            scope=scope,
-            stale_after=stale_after,
-            strict=strict,
-            stored=[s for s in stored if clusters is None or s.cluster in clusters],
-            coverage=coverage,
-            checks=by_pool,
-            findings=every_finding,
-            drift=drift,
-        ),
+        fleet=fleet,
     )

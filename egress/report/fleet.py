@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import timedelta
 
-from egress.compliance import RunStatus, StatusedCheck, judge_run
+from egress.compliance import RunJudgement, RunStatus, StatusedCheck, judge_run
 from egress.errors import UsageError
 from egress.report.model import (
     DEFAULT_STALE_AFTER,
@@ -110,16 +110,20 @@ def _gap(pool: Coverage, window: Window, threshold: timedelta) -> CoverageGap | 
     return None
 
 
+def with_gaps(verdict: RunJudgement, gaps: int) -> tuple[RunStatus, tuple[str, ...]]:
+    """A coverage gap keeps a pool, a cluster or the whole report from being COMPLIANT."""
+    if not gaps:
+        return verdict.status, verdict.reasons
+    if verdict.status is RunStatus.COMPLIANT:
+        return RunStatus.NOT_PROVEN, (GAP_REASON,)
+    return verdict.status, (*verdict.reasons, GAP_REASON)
+
+
 def _judged(
     checks: list[StatusedCheck], *, runs: int, gap: bool, strict: bool
 ) -> tuple[RunStatus, tuple[str, ...]]:
-    verdict = judge_run(checks, strict=strict)
-    reasons = verdict.reasons if runs else (NO_RUNS_REASON, *verdict.reasons)
-    if not gap:
-        return verdict.status, reasons
-    if verdict.status is RunStatus.COMPLIANT:
-        return RunStatus.NOT_PROVEN, (GAP_REASON,)
-    return verdict.status, (*reasons, GAP_REASON)
+    status, reasons = with_gaps(judge_run(checks, strict=strict), int(gap))
+    return status, reasons if runs else (NO_RUNS_REASON, *reasons)
 
 
 _ORDER = {RunStatus.NON_COMPLIANT: 0, RunStatus.NOT_PROVEN: 1, RunStatus.COMPLIANT: 2}

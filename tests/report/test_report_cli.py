@@ -112,8 +112,14 @@ def test_exit_codes_leak_failed_required_clean(tmp_path: Path) -> None:
     clean = _store(tmp_path / "clean.sqlite", clean_history())
     assert _report(leak, "--format", "json")[0] == 1
     assert _report(failed, "--format", "json")[0] == 1
-    assert _report(clean, "--format", "json")[0] == 0
-    assert '"status": "compliant"' in _report(clean, "--format", "json")[1]
+    soon = (BASE + timedelta(hours=3)).isoformat()  # before the hourly pool goes stale
+    result = RUNNER.invoke(
+        app, ["report", "--store", str(clean), "--now", soon, "--format", "json"]
+    )
+    assert result.exit_code == 0
+    assert '"status": "compliant"' in result.stdout
+    # five hours without a run from an hourly pool: a coverage gap, so nothing is proven now
+    assert _report(clean, "--format", "json")[0] == 1
 
 
 def test_an_empty_window_is_not_proven_and_exits_one(tmp_path: Path) -> None:
@@ -208,7 +214,9 @@ def test_a_pool_probed_only_before_the_window_is_a_coverage_gap(tmp_path: Path) 
         "probed_in_window": False,
         "last_run": "2026-11-17T00:00:00Z",
     }
-    assert doc["status"] == "compliant" and doc["drift"][0]["node_pool"] == "system"
+    # a pool that stopped reporting keeps the whole window from being compliant
+    assert doc["status"] == "not-proven" and "coverage gap" in " ".join(doc["reasons"])
+    assert doc["drift"][0]["node_pool"] == "system"
     markdown = _report(store, "--days", "1", "--format", "markdown")[1]
     row = "| aks-prod/gpu | 0: NOT PROBED in this window | 0 | - | 2026-11-17 00:00 UTC |"
     assert row in markdown
@@ -234,7 +242,8 @@ def test_strict_and_require_assurance_re_judge_the_window(tmp_path: Path) -> Non
         "c", BASE + timedelta(minutes=10), overrides={"canary-bing-443": Verdict.INCONCLUSIVE}
     )
     store = _store(tmp_path / "s.sqlite", [*runs, canary_nx])
-    window = ["--since", "2026-11-20T00:00Z", "--until", "2026-11-20T01:00Z", "--format", "json"]
+    # until 00:20: the pool (every 5 min) is not yet stale at the window end
+    window = ["--since", "2026-11-20T00:00Z", "--until", "2026-11-20T00:20Z", "--format", "json"]
     import json
 
     plain, strict = _report(store, *window), _report(store, *window, "--strict")

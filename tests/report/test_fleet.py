@@ -140,8 +140,9 @@ def test_cluster_filter_limits_every_count(fleet_store: str) -> None:
     assert {c["cluster"] for c in doc["coverage"]} == {"aks-east"}
     assert doc["fleet"]["filters"] == {"clusters": ["aks-east"], "regions": []}
     code, doc = _json(fleet_store, "--cluster", "aks-east", "--cluster", "aks-north")
-    # a gap judges its pool and cluster, not the window: the window's rule is unchanged
-    assert (code, doc["status"]) == (0, "compliant")
+    # aks-north has a pool that stopped reporting: a gap keeps the window from COMPLIANT too
+    assert (code, doc["status"]) == (1, "not-proven")
+    assert "coverage gap: the node pool stopped reporting" in doc["reasons"]
     assert doc["fleet"]["clusters"][0]["status"] == "not-proven"
     assert [c["cluster"] for c in doc["fleet"]["clusters"]] == ["aks-north", "aks-east"]
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from egress.cli._apps import app
-from egress.cli._common import guarded, stderr_console
+from egress.cli._common import guarded, stderr_console, stdout_console
 from egress.errors import ExitCode, UsageError
 
 if TYPE_CHECKING:
@@ -224,7 +224,6 @@ def plan_command(
     poll_interval: PollInterval = None,
 ) -> None:
     """Show what `egress apply` would change in Azure (reads only); exit 3 when changes pend."""
-    from rich.console import Console
 
     from egress.azure.render import render_plan
 
@@ -234,7 +233,7 @@ def plan_command(
         managed_prefix, arm_endpoint, authority_host, poll_interval,
     )  # fmt: skip
     with planned(inputs) as (plan, _, _):
-        render_plan(plan, Console(soft_wrap=True, highlight=False))
+        render_plan(plan, stdout_console())
     if plan.has_changes:
         raise typer.Exit(int(ExitCode.CHANGES_PENDING))
 

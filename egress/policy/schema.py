@@ -12,8 +12,10 @@ from egress.catalog.names import (
     check_cidr,
     check_ip,
     check_service_tag,
+    is_wildcard,
     normalise_fqdn,
     parse_port_spec,
+    wildcard_covers,
 )
 from egress.model import NetworkPlugin
 from egress.policy.workloads import Workload, check_workload_references
@@ -129,7 +131,13 @@ class Allow(_Frozen):
                     "cidr and service_tag destinations take tcp/udp ports; http/https match names"
                 )
         if self.probe_host is not None:
-            normalise_fqdn(self.probe_host, wildcard=False)
+            host = normalise_fqdn(self.probe_host, wildcard=False)
+            fqdn = normalise_fqdn(self.fqdn, wildcard=True) if self.fqdn is not None else None
+            if fqdn is not None and is_wildcard(fqdn) and not wildcard_covers(fqdn, host):
+                raise ValueError(
+                    f"probe_host '{self.probe_host}' is not under {fqdn}; give a host that the "
+                    "wildcard matches"
+                )
         return self
 
 

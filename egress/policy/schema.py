@@ -17,6 +17,7 @@ from egress.catalog.names import (
     parse_port_spec,
     wildcard_covers,
 )
+from egress.inputs import GUID_PATTERN
 from egress.model import NetworkPlugin
 from egress.policy.workloads import Workload, check_workload_references
 
@@ -241,9 +242,7 @@ class RouteTableSettings(_Frozen):
 
 
 class Azure(_Frozen):
-    subscription_id: str | None = Field(
-        default=None, pattern=r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$"
-    )
+    subscription_id: str | None = Field(default=None, pattern=GUID_PATTERN)
     resource_group: str | None = None
     firewall_policy: str | None = None
     route_table: RouteTableSettings = RouteTableSettings()

@@ -2,7 +2,8 @@
 
     .venv/bin/python tests/azure/run_emulator.py --seconds 600
 
-It seeds the test hub (firewall policy fp-hub, vnet-aks/aks-subnet in rg-hub of sub-1), prints
+It seeds the test hub (firewall policy fp-hub, vnet-aks/aks-subnet in rg-hub of subscription
+11111111-1111-4111-8111-111111111111), prints
 the environment and flags to use, and stops after --seconds (or Ctrl-C).
 """
 

@@ -44,3 +44,11 @@ def test_the_ca_file_vanishing_in_the_middle_of_an_apply_is_a_clean_error(
     monkeypatch.setattr(cli.arm, "record", vanish_after_first_write)
     stderr = _one_error(cli.run("apply", "--yes"), 4, str(ca))
     assert cli.arm.count_by_method()["PUT"] == 1, stderr
+
+
+@pytest.mark.parametrize("subscription", ["sub-1", "00000000-0000-0000-0000-00000000000", " ", "x"])
+def test_a_subscription_id_that_is_not_a_guid(cli: Cli, subscription: str) -> None:
+    argv = ["plan", "--subscription", subscription, "--resource-group", "rg-hub"]
+    argv += ["--firewall-policy", "fp-hub", "--route-table", "rt-aks"]
+    _one_error(cli.run(*argv, scope=False), 2, f"--subscription '{subscription}'", "GUID")
+    assert cli.arm.count_by_method() == {}

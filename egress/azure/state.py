@@ -8,20 +8,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from egress.azure import permissions as perms
+from egress import azure_facts as perms
 from egress.azure.boundary import get_or_none, map_azure_errors
 from egress.errors import AzureNotFoundError, UsageError
+from egress.targets.arm_template import ArmTemplateTarget
+from egress.targets.azure_policy import AzurePolicyTarget
+from egress.targets.route_table import RouteTableTarget
 
 if TYPE_CHECKING:
     from azure.mgmt.network import NetworkManagementClient
 
     from egress.model import CompiledPolicy
 
-GROUPS_FILE = "rule-collection-groups.json"
-ROUTE_TABLE_FILE = "route-table.json"
-ARM_TEMPLATE_FILE = "azuredeploy.json"  # carries the route table name as a parameter default
-MANAGED_TAG = ("managed-by", "egress")
-PREFIX_TAG = "egress-prefix"
+# The files `egress compile` writes, named by their targets.
+GROUPS_FILE = AzurePolicyTarget.files[0]  # rule-collection-groups.json
+(ROUTE_TABLE_FILE,) = RouteTableTarget.files
+(ARM_TEMPLATE_FILE,) = ArmTemplateTarget.files  # has the route table name as a parameter default
+MANAGED_TAG = perms.MANAGED_BY_TAG
+PREFIX_TAG = perms.PREFIX_TAG
 _SUBNET_ID = re.compile(
     r"^/subscriptions/([^/]+)/resourceGroups/([^/]+)/providers/Microsoft\.Network/"
     r"virtualNetworks/([^/]+)/subnets/([^/]+)$",

@@ -90,6 +90,8 @@ PollInterval = Annotated[
     typer.Option(
         "--poll-interval",
         help="Seconds between polls when Azure sends no Retry-After.",
+        min=0.001,
+        max=3600,
         hidden=True,
     ),
 ]
@@ -240,7 +242,8 @@ def plan_command(
 
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="Apply without asking for confirmation.")]
 Timeout = Annotated[
-    float, typer.Option("--timeout", help="Give up after this many seconds in total.", min=1)
+    float,
+    typer.Option("--timeout", help="Give up after this many seconds in total.", min=1, max=86_400),
 ]
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -138,12 +137,11 @@ def _find(folder: Path, name: str) -> Path | None:
 
 
 def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise UsageError(
-            f"cannot read compiled file {path}: {error}; re-run egress compile."
-        ) from None
+    from egress.inputs import load_json, read_text
+
+    value = load_json(
+        read_text(path, what="compiled file", error=UsageError), origin=str(path), error=UsageError
+    )
     if not isinstance(value, dict):
         raise UsageError(f"compiled file {path} is not a JSON object; re-run egress compile.")
     return value

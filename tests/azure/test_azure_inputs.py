@@ -52,3 +52,17 @@ def test_a_subscription_id_that_is_not_a_guid(cli: Cli, subscription: str) -> No
     argv += ["--firewall-policy", "fp-hub", "--route-table", "rt-aks"]
     _one_error(cli.run(*argv, scope=False), 2, f"--subscription '{subscription}'", "GUID")
     assert cli.arm.count_by_method() == {}
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"\xe6\x08", b"[" * 100_000 + b"]" * 100_000, b'{"a": 1,}'],
+    ids=["utf8", "deep", "bad"],
+)
+def test_a_broken_compiled_folder_is_a_usage_error(
+    cli: Cli, tmp_path: Path, content: bytes
+) -> None:
+    (tmp_path / "rule-collection-groups.json").write_bytes(content)
+    argv = ["plan", "--from", str(tmp_path)]
+    _one_error(cli.run(*argv), 2, str(tmp_path / "rule-collection-groups.json"))
+    assert cli.arm.count_by_method() == {}

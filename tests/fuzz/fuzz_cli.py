@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -106,6 +107,13 @@ def assert_no_partial_output(target: Path, *, succeeded: bool) -> None:
     assert not leftovers, f"temporary output left beside {target}: {leftovers}"
     if not succeeded:
         assert not target.exists(), f"{target} was written although the command failed"
+
+
+def scratch(prefix: str) -> tempfile.TemporaryDirectory[str]:
+    """A folder for one test's cases, in memory where the OS offers it: compile and the store
+    fsync every write, which on a busy disk costs more than the case itself."""
+    shm = Path("/dev/shm")
+    return tempfile.TemporaryDirectory(prefix=prefix, dir=shm if shm.is_dir() else None)
 
 
 def remove(path: Path) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from hypothesis import strategies as st
 
 from egress.catalog import default_catalog_dir
 
-from fuzz_cli import assert_no_partial_output, fuzz_settings, remove, run
+from fuzz_cli import assert_no_partial_output, fuzz_settings, remove, run, scratch
 from fuzz_strategies import DUMPER, SMALL_YAML_VALUES, mutate_tree, mutated_bytes
 
 BASE = (default_catalog_dir() / "AzureCloud.yaml").read_bytes()
@@ -24,7 +23,7 @@ TREE = yaml.safe_load(BASE)
 
 @pytest.fixture(scope="module")
 def catalog_dir() -> Iterator[Path]:
-    with tempfile.TemporaryDirectory(prefix="fuzz-catalog-") as folder:
+    with scratch("fuzz-catalog-") as folder:
         yield Path(folder)
 
 

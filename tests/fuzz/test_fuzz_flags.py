@@ -7,7 +7,6 @@ no case sends a packet off this machine.
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fuzz_cli import LOOPBACK_ARM, fuzz_settings, remove, run
+from fuzz_cli import LOOPBACK_ARM, fuzz_settings, remove, run, scratch
 from fuzz_strategies import PLAUSIBLE_TEXT
 
 # Paths stay inside the case folder (relative names; the test runs there).
@@ -80,8 +79,11 @@ def command_lines(draw: st.DrawFn) -> list[str]:
 
 @pytest.fixture(scope="module")
 def case_dir() -> Iterator[Path]:
-    with tempfile.TemporaryDirectory(prefix="fuzz-flags-") as folder:
-        path = Path(folder)
+    with scratch("fuzz-flags-") as folder:
+        # One level down, so `-o ..` names a folder of this test's own (never /dev/shm or /tmp).
+        path = Path(folder) / "cases"
+        path.mkdir()
+        (path.parent / "keep").write_text("not egress output\n")
         (path / "empty.sqlite").write_bytes(b"")
         (path / "policy.yaml").write_text(
             "allow:\n  - fqdn: a.example.net\n    ports: [https:443]\n"

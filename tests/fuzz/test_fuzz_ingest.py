@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fuzz_cli import fuzz_settings, run
+from fuzz_cli import fuzz_settings, run, scratch
 from fuzz_strategies import JSON_VALUES, SMALL_JSON_VALUES, mutate_tree, mutated_bytes
 from store.sample_runs import make_run
 
@@ -28,7 +27,7 @@ DECORATIONS = st.sampled_from(
 
 @pytest.fixture(scope="module")
 def workdir() -> Iterator[Path]:
-    with tempfile.TemporaryDirectory(prefix="fuzz-ingest-") as folder:
+    with scratch("fuzz-ingest-") as folder:
         yield Path(folder)
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import json
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from hypothesis import strategies as st
 
 from egress.compiler import CompileRequest, compile_request
 
-from fuzz_cli import assert_no_partial_output, fuzz_settings, remove, run
+from fuzz_cli import assert_no_partial_output, fuzz_settings, remove, run, scratch
 from fuzz_strategies import JSON_VALUES, mutate_tree, mutated_bytes
 
 PLAN = compile_request(CompileRequest(region="eastus")).probe_plan.to_json()
@@ -29,7 +28,7 @@ SMALL = json.dumps({**TREE, "checks": TREE["checks"][:3]}).encode()
 
 @pytest.fixture(scope="module")
 def workdir() -> Iterator[Path]:
-    with tempfile.TemporaryDirectory(prefix="fuzz-plan-") as folder:
+    with scratch("fuzz-plan-") as folder:
         yield Path(folder)
 
 

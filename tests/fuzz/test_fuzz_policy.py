@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from hypothesis import strategies as st
 
 from egress.output import MARKER
 
-from fuzz_cli import assert_no_partial_output, fuzz_settings, remove, run
+from fuzz_cli import assert_no_partial_output, fuzz_settings, remove, run, scratch
 from fuzz_strategies import DUMPER, PLAUSIBLE_TEXT, YAML_VALUES, mutate_tree, mutated_bytes
 
 REPO = Path(__file__).resolve().parents[2]
@@ -27,7 +26,7 @@ FULL_TREE = yaml.safe_load(FULL)
 
 @pytest.fixture(scope="module")
 def workdir() -> Iterator[Path]:
-    with tempfile.TemporaryDirectory(prefix="fuzz-policy-") as folder:
+    with scratch("fuzz-policy-") as folder:
         yield Path(folder)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -14,7 +13,7 @@ from hypothesis import strategies as st
 from egress.report import FormatName
 from egress.store import ResultStore
 
-from fuzz_cli import assert_no_partial_output, fuzz_settings, remove, run
+from fuzz_cli import assert_no_partial_output, fuzz_settings, remove, run, scratch
 from store.sample_runs import fixed_history
 
 ZONES = st.builds(
@@ -37,7 +36,7 @@ NUMBERS = st.one_of(
 
 @pytest.fixture(scope="module")
 def store() -> Iterator[Path]:
-    with tempfile.TemporaryDirectory(prefix="fuzz-report-") as folder:
+    with scratch("fuzz-report-") as folder:
         path = Path(folder) / "store.sqlite"
         with ResultStore(path) as result_store:
             for report in fixed_history():

@@ -1,6 +1,6 @@
 """Benchmark `egress apply` against the ARM emulator with realistic latency: requests and time.
 
-Run: .venv/bin/python bench/apply_bench.py [--latency-min 0.05 --latency-max 0.2 --polls 3]
+Run: python bench/apply_bench.py [--latency-min 0.05 --latency-max 0.2 --polls 3]
 It starts the loopback emulator (tests/azure/emulator), applies the eastus default policy from
 empty, then applies again (a no-op), and prints ARM requests by method and wall time for each.
 Goals: the no-op re-apply makes only GET requests; the first apply makes one write per

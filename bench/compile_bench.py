@@ -1,6 +1,6 @@
 """Benchmark `egress compile`: whole-process wall time and peak memory, and rule counts.
 
-Run from the repository root:  .venv/bin/python bench/compile_bench.py [--repeat N]
+Run from the repository root:  python bench/compile_bench.py [--repeat N]
 
 Scenarios (each a fresh `egress` process, so interpreter start and imports count):
   1. `egress compile --region eastus --feature all`           goal: < 0.6 s wall
@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-EGRESS = ROOT / ".venv" / "bin" / "egress"
+# The console script's own entry point, run by the interpreter running this benchmark.
+EGRESS = [sys.executable, "-c", "from egress.cli import main; main()"]
 GOALS = {"eastus --feature all": 0.6, "10,000 FQDN policy": 2.0}
 
 
@@ -71,7 +72,7 @@ def rule_counts(out_dir: Path) -> tuple[int, int]:
 
 
 def compile_args(out_dir: Path, *extra: str) -> list[str]:
-    return [str(EGRESS), "compile", "--output", str(out_dir), *extra]
+    return [*EGRESS, "compile", "--output", str(out_dir), *extra]
 
 
 def repeated(args: list[str], repeat: int) -> tuple[Run, Run]:

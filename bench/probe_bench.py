@@ -14,7 +14,7 @@ out a lost packet, so two timeouts).
 The sequential baseline runs a stratified sample of the same plan with --concurrency 1
 (one check after the other, like a curl loop) and extrapolates linearly to 1,000 checks.
 
-    sudo .venv/bin/python bench/probe_bench.py [--checks 1000] [--sample 50] [--timeout 3]
+    sudo python bench/probe_bench.py [--checks 1000] [--sample 50] [--timeout 3]
 """
 
 from __future__ import annotations

@@ -4,8 +4,8 @@ Generates 30 days of five-minute runs on 10 node pools with 30 checks each (86,4
 2,592,000 check rows) with a few realistic failures, then times the whole `egress report`
 process for the last 7 and 30 days. Goal: under 2 s and 200 MB for 30 days.
 
-    .venv/bin/python bench/report_bench.py            # generate (once) and measure
-    .venv/bin/python bench/report_bench.py --regenerate --repeat 5
+    python bench/report_bench.py            # generate (once) and measure
+    python bench/report_bench.py --regenerate --repeat 5
 
 The store goes to bench/results/ (git-ignored); it is reused when it already exists.
 """

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from egress.compiler import CompileRequest, compile_request
 from egress.errors import UnsupportedFeatureError, UsageError
+from egress.inputs import check_guid
 from egress.model import AzureScope, CompiledPolicy
 from egress.service_tags import ServiceTags, load_service_tags
 from egress.targets import TARGETS, Files
@@ -144,7 +145,7 @@ def resolve_scope(
             "azure: in the policy file."
         )
     return Scope(
-        subscription_id=subscription,
+        subscription_id=check_guid(subscription, flag="--subscription"),
         resource_group=resource_group,
         firewall_policy=firewall_policy,
         route_table_resource_group=route_table_resource_group or scope.route_table_resource_group,

@@ -174,10 +174,6 @@ def parse_plan(text: str, *, origin: str) -> ProbePlan:
 
 def load_plan(path: Path) -> ProbePlan:
     """Read and validate a probe plan file."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise PlanFileError(
-            f"{path}: cannot read the probe plan ({exc.strerror}); check the path."
-        ) from exc
-    return parse_plan(text, origin=str(path))
+    from egress.inputs import read_text
+
+    return parse_plan(read_text(path, what="probe plan", error=PlanFileError), origin=str(path))

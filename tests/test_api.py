@@ -30,12 +30,15 @@ def test_defaults_are_the_azure_targets_and_all_means_every_target():
 
 
 def test_scope_flags_override_the_policy_and_every_missing_flag_is_named():
-    scope = AzureScope(subscription_id="sub", resource_group="rg", firewall_policy=None)
+    sub = "00000000-0000-0000-0000-000000000001"
+    scope = AzureScope(subscription_id=sub, resource_group="rg", firewall_policy=None)
     resolved = api.resolve_scope(scope, firewall_policy="fw", resource_group="rg2")
     assert (resolved.subscription_id, resolved.resource_group, resolved.firewall_policy) == (
-        "sub",
+        sub,
         "rg2",
         "fw",
     )
+    with pytest.raises(UsageError, match="--subscription 'sub' is not a subscription id"):
+        api.resolve_scope(scope, subscription="sub", firewall_policy="fw")
     with pytest.raises(UsageError, match="no Azure scope for --resource-group, --firewall-policy"):
         api.resolve_scope(AzureScope(subscription_id="sub"))

@@ -133,6 +133,43 @@ def test_dockerignore_keeps_what_the_wheel_needs_and_drops_the_rest() -> None:
         assert is_ignored(dropped, patterns), dropped
 
 
+def _link_deps(project: Path, into: Path) -> None:
+    """Symlink the installed files of egress's runtime dependency closure into one folder.
+
+    Only what pyproject.toml declares (and what those declare, markers evaluated) is linked,
+    so an undeclared runtime import fails in the clean venv as it would in the image.
+    """
+    import tomllib
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    from packaging.requirements import Requirement
+
+    declared = tomllib.loads((project / "pyproject.toml").read_text())["project"]["dependencies"]
+    pending, seen = [Requirement(r) for r in declared], set[str]()
+    while pending:
+        requirement = pending.pop()
+        if requirement.marker is not None and not requirement.marker.evaluate({"extra": ""}):
+            continue
+        try:
+            dist = distribution(requirement.name)
+        except PackageNotFoundError:
+            continue  # an optional platform package this environment does not have
+        name = dist.metadata["Name"].lower()
+        if name in seen:
+            continue
+        seen.add(name)
+        for file in dist.files or ():
+            source = Path(str(dist.locate_file(file))).resolve()
+            if file.parts[0] == ".." or not source.is_file() or file.suffix == ".pyc":
+                continue
+            target = into / file
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if not target.exists():
+                target.symlink_to(source)
+        pending.extend(Requirement(r) for r in dist.requires or ())
+    assert {"azure-identity", "azure-mgmt-network", "typer", "pydantic"} <= seen
+
+
 @pytest.mark.slow
 def test_recipe_builds_a_wheel_that_runs_from_a_clean_venv(tmp_path: Path) -> None:
     _, stages = parse_dockerfile(DOCKERFILE.read_text(encoding="utf-8"))
@@ -144,13 +181,31 @@ def test_recipe_builds_a_wheel_that_runs_from_a_clean_venv(tmp_path: Path) -> No
     copy_context(context)
 
     # The builder's RUN line with the image paths mapped to temporary ones; `python` is this
-    # interpreter. pip may use its local cache and PyPI, nothing else.
+    # interpreter. Offline: the wheel is built with this environment's setuptools (no build
+    # isolation, no index), and the venv gets the wheel alone (no index, no dependencies) plus
+    # exactly the declared dependency closure, linked from this environment (see _link_deps).
+    deps = tmp_path / "deps"
     replay = run.replace("/opt/egress", str(venv)).replace("/wheels", str(wheels))
     replay = re.sub(r"(^|&& )python ", rf"\g<1>{shlex.quote(sys.executable)} ", replay)
+    replay = replay.replace(" pip wheel ", " pip wheel --no-index --no-build-isolation ", 1)
+    replay = replay.replace(" install ", " install --no-index --no-deps ", 1)
+    site = f"{venv}/lib/python{sys.version_info.major}.{sys.version_info.minor}/site-packages"
+    replay = re.sub(
+        r"(-m venv --without-pip \S+)",
+        rf"\1 && echo {shlex.quote(str(deps))} > {shlex.quote(site)}/egress-deps.pth",
+        replay,
+        count=1,
+    )
+    assert "--no-index" in replay and "egress-deps.pth" in replay, replay
+    _link_deps(context, deps)
     built = subprocess.run(
         ["/bin/sh", "-c", replay],
         cwd=context,
-        env=clean_env(PIP_DISABLE_PIP_VERSION_CHECK="1"),
+        env={  # no pip configuration: no index, no find-links, nothing to fetch from
+            **{k: v for k, v in clean_env().items() if not k.startswith("PIP_")},
+            "PIP_CONFIG_FILE": os.devnull,
+            "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+        },
         capture_output=True,
         text=True,
         timeout=300,

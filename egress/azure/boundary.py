@@ -212,6 +212,11 @@ def map_azure_errors(
         raise
     except (core.AzureError, CredentialUnavailableError, AuthenticationRequiredError) as error:
         raise _message(error, resource, needs, operation=operation) from None
+    except OSError as error:  # requests reads the CA bundle per request: it may have vanished
+        raise AzureApplyError(
+            f"could not send the request for {resource} ({error}); nothing more was written: "
+            "check REQUESTS_CA_BUNDLE / the CA file and re-run (apply converges)."
+        ) from None
 
 
 NOT_FOUND_PARENT_CODES = frozenset(

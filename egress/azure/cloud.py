@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -91,7 +92,16 @@ def default_credential(endpoints: CloudEndpoints, **kwargs: Any) -> TokenCredent
     if endpoints.authority_host not in known_hosts:
         # A private authority cannot be validated against the public instance list.
         kwargs.setdefault("disable_instance_discovery", True)
-    return DefaultAzureCredential(authority=endpoints.authority_host, **kwargs)
+    try:
+        return DefaultAzureCredential(authority=endpoints.authority_host, **kwargs)
+    except ValueError as error:  # azure-identity validates AZURE_TOKEN_CREDENTIALS here
+        if "AZURE_TOKEN_CREDENTIALS" not in str(error):
+            raise
+        valid = str(error).partition("Valid values are:")[2].strip().rstrip(".")
+        raise UsageError(
+            f"AZURE_TOKEN_CREDENTIALS '{os.environ.get('AZURE_TOKEN_CREDENTIALS', '')}' is not a "
+            f"credential azure-identity knows; unset it or use one of: {valid or 'dev, prod'}."
+        ) from None
 
 
 @contextmanager

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from azure.mgmt.core.polling.arm_polling import ARMPolling
 
-from egress.azure import permissions as perms
+from egress import azure_facts as perms
 from egress.azure.boundary import (
     RetrySettings,
     call_with_conflict_retry,

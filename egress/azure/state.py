@@ -2,26 +2,29 @@
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from egress.azure import permissions as perms
+from egress import azure_facts as perms
 from egress.azure.boundary import get_or_none, map_azure_errors
 from egress.errors import AzureNotFoundError, UsageError
+from egress.targets.arm_template import ArmTemplateTarget
+from egress.targets.azure_policy import AzurePolicyTarget
+from egress.targets.route_table import RouteTableTarget
 
 if TYPE_CHECKING:
     from azure.mgmt.network import NetworkManagementClient
 
     from egress.model import CompiledPolicy
 
-GROUPS_FILE = "rule-collection-groups.json"
-ROUTE_TABLE_FILE = "route-table.json"
-ARM_TEMPLATE_FILE = "azuredeploy.json"  # carries the route table name as a parameter default
-MANAGED_TAG = ("managed-by", "egress")
-PREFIX_TAG = "egress-prefix"
+# The files `egress compile` writes, named by their targets.
+GROUPS_FILE = AzurePolicyTarget.files[0]  # rule-collection-groups.json
+(ROUTE_TABLE_FILE,) = RouteTableTarget.files
+(ARM_TEMPLATE_FILE,) = ArmTemplateTarget.files  # has the route table name as a parameter default
+MANAGED_TAG = perms.MANAGED_BY_TAG
+PREFIX_TAG = perms.PREFIX_TAG
 _SUBNET_ID = re.compile(
     r"^/subscriptions/([^/]+)/resourceGroups/([^/]+)/providers/Microsoft\.Network/"
     r"virtualNetworks/([^/]+)/subnets/([^/]+)$",
@@ -134,12 +137,11 @@ def _find(folder: Path, name: str) -> Path | None:
 
 
 def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise UsageError(
-            f"cannot read compiled file {path}: {error}; re-run egress compile."
-        ) from None
+    from egress.inputs import load_json, read_text
+
+    value = load_json(
+        read_text(path, what="compiled file", error=UsageError), origin=str(path), error=UsageError
+    )
     if not isinstance(value, dict):
         raise UsageError(f"compiled file {path} is not a JSON object; re-run egress compile.")
     return value

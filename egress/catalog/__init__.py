@@ -9,6 +9,7 @@ from typing import Any
 
 from egress.catalog.schema import Catalog, Entry, Feature, expand_region
 from egress.errors import CatalogError, UsageError
+from egress.inputs import load_yaml, read_text
 from egress.model import Cloud
 
 __all__ = [
@@ -49,24 +50,16 @@ def parse_cloud(cloud: str) -> Cloud:
 
 def load_catalog(cloud: str | Cloud, catalog_dir: Path | None = None) -> Catalog:
     """Read and validate fqdn_lists/<cloud>.yaml; errors name the file, entry, field and fix."""
-    import yaml
-
     parsed = parse_cloud(str(cloud))
     path = (catalog_dir or default_catalog_dir()) / f"{parsed.value}.yaml"
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise CatalogError(
-            f"{path}: cannot read the catalog ({exc.strerror}); pass --catalog-dir pointing "
-            "at a folder with AzureCloud.yaml, AzureChinaCloud.yaml and AzureUSGovernment.yaml."
-        ) from None
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    try:
-        raw = yaml.load(text, Loader=loader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise CatalogError(f"{path}: not valid YAML{where}; fix the syntax there.") from None
+    text = read_text(
+        path,
+        what="catalog",
+        error=CatalogError,
+        fix="pass --catalog-dir pointing at a folder with AzureCloud.yaml, "
+        "AzureChinaCloud.yaml and AzureUSGovernment.yaml",
+    )
+    raw = load_yaml(text, origin=str(path), error=CatalogError)
     catalog = validate_catalog(raw, origin=str(path))
     if catalog.cloud is not parsed:
         raise CatalogError(

@@ -9,6 +9,8 @@ import re
 _LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _SERVICE_TAG = re.compile(r"^[A-Za-z][A-Za-z0-9]*(\.[A-Za-z0-9]+)*$")
 _FQDN_TAG = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
+# ASCII digits only: int() also reads Arabic-Indic and other Unicode digits ("٤٤٣" is 443).
+_DIGITS = re.compile(r"^[0-9]{1,5}\Z")
 
 
 class InvalidName(ValueError):  # noqa: N818  (a ValueError so pydantic reports it)
@@ -121,8 +123,10 @@ def parse_port_spec(value: str) -> tuple[str, int, int]:
             f"'{value}' has unknown protocol '{proto}'; use one of tcp, udp, http, https"
         )
     lo_text, dash, hi_text = ports.partition("-")
-    if not lo_text.isdigit() or (dash and not hi_text.isdigit()):
-        raise InvalidName(f"'{value}' has a port that is not a number; write e.g. tcp:443")
+    if not _DIGITS.match(lo_text) or (dash and not _DIGITS.match(hi_text)):
+        raise InvalidName(
+            f"'{value}' has a port that is not a number (ASCII digits 1-65535); write e.g. tcp:443"
+        )
     lo, hi = int(lo_text), int(hi_text) if dash else int(lo_text)
     if not 1 <= lo <= hi <= 65535:
         raise InvalidName(f"'{value}' has a port out of range; ports are 1-65535 (low-high)")

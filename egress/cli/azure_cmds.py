@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from egress.cli._apps import app
-from egress.cli._common import guarded, stderr_console
+from egress.cli._common import guarded, stderr_console, stdout_console
 from egress.errors import ExitCode, UsageError
 
 if TYPE_CHECKING:
@@ -90,6 +90,8 @@ PollInterval = Annotated[
     typer.Option(
         "--poll-interval",
         help="Seconds between polls when Azure sends no Retry-After.",
+        min=0.001,
+        max=3600,
         hidden=True,
     ),
 ]
@@ -224,7 +226,6 @@ def plan_command(
     poll_interval: PollInterval = None,
 ) -> None:
     """Show what `egress apply` would change in Azure (reads only); exit 3 when changes pend."""
-    from rich.console import Console
 
     from egress.azure.render import render_plan
 
@@ -234,14 +235,15 @@ def plan_command(
         managed_prefix, arm_endpoint, authority_host, poll_interval,
     )  # fmt: skip
     with planned(inputs) as (plan, _, _):
-        render_plan(plan, Console(soft_wrap=True, highlight=False))
+        render_plan(plan, stdout_console())
     if plan.has_changes:
         raise typer.Exit(int(ExitCode.CHANGES_PENDING))
 
 
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="Apply without asking for confirmation.")]
 Timeout = Annotated[
-    float, typer.Option("--timeout", help="Give up after this many seconds in total.", min=1)
+    float,
+    typer.Option("--timeout", help="Give up after this many seconds in total.", min=1, max=86_400),
 ]
 
 

@@ -6,14 +6,13 @@ command bodies so `egress --help` and every other command stay fast.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from egress.cli._apps import app
-from egress.cli._common import guarded, stderr_console
+from egress.cli._common import guarded, stderr_console, stdout_console, write_stdout
 from egress.errors import ExitCode, UsageError
 
 if TYPE_CHECKING:
@@ -29,6 +28,14 @@ POLICY_HELP = "User policy file (YAML) with sources, firewall IPs, allowances an
 Region = Annotated[str, typer.Option("--region", help=REGION_HELP)]
 CloudOption = Annotated[str, typer.Option("--cloud", help=CLOUD_HELP)]
 Features = Annotated[list[str] | None, typer.Option("--feature", help=FEATURE_HELP)]
+CatalogDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--catalog-dir",
+        file_okay=False,
+        help="Folder with the catalog files (AzureCloud.yaml, ...) instead of the bundled one.",
+    ),
+]
 PolicyPath = Annotated[
     Path | None, typer.Option("--policy", help=POLICY_HELP, dir_okay=False, exists=False)
 ]
@@ -80,6 +87,7 @@ def compile_command(
     cloud: CloudOption = "AzureCloud",
     feature: Features = None,
     policy: PolicyPath = None,
+    catalog_dir: CatalogDir = None,
     target: Annotated[
         list[str] | None,
         typer.Option(
@@ -110,8 +118,11 @@ def compile_command(
         ),
     ] = "168.63.129.16",
     output: Annotated[
-        Path, typer.Option("--output", "-o", help="Output folder, replaced atomically.")
-    ] = Path("egress-out"),
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="Output folder, replaced atomically [default: egress-out]."
+        ),
+    ] = None,
     stdout: Annotated[
         str | None,
         typer.Option(
@@ -139,6 +150,12 @@ def compile_command(
     if stdout == "all":
         raise UsageError("--stdout takes one target name, not 'all'; use --output for all.")
     names = parse_targets([stdout] if stdout is not None else (target or []))
+    if stdout is not None and (target or output is not None):
+        flag = "--target" if target else "--output"
+        raise UsageError(
+            f"--stdout {stdout} writes one target to stdout and cannot be combined with {flag}; "
+            f"drop {flag}, or drop --stdout to write files."
+        )
     try:
         appliance_dns = check_ip(appliance_dns)
     except ValueError as error:
@@ -146,7 +163,11 @@ def compile_command(
     tags = read_service_tags(service_tags)
     compiled = compile_egress(
         CompileRequest(
-            cloud=cloud, region=region, features=tuple(feature or ()), policy_path=policy
+            cloud=cloud,
+            region=region,
+            features=tuple(feature or ()),
+            policy_path=policy,
+            catalog_dir=catalog_dir,
         )
     )
     inputs = RenderInputs(
@@ -167,11 +188,11 @@ def compile_command(
                 f"{', '.join(sorted(files))} for this policy; use --target {stdout} --output DIR."
             )
         (text,) = files.values()
-        sys.stdout.write(text)
-        sys.stdout.flush()
+        write_stdout(text)
         for warning in (*compiled.warnings, *warnings):
             console.print(f"[bold yellow]warning:[/] {escape(warning)}")
         return
+    output = output or Path("egress-out")
     write_outputs(files, output)
     print_summary(console, summarize(compiled, warnings))
     console.print(f"wrote {len(files)} files to {output}: {', '.join(sorted(files))}", markup=False)
@@ -189,18 +210,18 @@ def catalog_command(
     region: Annotated[
         str | None, typer.Option("--region", help="Expand {region} placeholders for this region.")
     ] = None,
+    catalog_dir: CatalogDir = None,
 ) -> None:
     """List the clouds, regions, feature groups and entries of the catalog (fqdn_lists/)."""
-    from rich.console import Console
 
     from egress import api
     from egress.catalog import expand_region, load_catalog
     from egress.model import Cloud
 
-    console = Console(soft_wrap=True, highlight=False)
+    console = stdout_console()
     clouds = [cloud] if cloud is not None else [c.value for c in Cloud]
     for name in clouds:
-        catalog = load_catalog(name)
+        catalog = load_catalog(name, catalog_dir)
         names = list(catalog.feature_names)
         for wanted in feature or []:
             if wanted not in names:
@@ -239,6 +260,7 @@ def lint_command(
     region: Region = "eastus",
     cloud: CloudOption = "AzureCloud",
     feature: Features = None,
+    catalog_dir: CatalogDir = None,
 ) -> None:
     """Check the policy and compiled rules against AKS and Azure Firewall constraints."""
     from rich.markup import escape
@@ -248,7 +270,11 @@ def lint_command(
 
     report = lint(
         CompileRequest(
-            cloud=cloud, region=region, features=tuple(feature or ()), policy_path=policy
+            cloud=cloud,
+            region=region,
+            features=tuple(feature or ()),
+            policy_path=policy,
+            catalog_dir=catalog_dir,
         )
     )
     console = stderr_console()

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from egress.cli._apps import probe_app
-from egress.cli._common import guarded, resolve_plan, stderr_console
+from egress.cli._common import guarded, resolve_plan, stderr_console, write_stdout
 from egress.output import write_file
 
 if TYPE_CHECKING:
@@ -153,8 +152,7 @@ def manifest(  # noqa: PLR0917  (typer maps each option to a parameter)
         )
         write_file(azure_alerts, json.dumps(template, indent=2, sort_keys=True) + "\n")
     if output is None:
-        sys.stdout.write(text)
-        sys.stdout.flush()
+        write_stdout(text)
     else:
         write_file(output, text)
     kind = "CronJob" if schedule else "Job"

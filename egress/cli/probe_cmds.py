@@ -141,11 +141,14 @@ def run(  # noqa: PLR0917  (typer maps each option to a parameter)
     resolver: Annotated[
         str | None, typer.Option(help="DNS resolver IP[:PORT] (default: resolv.conf).")
     ] = None,
-    concurrency: Annotated[int, typer.Option(min=1, help="Checks probing at once.")] = 32,
-    timeout: Annotated[float, typer.Option(min=0.05, help="Seconds per phase.")] = 3.0,
-    deadline: Annotated[float, typer.Option(min=0.1, help="Seconds for the whole run.")] = 60.0,
+    # Bounded, so no flag can make a run last forever or open unbounded sockets.
+    concurrency: Annotated[int, typer.Option(min=1, max=4096, help="Checks probing at once.")] = 32,
+    timeout: Annotated[float, typer.Option(min=0.05, max=300, help="Seconds per phase.")] = 3.0,
+    deadline: Annotated[
+        float, typer.Option(min=0.1, max=86_400, help="Seconds for the whole run.")
+    ] = 60.0,
     retries: Annotated[
-        int, typer.Option(min=0, help="Re-probes while observed differs from expected.")
+        int, typer.Option(min=0, max=100, help="Re-probes while observed differs from expected.")
     ] = 2,
     control: Annotated[
         str | None, typer.Option(help="Allow check id to use as the control (default: any).")

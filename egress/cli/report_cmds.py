@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -16,10 +16,12 @@ from egress.cli._common import (
     guarded,
     parse_assurance,
     stderr_console,
+    write_stdout,
 )
 from egress.errors import ExitCode, UsageError
 from egress.output import write_file
 from egress.report import FormatName, build_report, make_format, parse_moment, resolve_window
+from egress.report.build import MAX_DAYS, days_before
 from egress.report.fleet import parse_duration
 from egress.report.formats.base import status_text
 from egress.report.model import ComplianceReport, ScopeFilter
@@ -137,8 +139,7 @@ def report(
     renderer = make_format(output_format, color=to_terminal, width=width)
     text = renderer.render(compliance)
     if output is None:
-        sys.stdout.write(text)
-        sys.stdout.flush()
+        write_stdout(text)
     else:
         write_file(output, text)
     if not (output is None and output_format is FormatName.TERMINAL):
@@ -185,7 +186,10 @@ def ingest(
 @guarded
 def prune(
     keep_days: Annotated[
-        int, typer.Option("--keep-days", min=1, help="Keep this many days before today (UTC).")
+        int,
+        typer.Option(
+            "--keep-days", min=1, max=MAX_DAYS, help="Keep this many days before today (UTC)."
+        ),
     ],
     store: StoreOption = None,
     now: NowOption = None,
@@ -193,8 +197,9 @@ def prune(
     """Delete runs older than --keep-days whole days (retention for a store on a volume)."""
     store_path = _require_store(store)
     moment = parse_moment(now, option="--now") if now else datetime.now(UTC)
+    before = days_before(moment, keep_days, option="--keep-days")
     with ResultStore(store_path, create=False) as result_store:
-        deleted, cutoff = result_store.prune(moment - timedelta(days=keep_days))
+        deleted, cutoff = result_store.prune(before)
     stderr_console().print(
         f"deleted {deleted} run(s) that started before {cutoff.isoformat()}", markup=False
     )

@@ -10,12 +10,13 @@ import shlex
 from typing import Any
 
 from egress.k8s.spec import ManifestSpec, Target
+from egress.targets.probe_plan import ProbePlanTarget
 
 Obj = dict[str, Any]
 
 RUN_AS_UID = 10001  # the non-root user the Dockerfile creates
 PLAN_DIR = "/etc/egress"
-PLAN_FILE = "probe-plan.json"
+(PLAN_FILE,) = ProbePlanTarget.files
 STORE_DIR = "/var/lib/egress"
 STORE_FILE = f"{STORE_DIR}/results.db"
 REPORT_FILE = f"{STORE_DIR}/report.html"

@@ -16,6 +16,14 @@ _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
 _LABEL_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
 _QUANTITY = re.compile(r"^[1-9][0-9]*(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$")
+# An OCI image reference (distribution/reference grammar): [registry[:port]/]path[:tag][@digest].
+_IMAGE_REF = re.compile(
+    r"^(?:(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
+    r"(?::[0-9]+)?)/)?"
+    r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?"
+    r"(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?\Z"
+)
 _CRON_FIELD = re.compile(r"^[0-9A-Za-z*/,?-]+$")
 _CRON_MACROS = frozenset(
     {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
@@ -122,6 +130,11 @@ def check_options(spec: ManifestSpec) -> None:
     if spec.store_size is not None and not _QUANTITY.match(spec.store_size):
         raise UsageError(
             f"--store-pvc {spec.store_size!r} is not a storage size; write e.g. 1Gi or 512Mi."
+        )
+    if spec.image is not None and (len(spec.image) > 255 or not _IMAGE_REF.match(spec.image)):
+        raise UsageError(
+            f"--image {spec.image!r} is not an image reference; write e.g. "
+            "myregistry.azurecr.io/egress:0.1.0 (no spaces or upper-case path)."
         )
     if spec.storage_class is not None and not _DNS_LABEL.match(spec.storage_class):
         raise UsageError(f"--storage-class {spec.storage_class!r} is not a valid class name.")

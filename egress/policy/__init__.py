@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from egress.errors import PolicyError
+from egress.inputs import load_yaml, read_text
 from egress.policy.schema import (
     DOC_FIREWALL_PRIVATE_IP,
     DOC_NODE_SUBNET,
@@ -34,12 +35,7 @@ def load_policy(path: Path) -> Policy:
     suffix = path.suffix.lower()
     if suffix not in (".yaml", ".yml", ".toml"):
         raise PolicyError(f"{path}: unknown policy format '{suffix}'; use .yaml, .yml or .toml.")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise PolicyError(
-            f"{path}: cannot read the policy file ({exc.strerror}); check the path."
-        ) from None
+    text = read_text(path, what="policy file", error=PolicyError)
     return validate_policy(_parse(text, suffix, path), origin=str(path))
 
 
@@ -51,14 +47,7 @@ def _parse(text: str, suffix: str, path: Path) -> Any:
             return tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise PolicyError(f"{path}: not valid TOML ({exc}); fix the syntax there.") from None
-    import yaml
-
-    try:
-        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise PolicyError(f"{path}: not valid YAML{where}; fix the syntax there.") from None
+    data = load_yaml(text, origin=str(path), error=PolicyError)
     return {} if data is None else data
 
 

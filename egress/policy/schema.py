@@ -12,9 +12,12 @@ from egress.catalog.names import (
     check_cidr,
     check_ip,
     check_service_tag,
+    is_wildcard,
     normalise_fqdn,
     parse_port_spec,
+    wildcard_covers,
 )
+from egress.inputs import GUID_PATTERN
 from egress.model import NetworkPlugin
 from egress.policy.workloads import Workload, check_workload_references
 
@@ -129,7 +132,13 @@ class Allow(_Frozen):
                     "cidr and service_tag destinations take tcp/udp ports; http/https match names"
                 )
         if self.probe_host is not None:
-            normalise_fqdn(self.probe_host, wildcard=False)
+            host = normalise_fqdn(self.probe_host, wildcard=False)
+            fqdn = normalise_fqdn(self.fqdn, wildcard=True) if self.fqdn is not None else None
+            if fqdn is not None and is_wildcard(fqdn) and not wildcard_covers(fqdn, host):
+                raise ValueError(
+                    f"probe_host '{self.probe_host}' is not under {fqdn}; give a host that the "
+                    "wildcard matches"
+                )
         return self
 
 
@@ -233,9 +242,7 @@ class RouteTableSettings(_Frozen):
 
 
 class Azure(_Frozen):
-    subscription_id: str | None = Field(
-        default=None, pattern=r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$"
-    )
+    subscription_id: str | None = Field(default=None, pattern=GUID_PATTERN)
     resource_group: str | None = None
     firewall_policy: str | None = None
     route_table: RouteTableSettings = RouteTableSettings()

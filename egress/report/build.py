@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -36,9 +37,15 @@ from egress.report.model import (
 from egress.store import Connection, ResultStore
 from egress.store import queries as q
 
+# Windows and retention are bounded: 100 years covers any store, and every bound stays
+# far from datetime's year-1/year-9999 limits after time-zone conversion.
+MAX_DAYS = 36_525
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+
 
 def parse_moment(text: str, *, option: str) -> datetime:
-    """An ISO 8601 date or time from the command line (no zone means UTC)."""
+    """An ISO 8601 date or time from the command line (no zone means UTC), 1970 to 9000."""
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
@@ -46,7 +53,27 @@ def parse_moment(text: str, *, option: str) -> datetime:
             f"{option} {text!r} is not an ISO 8601 time; write e.g. 2026-11-28 or "
             "2026-11-28T10:00:00Z."
         ) from None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+    try:
+        moment = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:59:59-14:00 is past year 9999 in UTC
+        moment = LATEST + timedelta(days=1)
+    if not EARLIEST <= moment <= LATEST:
+        raise UsageError(
+            f"{option} {text!r} is outside {EARLIEST.year}-{LATEST.year}; give a time in between."
+        )
+    return moment
+
+
+def days_before(moment: datetime, days: float, *, option: str) -> datetime:
+    """`moment` minus `days` days, for a finite positive count of at most MAX_DAYS."""
+    if not (math.isfinite(days) and 0 < days <= MAX_DAYS):
+        raise UsageError(f"{option} {days:g} must be a number of days from 0 to {MAX_DAYS:,}.")
+    start = moment - timedelta(days=days)
+    if start < EARLIEST:
+        raise UsageError(
+            f"{option} {days:g} reaches back before {EARLIEST.date()}; give fewer days."
+        )
+    return start
 
 
 def resolve_window(
@@ -56,13 +83,7 @@ def resolve_window(
     if days is not None and since is not None:
         raise UsageError("--days and --since both set the window start; give only one.")
     end = until or now
-    if since is None:
-        span = 7.0 if days is None else days
-        if span <= 0:
-            raise UsageError(f"--days {span:g} must be positive.")
-        start = end - timedelta(days=span)
-    else:
-        start = since
+    start = since or days_before(end, 7.0 if days is None else days, option="--days")
     if start >= end:
         raise UsageError(
             f"the window start {start.isoformat()} is not before its end {end.isoformat()}; "

@@ -200,7 +200,7 @@ def _read_file(collector: _Collector, path: Path, *, ignore_non_json: bool) -> N
     raw = path.read_bytes()
     try:
         whole = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         whole = None
     if isinstance(whole, dict) and "checks" in whole and "record" not in whole:  # a RunReport
         _read_object(collector, whole, (path, 1), document=True)
@@ -223,6 +223,9 @@ def _read_file(collector: _Collector, path: Path, *, ignore_non_json: bool) -> N
             data = json.loads(line)
         except ValueError as exc:
             collector.reject(where, f"invalid JSON: {exc}")
+            continue
+        except RecursionError:
+            collector.reject(where, "JSON nested too deeply for a probe record")
             continue
         _read_object(collector, data, where, document=False)
 

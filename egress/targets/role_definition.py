@@ -5,36 +5,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from egress.azure_facts import FIREWALL_POLICY_ACTIONS, ROUTE_TABLE_ACTIONS, SUBNET_ACTIONS
 from egress.model import CompiledPolicy
 from egress.targets.base import Files, Target, json_text
 from egress.targets.features import ALL_FEATURES
 
 PLACEHOLDER_SCOPE = "/subscriptions/SUBSCRIPTION_ID/resourceGroups/RESOURCE_GROUP"
-
-# `apply` reads the policy and writes (or with --prune deletes) only its own groups.
-FIREWALL_POLICY_ACTIONS = (
-    "Microsoft.Network/firewallPolicies/read",
-    "Microsoft.Network/firewallPolicies/ruleCollectionGroups/read",
-    "Microsoft.Network/firewallPolicies/ruleCollectionGroups/write",
-    "Microsoft.Network/firewallPolicies/ruleCollectionGroups/delete",
-)
-ROUTE_TABLE_ACTIONS = (
-    "Microsoft.Network/routeTables/read",
-    "Microsoft.Network/routeTables/write",
-    "Microsoft.Network/routeTables/routes/read",
-    "Microsoft.Network/routeTables/routes/write",
-    "Microsoft.Network/routeTables/routes/delete",
-)
-# Associating the route table rewrites the subnet: the subnet, the route table it joins and
-# the NSG it already carries are all linked resources ARM authorises on that PUT.
-SUBNET_ACTIONS = (
-    "Microsoft.Network/virtualNetworks/read",
-    "Microsoft.Network/virtualNetworks/subnets/read",
-    "Microsoft.Network/virtualNetworks/subnets/write",
-    "Microsoft.Network/virtualNetworks/subnets/join/action",
-    "Microsoft.Network/routeTables/join/action",
-    "Microsoft.Network/networkSecurityGroups/join/action",
-)
 
 _RG_SCOPE = re.compile(r"^(/subscriptions/[^/]+/resourceGroups/[^/]+)(/|$)", re.IGNORECASE)
 
@@ -63,6 +39,8 @@ def assignable_scopes(policy: CompiledPolicy) -> tuple[str, ...]:
 
 def actions(policy: CompiledPolicy) -> tuple[str, ...]:
     """The sorted actions; subnet actions only when the policy names subnets to associate."""
+    # `apply` reads the policy and writes (or with --prune deletes) only its own groups and
+    # routes; associating the route table rewrites each subnet named.
     needed = set(FIREWALL_POLICY_ACTIONS) | set(ROUTE_TABLE_ACTIONS)
     if policy.route_table.subnet_ids:
         needed |= set(SUBNET_ACTIONS)

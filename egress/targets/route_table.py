@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from egress.azure_facts import MANAGED_BY_TAG, PREFIX_TAG
 from egress.model import CompiledPolicy, Route
 from egress.targets._azure_types import API_VERSION
 from egress.targets.base import Files, Target, json_text
@@ -11,9 +12,6 @@ from egress.targets.features import RULE_FEATURES, Feature
 
 if TYPE_CHECKING:
     from azure.mgmt.network import types as t
-
-# Tag egress sets on everything it owns, so `apply` never touches what it did not create.
-MANAGED_BY_TAG = ("managed-by", "egress")
 
 
 def route_body(route: Route) -> dict[str, Any]:
@@ -30,7 +28,7 @@ def route_body(route: Route) -> dict[str, Any]:
 def managed_tags(policy: CompiledPolicy) -> dict[str, str]:
     """Tags marking a resource as egress-managed (with the name prefix of what it owns)."""
     key, value = MANAGED_BY_TAG
-    return {key: value, "egress-prefix": policy.managed_prefix}
+    return {key: value, PREFIX_TAG: policy.managed_prefix}
 
 
 def route_table_body(policy: CompiledPolicy) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from egress.azure.boundary import RetrySettings
 from egress.azure.cloud import Connection, endpoints_for
 from egress.cli import app
 
-SUB = "sub-1"
+SUB = "11111111-1111-4111-8111-111111111111"
 RG = "rg-hub"
 POLICY = "fp-hub"
 TABLE = "rt-aks"

@@ -2,7 +2,8 @@
 
     .venv/bin/python tests/azure/run_emulator.py --seconds 600
 
-It seeds the test hub (firewall policy fp-hub, vnet-aks/aks-subnet in rg-hub of sub-1), prints
+It seeds the test hub (firewall policy fp-hub, vnet-aks/aks-subnet in rg-hub of subscription
+11111111-1111-4111-8111-111111111111), prints
 the environment and flags to use, and stops after --seconds (or Ctrl-C).
 """
 
@@ -25,7 +26,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=600.0, help="stop after this long")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp, ArmEmulator(Path(tmp)) as arm:
+    with tempfile.TemporaryDirectory() as tmp, ArmEmulator(Path(tmp), lro_retry_after="1") as arm:
+        # ARM answers a long-running write with a positive Retry-After; the tests' 0 reads as
+        # 'none' to the SDK, which then waits egress's default poll interval (30 s) per write.
         seed_hub(arm)
         print(
             f"export AZURE_TOKEN_CREDENTIALS=EnvironmentCredential AZURE_TENANT_ID=tenant-1 "
@@ -33,7 +36,7 @@ def main() -> None:
             f"REQUESTS_CA_BUNDLE={arm.ca_path}\n"
             f"egress plan --subscription {SUB} --resource-group {RG} --firewall-policy {POLICY} "
             f"--route-table {TABLE} --subnet-id {SUBNET_ID} "
-            f"--arm-endpoint {arm.url} --authority-host {arm.url} --poll-interval 0.5",
+            f"--arm-endpoint {arm.url} --authority-host {arm.url}",
             flush=True,
         )
         deadline = time.monotonic() + args.seconds

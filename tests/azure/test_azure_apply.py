@@ -11,6 +11,8 @@ from azure_hub import (
     AKS_TABLE,
     AKS_TABLE_ID,
     POLICY,
+    RG,
+    SUB,
     SUBNET_ID,
     SUBNET_PROPERTIES,
     TABLE_ID,
@@ -121,7 +123,7 @@ def test_a_clashing_unmanaged_group_stops_the_run_before_any_write(cli: Cli) -> 
 
 def test_kubenet_aks_routes_survive_and_egress_adds_only_its_own(cli: Cli) -> None:
     aks_routes = seed_kubenet_table(cli.arm)
-    argv = ["apply", "--yes", "--subscription", "sub-1", "--resource-group", "rg-hub"]
+    argv = ["apply", "--yes", "--subscription", SUB, "--resource-group", RG]
     argv += ["--firewall-policy", POLICY, "--route-table", AKS_TABLE, "--subnet-id", SUBNET_ID]
     result = cli.run(*argv, scope=False)
     assert result.exit_code == 0, result.output
@@ -170,7 +172,7 @@ def test_apply_from_a_compiled_folder(cli: Cli, tmp_path: Any) -> None:
     compiled = CliRunner().invoke(app, ["compile", "--region", "eastus", "--output", str(out)])
     assert compiled.exit_code == 0, compiled.output
     # Without --route-table the compiled name (from azuredeploy.json) is used.
-    argv = ["plan", "--from", str(out), "--subscription", "sub-1", "--resource-group", "rg-hub"]
+    argv = ["plan", "--from", str(out), "--subscription", SUB, "--resource-group", RG]
     unnamed = cli.run(*argv, "--firewall-policy", POLICY, scope=False)
     assert unnamed.exit_code == 3, unnamed.output
     assert "Route table egress-aks-eastus in resource group rg-hub" in unnamed.stdout
@@ -186,7 +188,7 @@ def test_apply_from_a_compiled_folder(cli: Cli, tmp_path: Any) -> None:
 
 def test_stale_managed_routes_are_kept_until_prune_and_aks_routes_never_go(cli: Cli) -> None:
     aks_routes = seed_kubenet_table(cli.arm)
-    argv = ["apply", "--yes", "--subscription", "sub-1", "--resource-group", "rg-hub"]
+    argv = ["apply", "--yes", "--subscription", SUB, "--resource-group", RG]
     argv += ["--firewall-policy", POLICY, "--route-table", AKS_TABLE, "--subnet-id", SUBNET_ID]
     assert cli.run(*argv, scope=False).exit_code == 0
     stale = f"{AKS_TABLE_ID}/routes/egress-old-hop"

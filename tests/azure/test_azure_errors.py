@@ -5,7 +5,10 @@ from __future__ import annotations
 import pytest
 from emulator import ArmEmulator
 
-from azure_hub import POLICY_ID, SUBNET_ID, Cli, seed_hub
+from azure_hub import POLICY_ID, SUB, SUBNET_ID, Cli, seed_hub
+
+UNKNOWN_SUB = "99999999-9999-4999-8999-999999999999"
+OTHER_SUB = "22222222-2222-4222-8222-222222222222"  # of another tenant
 
 
 def _assert_one_clean_error(result: object, code: int, *needles: str) -> str:
@@ -32,24 +35,24 @@ def test_rejected_secret(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_wrong_subscription(cli: Cli) -> None:
-    argv = ["plan", "--subscription", "sub-unknown", "--resource-group", "rg-hub"]
+    argv = ["plan", "--subscription", UNKNOWN_SUB, "--resource-group", "rg-hub"]
     argv += ["--firewall-policy", "fp-hub", "--route-table", "rt-aks"]
     _assert_one_clean_error(
         cli.run(*argv, scope=False),
         4,
-        "subscription 'sub-unknown' was not found or is not visible to the signed-in identity",
+        f"subscription '{UNKNOWN_SUB}' was not found or is not visible to the signed-in identity",
         "--subscription",
     )
 
 
 def test_subscription_of_another_tenant(cli: Cli) -> None:
-    cli.arm.foreign_subscriptions.add("sub-2")
-    argv = ["plan", "--subscription", "sub-2", "--resource-group", "rg-hub"]
+    cli.arm.foreign_subscriptions.add(OTHER_SUB)
+    argv = ["plan", "--subscription", OTHER_SUB, "--resource-group", "rg-hub"]
     argv += ["--firewall-policy", "fp-hub", "--route-table", "rt-aks"]
     _assert_one_clean_error(
         cli.run(*argv, scope=False),
         4,
-        "subscription 'sub-2' belongs to another Entra tenant than the credential",
+        f"subscription '{OTHER_SUB}' belongs to another Entra tenant than the credential",
     )
 
 
@@ -81,7 +84,7 @@ def test_plan_needs_only_read_permissions(cli: Cli) -> None:
 
 def test_firewall_policy_not_found_lists_the_ones_that_exist(cli: Cli) -> None:
     cli.arm.seed(POLICY_ID.replace("fp-hub", "fp-spoke"), {"properties": {}})
-    argv = ["plan", "--subscription", "sub-1", "--resource-group", "rg-hub"]
+    argv = ["plan", "--subscription", SUB, "--resource-group", "rg-hub"]
     argv += ["--firewall-policy", "fp-hbu", "--route-table", "rt-aks"]
     _assert_one_clean_error(
         cli.run(*argv, scope=False),
@@ -92,7 +95,7 @@ def test_firewall_policy_not_found_lists_the_ones_that_exist(cli: Cli) -> None:
 
 
 def test_resource_group_not_found(cli: Cli) -> None:
-    argv = ["plan", "--subscription", "sub-1", "--resource-group", "rg-nope"]
+    argv = ["plan", "--subscription", SUB, "--resource-group", "rg-nope"]
     argv += ["--firewall-policy", "fp-hub", "--route-table", "rt-aks"]
     _assert_one_clean_error(
         cli.run(*argv, scope=False), 4, "Resource group 'rg-nope' could not be found"
@@ -127,7 +130,7 @@ def test_missing_scope_is_a_usage_error(cli: Cli) -> None:
 
 
 def test_malformed_subnet_id_is_a_usage_error(cli: Cli) -> None:
-    argv = ["plan", "--subscription", "sub-1", "--resource-group", "rg-hub"]
+    argv = ["plan", "--subscription", SUB, "--resource-group", "rg-hub"]
     argv += ["--firewall-policy", "fp-hub", "--subnet-id", "aks-subnet"]
     _assert_one_clean_error(
         cli.run(*argv, scope=False), 2, "subnet id 'aks-subnet' is not a subnet resource id"

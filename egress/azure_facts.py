@@ -1,9 +1,18 @@
-"""The Azure RBAC actions each plan read and apply write needs (printed on 403, documented)."""
+"""Azure facts egress relies on, each stated once: RBAC actions and the ownership tags.
+
+Kept free of SDK imports so the compiler's targets (the custom role, the route table body)
+can read them as cheaply as plan and apply do.
+"""
 
 from __future__ import annotations
 
 NET = "Microsoft.Network"
 
+# The tags egress sets on what it owns; apply never touches a route table without them.
+MANAGED_BY_TAG = ("managed-by", "egress")
+PREFIX_TAG = "egress-prefix"  # the name prefix of the groups and routes egress owns there
+
+# The RBAC actions each plan read and apply write needs (printed on 403).
 READ_POLICY = (f"{NET}/firewallPolicies/read",)
 READ_GROUPS = (f"{NET}/firewallPolicies/ruleCollectionGroups/read",)
 READ_ROUTE_TABLE = (f"{NET}/routeTables/read",)
@@ -23,6 +32,17 @@ WRITE_SUBNET = (
     f"{NET}/networkSecurityGroups/join/action",
 )
 
+# By resource, as the custom role grants them (subnet actions only when subnets are named).
+FIREWALL_POLICY_ACTIONS = (*READ_POLICY, *READ_GROUPS, *WRITE_GROUP, *DELETE_GROUP)
+ROUTE_TABLE_ACTIONS = (
+    *READ_ROUTE_TABLE,
+    *WRITE_ROUTE_TABLE,
+    *READ_ROUTES,
+    *WRITE_ROUTE,
+    *DELETE_ROUTE,
+)
+SUBNET_ACTIONS = (*READ_SUBNET, *WRITE_SUBNET)
+
 PLAN_ACTIONS: tuple[str, ...] = (
     *READ_POLICY,
     *READ_GROUPS,
@@ -30,12 +50,4 @@ PLAN_ACTIONS: tuple[str, ...] = (
     *READ_ROUTES,
     *READ_SUBNET,
 )
-APPLY_ACTIONS: tuple[str, ...] = (
-    *PLAN_ACTIONS,
-    *WRITE_GROUP,
-    *DELETE_GROUP,
-    *WRITE_ROUTE_TABLE,
-    *WRITE_ROUTE,
-    *DELETE_ROUTE,
-    *WRITE_SUBNET,
-)
+APPLY_ACTIONS: tuple[str, ...] = (*FIREWALL_POLICY_ACTIONS, *ROUTE_TABLE_ACTIONS, *SUBNET_ACTIONS)

@@ -30,6 +30,7 @@ from egress.store._dialect import Connection, Dialect
 
 # JSON tokens that matter here: a string (kept whole, whatever it holds) or a number.
 _TOKENS = re.compile(r'("(?:[^"\\]|\\.)*")|(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)')
+_NUMBER = re.compile(r"(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)")
 # In a stored body, `#` outside strings marks where a number was (never valid JSON there).
 _HOLES = re.compile(r'("(?:[^"\\]|\\.)*")|(#)')
 _MICROSECOND = timedelta(microseconds=1)
@@ -106,18 +107,43 @@ def split_parts(
     )
     numbers = [str(_micros(started_at, run_started_at)), str(_micros(finished_at, started_at))]
 
+    body, found = cut_numbers(text)
+    numbers += found
+    outcome = Outcome(
+        digest(f"{verdict}|{status}|{assurance}|{body}"), verdict, status, assurance, body
+    )
+    if all(address is None for address in addresses):
+        shown = "[" + ",".join(["null"] * len(addresses)) + "]"  # the usual case, no dumps
+    else:
+        shown = json.dumps(addresses, separators=(",", ":"))
+    timing = "[" + ",".join([*numbers, shown]) + "]"
+    return outcome, timing
+
+
+def cut_numbers(text: str) -> tuple[str, list[str]]:
+    """(the JSON text with each number outside strings replaced by `#`, those numbers).
+
+    Without a backslash no quote is escaped, so splitting at quotes alternates between the
+    text outside strings and the strings' contents; only the outside is scanned for numbers
+    (about three times faster than tokenising everything). JSON text never holds a raw
+    U+0001 (control characters are escaped), so it can join the outside pieces.
+    """
+    if "\\" not in text:
+        pieces = text.split('"')
+        parts = _NUMBER.split("\x01".join(pieces[0::2]))
+        pieces[0::2] = "#".join(parts[0::2]).split("\x01")
+        return '"'.join(pieces), parts[1::2]
+    return cut_numbers_tokenised(text)
+
+
+def cut_numbers_tokenised(text: str) -> tuple[str, list[str]]:
+    """:func:`cut_numbers` for any JSON text, by tokenising strings and numbers alike."""
     # split() keeps both groups: [text, string | None, number | None, text, ...]
     parts = _TOKENS.split(text)
     found = parts[2::3]
     parts[1::3] = ["" if string is None else string for string in parts[1::3]]
     parts[2::3] = ["" if number is None else "#" for number in found]
-    body = "".join(parts)
-    numbers += [number for number in found if number is not None]
-    outcome = Outcome(
-        digest(f"{verdict}|{status}|{assurance}|{body}"), verdict, status, assurance, body
-    )
-    timing = "[" + ",".join([*numbers, json.dumps(addresses, separators=(",", ":"))]) + "]"
-    return outcome, timing
+    return "".join(parts), [number for number in found if number is not None]
 
 
 def digest(text: str) -> str:

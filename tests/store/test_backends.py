@@ -353,3 +353,48 @@ def test_bulk_rows_keep_every_character_and_null(store_location: str) -> None:
     finally:
         db.close()
     assert stored == [(n, text, n / 3) for n, text in enumerate(nasty)] + [(99, None, None)]
+
+
+def _hourly_indexes(store: ResultStore) -> set[str]:
+    if store.dialect.name == "postgresql":
+        query = "SELECT indexname FROM pg_indexes WHERE tablename = 'check_hourly'"
+    else:
+        query = "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'check_hourly'"
+    return {str(row[0]) for row in store.connection.execute(query)}
+
+
+def test_a_version_4_store_migrates_to_leaner_writes_and_keeps_its_runs(
+    store_location: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import egress.store._store as store_module
+
+    runs = fixed_history()
+    with monkeypatch.context() as old_egress:  # the egress that wrote schema version 4
+        old_egress.setattr(store_module, "MIGRATIONS", MIGRATIONS[:4])
+        old_egress.setattr(store_module, "LATEST_VERSION", 4)
+        with ResultStore(store_location) as store:
+            store.append_runs(runs[:-2])
+            assert store.schema_version == 4
+            assert "check_hourly_by_endpoint" in _hourly_indexes(store)
+    with ResultStore(store_location) as store:
+        assert store.schema_version == LATEST_VERSION == 5
+        assert "check_hourly_by_endpoint" not in _hourly_indexes(store)
+        store.append_runs(runs[-2:])  # the new version keeps writing the same rows
+        assert _stored_counts(store) == _recount(runs)
+        assert [store.read_run(r.run_id) for r in runs] == runs
+        before = _summary_rows(store, "check_daily")
+        rebuild_summaries(store.connection)
+        assert _summary_rows(store, "check_daily") == before
+        if store.dialect.name == "postgresql":
+            options = store.connection.execute(
+                "SELECT relname, reloptions FROM pg_class WHERE relname LIKE 'check_%ly'"
+            ).fetchall()
+            assert dict(options) == {
+                "check_hourly": ["fillfactor=50"],
+                "check_daily": ["fillfactor=50"],
+            }
+            references = store.connection.execute(
+                "SELECT count(*) FROM pg_constraint WHERE conrelid = 'checks'::regclass "
+                "AND contype = 'f'"
+            ).fetchone()
+            assert references is not None and int(references[0]) == 1  # run, for prune

@@ -108,7 +108,7 @@ def test_a_version_1_store_is_migrated_and_keeps_every_run(tmp_path: Path) -> No
     path = tmp_path / "old.sqlite"
     _v1_file(path)
     with ResultStore(path, create=False) as store:
-        assert store.schema_version == LATEST_VERSION == 4
+        assert store.schema_version == LATEST_VERSION == 5
         conn = store.connection
         indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
         assert {"runs_by_time", "runs_by_scope"} <= indexes

@@ -9,6 +9,12 @@ and a leaking canary whose evidence differs run to run.
     python bench/store_bench.py                      # 1 day of the fleet, both backends
     python bench/store_bench.py --days 30            # the whole fleet (long)
     python bench/store_bench.py --backend postgresql --dsn postgresql://...
+    python bench/store_bench.py --backend postgresql --days 1 --report   # + `egress report`
+
+Bytes are measured as written with autovacuum off for the store's tables (the worst case
+between two autovacuum passes), then, in PostgreSQL, again after VACUUM FULL. --report
+then times whole `egress report --format html` processes (wall, peak RSS) for the last 7
+and 30 days of the slice.
 
 Without --dsn a throw-away PostgreSQL server is started from Debian's binaries (the test
 helper tests/store/pg_server.py). Results go to bench/results/store_bench.json.
@@ -18,8 +24,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import sqlite3
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -204,6 +212,12 @@ def measure(location: str, days: float, clusters: int) -> dict[str, float]:
         rows += sum(len(r.checks) for r in batch)
 
     with ResultStore(location) as store:
+        if store.dialect.name == "postgresql":
+            tables = store.connection.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+            ).fetchall()
+            for (table,) in tables:
+                store.connection.execute(f"ALTER TABLE {table} SET (autovacuum_enabled = false)")
         batch: list[RunReport] = []
         for run in fleet_runs(days, clusters):
             batch.append(run)
@@ -217,7 +231,9 @@ def measure(location: str, days: float, clusters: int) -> dict[str, float]:
         if store.dialect.name == "postgresql":  # upserted summary rows leave dead versions
             store.connection.execute("VACUUM FULL")
             compact = _size_bytes(store, location)
-    extra = {} if compact is None else {"bytes_per_check_row_vacuum_full": round(compact / rows, 1)}
+    extra: dict[str, float] = {}
+    if compact is not None:
+        extra["bytes_per_check_row_vacuum_full"] = round(compact / rows, 1)
     return {
         "runs": runs,
         "check_rows": rows,
@@ -231,11 +247,37 @@ def measure(location: str, days: float, clusters: int) -> dict[str, float]:
     }
 
 
+def time_reports(location: str, days: float) -> dict[str, object]:
+    """Wall seconds and peak RSS of whole `egress report` processes over the slice."""
+    from report_bench import _REPORT_WITH_PEAK  # the same peak-RSS wrapper as report_bench
+
+    end = (START + timedelta(days=days)).isoformat()
+    timings: dict[str, object] = {}
+    for window in (7, 30):
+        command = [sys.executable, "-c", _REPORT_WITH_PEAK, "report", "--store", location]
+        command += ["--format", "html", "--days", str(window), "--output", "/dev/null"]
+        command += ["--now", end]
+        began = time.perf_counter()
+        done = subprocess.run(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False
+        )
+        elapsed = time.perf_counter() - began
+        peaks = [line for line in done.stderr.decode().splitlines() if line.startswith("VmHWM")]
+        timings[f"report_{window}d"] = {
+            "wall_s": round(elapsed, 2),
+            "peak_rss_mb": round(int(peaks[-1].split()[1]) / 1024, 1) if peaks else None,
+            "exit_code": done.returncode,
+        }
+    timings["load_average"] = os.getloadavg()
+    return timings
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=float, default=1.0, help="days of the fleet (30: all)")
     parser.add_argument("--clusters", type=int, default=CLUSTERS)
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--report", action="store_true", help="also time egress report")
     parser.add_argument("--dsn", help="an empty PostgreSQL database (default: a temporary one)")
     args = parser.parse_args()
     here = Path(__file__).resolve().parent / "results"
@@ -258,10 +300,14 @@ def main() -> None:
             dsn = server.dsn(server.create_database())
         try:
             results["postgresql"] = measure(dsn, args.days, args.clusters)
+            if args.report:
+                results["postgresql_report"] = time_reports(dsn, args.days)
         finally:
             if server is not None:
                 server.stop()
         print("postgresql:", results["postgresql"], flush=True)
+        if args.report:
+            print("report:", results["postgresql_report"], flush=True)
     (here / "store_bench.json").write_text(json.dumps(results, indent=2) + "\n")
 
 

@@ -7,11 +7,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from egress.azure.boundary import BoundedRetryPolicy, map_azure_errors
-from egress.azure.cloud import Connection, default_credential
+from egress.azure.boundary import map_azure_errors
+from egress.azure.cloud import Connection, arm_client
 
 if TYPE_CHECKING:
-    from azure.core.credentials import TokenCredential
     from azure.mgmt.containerservice import ContainerServiceClient
 
 ENDPOINTS_ACTION = (
@@ -35,28 +34,8 @@ def container_service_client(connection: Connection) -> Iterator[ContainerServic
     """A ContainerServiceClient for the connection's cloud; closes what it made."""
     from azure.mgmt.containerservice import ContainerServiceClient
 
-    owned: TokenCredential | None = None
-    if connection.credential is None:
-        verify = connection.connection_verify
-        owned = default_credential(
-            connection.endpoints, **({} if verify is True else {"connection_verify": verify})
-        )
-    credential = connection.credential or owned
-    assert credential is not None
-    client = ContainerServiceClient(
-        credential,
-        connection.subscription_id,
-        base_url=connection.endpoints.arm_endpoint,
-        credential_scopes=[connection.endpoints.credential_scope],
-        connection_verify=connection.connection_verify,
-        retry_policy=BoundedRetryPolicy(connection.retry),
-    )
-    try:
+    with arm_client(connection, ContainerServiceClient) as client:
         yield client
-    finally:
-        client.close()
-        if owned is not None:
-            owned.close()  # type: ignore[attr-defined]
 
 
 def cluster_endpoints(

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from egress.azure.boundary import BoundedRetryPolicy, RetrySettings
 from egress.errors import UsageError
@@ -15,6 +15,13 @@ from egress.model import Cloud
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
     from azure.mgmt.network import NetworkManagementClient
+
+
+class _Closable(Protocol):
+    def close(self) -> None: ...
+
+
+ClientT = TypeVar("ClientT", bound=_Closable)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,24 +112,22 @@ def default_credential(endpoints: CloudEndpoints, **kwargs: Any) -> TokenCredent
 
 
 @contextmanager
-def network_client(connection: Connection) -> Iterator[NetworkManagementClient]:
-    """A NetworkManagementClient (api-version 2026-03-01); closes it (and a credential it made)."""
-    from azure.mgmt.network import NetworkManagementClient
+def arm_client(
+    connection: Connection, client_type: Callable[..., ClientT], **extra: Any
+) -> Iterator[ClientT]:
+    """An ARM SDK client wired to the connection's cloud, credential, TLS and retry policy.
 
-    extra: dict[str, Any] = {}
-    if connection.polling_interval is not None:
-        extra["polling_interval"] = connection.polling_interval
+    It closes the client, and the DefaultAzureCredential it made when none was given.
+    """
     owned: TokenCredential | None = None
     if connection.credential is None:
-        verify = (
-            {}
-            if connection.connection_verify is True
-            else {"connection_verify": connection.connection_verify}
+        verify = connection.connection_verify
+        owned = default_credential(
+            connection.endpoints, **({} if verify is True else {"connection_verify": verify})
         )
-        owned = default_credential(connection.endpoints, **verify)
     credential = connection.credential or owned
     assert credential is not None
-    client = NetworkManagementClient(
+    client = client_type(
         credential,
         connection.subscription_id,
         base_url=connection.endpoints.arm_endpoint,
@@ -137,3 +142,15 @@ def network_client(connection: Connection) -> Iterator[NetworkManagementClient]:
         client.close()
         if owned is not None:
             owned.close()  # type: ignore[attr-defined]
+
+
+@contextmanager
+def network_client(connection: Connection) -> Iterator[NetworkManagementClient]:
+    """A NetworkManagementClient (api-version 2026-03-01); closes it (and a credential it made)."""
+    from azure.mgmt.network import NetworkManagementClient
+
+    extra: dict[str, Any] = {}
+    if connection.polling_interval is not None:
+        extra["polling_interval"] = connection.polling_interval
+    with arm_client(connection, NetworkManagementClient, **extra) as client:
+        yield client

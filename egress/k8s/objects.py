@@ -9,7 +9,7 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
-from egress.k8s.spec import ManifestSpec, Target
+from egress.k8s.spec import MANAGED_BY_LABEL, ManifestSpec, Target
 from egress.targets.probe_plan import ProbePlanTarget
 
 Obj = dict[str, Any]
@@ -50,7 +50,7 @@ def labels(spec: ManifestSpec, component: str) -> dict[str, str]:
         "app.kubernetes.io/name": "egress-probe",
         "app.kubernetes.io/part-of": "egress",
         "app.kubernetes.io/component": component,
-        "app.kubernetes.io/managed-by": "egress",
+        MANAGED_BY_LABEL[0]: MANAGED_BY_LABEL[1],
         "app.kubernetes.io/version": spec.version,
     }
 

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from egress.errors import UsageError
 
 AGENT_POOL_LABEL = "kubernetes.azure.com/agentpool"
+# Every Kubernetes object egress renders carries this label (probe objects and targets alike).
+MANAGED_BY_LABEL = ("app.kubernetes.io/managed-by", "egress")
 DEFAULT_NAMESPACE = "egress-probe"
 DEFAULT_IMAGE_REPOSITORY = "ghcr.io/egress/egress"
 

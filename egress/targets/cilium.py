@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from egress.k8s.spec import MANAGED_BY_LABEL
 from egress.model import Allowance, CompiledPolicy, DestinationKind, WorkloadSelector
 from egress.targets._k8s import (
     DNS_LABELS,
@@ -123,7 +124,7 @@ class CiliumTarget(NeutralTarget):
             }
             metadata: dict[str, Any] = {
                 "name": object_name(policy.managed_prefix, workload),
-                "labels": {"app.kubernetes.io/managed-by": "egress"},
+                "labels": dict([MANAGED_BY_LABEL]),
             }
             # A workload pinned to one namespace by name gets a namespaced policy there.
             pinned = dict(workload.namespace_labels).get(NAMESPACE_NAME_LABEL) if workload else None

@@ -6,6 +6,7 @@ from typing import Any
 
 import yaml
 
+from egress.k8s.spec import MANAGED_BY_LABEL
 from egress.model import CompiledPolicy, ServicePublication
 from egress.targets.base import Files, Target
 from egress.targets.features import RULE_FEATURES, Feature
@@ -28,7 +29,7 @@ def service_manifest(service: ServicePublication) -> dict[str, Any]:
             "name": service.name,
             "namespace": service.namespace,
             "annotations": annotations,
-            "labels": {"app.kubernetes.io/managed-by": "egress"},
+            "labels": dict([MANAGED_BY_LABEL]),
         },
         "spec": {
             "type": "LoadBalancer",

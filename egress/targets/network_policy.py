@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from egress.k8s.spec import MANAGED_BY_LABEL
 from egress.model import Allowance, CompiledPolicy, DestinationKind
 from egress.targets._k8s import (
     DNS_LABELS,
@@ -103,7 +104,7 @@ class NetworkPolicyTarget(NeutralTarget):
                 annotations["egress/service-tags"] = note
             metadata: dict[str, Any] = {
                 "name": object_name(policy.managed_prefix, workload),
-                "labels": {"app.kubernetes.io/managed-by": "egress"},
+                "labels": dict([MANAGED_BY_LABEL]),
                 "annotations": annotations,
             }
             # A workload pinned to one namespace by name: the policy goes into it.

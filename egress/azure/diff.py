@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -49,13 +50,18 @@ class Step:
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """Ordered writes (route table, then groups, then subnets) plus what is left alone."""
+    """Ordered writes (route table, then groups, then subnets) plus what is left alone.
+
+    `observed` holds the etag of every resource the plan read, by resource id: a saved plan is
+    applied only while all of them are unchanged.
+    """
 
     target: AzureTarget
     steps: tuple[Step, ...]
     kept: tuple[str, ...] = ()  # managed but no longer desired; deleted only with --prune
     unmanaged: tuple[str, ...] = ()  # never touched
     notes: tuple[str, ...] = ()  # differences egress deliberately leaves alone
+    observed: dict[str, str | None] = field(default_factory=dict)
 
     @property
     def has_changes(self) -> bool:
@@ -384,12 +390,63 @@ def _subnet_steps(live: LiveState, target: AzureTarget, table_exists: bool) -> l
                 Action.UPDATE,
                 f"{subnet.vnet}/{subnet.name}",
                 doc.get("etag"),
-                None,
+                with_route_table(doc, target.route_table_id),
                 (line,),
                 subnet,
             )
         )
     return steps
+
+
+def with_route_table(subnet: dict[str, Any], route_table_id: str) -> dict[str, Any]:
+    """The subnet as read, with only properties.routeTable changed (NSG etc. survive)."""
+    body = copy.deepcopy(subnet)
+    for read_only in ("etag", "type"):
+        body.pop(read_only, None)
+    props = body.setdefault("properties", {})
+    props.pop("provisioningState", None)
+    props["routeTable"] = {"id": route_table_id}
+    return body
+
+
+def observed_etags(live: LiveState) -> dict[str, str | None]:
+    """The etag of every resource a plan was based on, by lower-cased resource id."""
+    docs = [live.policy, *live.groups.values(), *live.subnets.values()]
+    if live.route_table is not None:
+        docs.append(live.route_table)
+        docs += (live.route_table.get("properties") or {}).get("routes") or []
+    return {str(doc.get("id", "")).lower(): doc.get("etag") for doc in docs if doc.get("id")}
+
+
+def already_applied(step: Step, doc: dict[str, Any] | None) -> bool:
+    """Whether Azure already holds what `step` would write (a re-sent write that had landed)."""
+    body = step.body or {}
+    if step.action is Action.DELETE:
+        return doc is None
+    if doc is None:
+        return False
+    if step.kind is Kind.GROUP:
+        return comparable_group(doc) == comparable_group(body)
+    if step.kind is Kind.ROUTE:
+        return _route_props(doc) == _route_props(body)
+    tags = {str(k): str(v) for k, v in (doc.get("tags") or {}).items()}
+    if step.kind in (Kind.ROUTE_TABLE, Kind.TABLE_TAGS):
+        wanted_tags = {str(k): str(v) for k, v in (body.get("tags") or {}).items()}
+        if any(tags.get(k) != v for k, v in wanted_tags.items()):
+            return False
+        if step.kind is Kind.TABLE_TAGS:
+            return True
+        have = {r.get("name"): _route_props(r) for r in _routes_of(doc)}
+        return have == {r.get("name"): _route_props(r) for r in _routes_of(body)}
+    return _table_of(doc).lower() == _table_of(body).lower()  # a subnet: its association
+
+
+def _table_of(subnet: dict[str, Any]) -> str:
+    return str(((subnet.get("properties") or {}).get("routeTable") or {}).get("id") or "")
+
+
+def _routes_of(table: dict[str, Any]) -> list[dict[str, Any]]:
+    return list((table.get("properties") or {}).get("routes") or [])
 
 
 def _table_setting_notes(
@@ -444,4 +501,5 @@ def build_plan(
         kept=tuple(table_kept + group_kept),
         unmanaged=tuple(group_unmanaged + table_unmanaged),
         notes=notes,
+        observed=observed_etags(live),
     )

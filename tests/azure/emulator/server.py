@@ -98,11 +98,26 @@ class Fault:
 
 
 @dataclass
+class Interpose:
+    """Run `action` when a matching write arrives, before ARM evaluates it.
+
+    It models a change by someone else that lands after the client's last read and before its
+    write reaches Azure: the narrowest window, which only a conditional request closes.
+    """
+
+    method: str
+    path_contains: str
+    action: Callable[[], None]
+    times: int = 1
+
+
+@dataclass
 class Logged:
     method: str
     path: str
     status: int  # 0 when the connection was dropped
     at: float
+    conditions: dict[str, str] = field(default_factory=dict)  # If-Match / If-None-Match sent
 
 
 class ArmEmulator:
@@ -130,6 +145,7 @@ class ArmEmulator:
         self.latency = latency
         self.tenant = tenant
         self.faults: list[Fault] = []
+        self.interposed: list[Interpose] = []
         self.denied_actions: set[str] = set()
         self.foreign_subscriptions: set[str] = set()  # exist, but in another tenant
         self.failing_writes: list[str] = []  # path substrings: the next such LRO ends Failed
@@ -172,6 +188,14 @@ class ArmEmulator:
             if e.method in WRITE_METHODS and "/subscriptions/" in e.path
         ]
 
+    def accepted_writes(self) -> list[str]:
+        """Writes ARM carried out (2xx); a write refused with 412 or 409 changed nothing."""
+        return [
+            f"{e.method} {e.path}"
+            for e in self.log
+            if e.method in WRITE_METHODS and "/subscriptions/" in e.path and 200 <= e.status < 300
+        ]
+
     def reset_log(self) -> None:
         with self._lock:
             self.log.clear()
@@ -206,12 +230,27 @@ class ArmEmulator:
                     return fault
         return None
 
-    def record(self, method: str, path: str, status: int) -> None:
+    def take_interposed(self, method: str, path: str) -> Interpose | None:
         with self._lock:
-            self.log.append(Logged(method, path, status, time.monotonic()))
+            for hook in self.interposed:
+                if hook.times > 0 and hook.method == method and hook.path_contains in path:
+                    hook.times -= 1
+                    return hook
+        return None
+
+    def record(
+        self, method: str, path: str, status: int, conditions: dict[str, str] | None = None
+    ) -> None:
+        with self._lock:
+            self.log.append(Logged(method, path, status, time.monotonic(), conditions or {}))
 
     def handle_arm(
-        self, method: str, path: str, query: dict[str, list[str]], body: dict[str, Any] | None
+        self,
+        method: str,
+        path: str,
+        query: dict[str, list[str]],
+        body: dict[str, Any] | None,
+        conditions: dict[str, str] | None = None,
     ) -> tuple[int, dict[str, str], dict[str, Any] | None]:
         op_match = re.match(
             rf"^/subscriptions/{_SEG}/providers/Microsoft\.Network/locations/{_SEG}/"
@@ -246,6 +285,22 @@ class ArmEmulator:
             if kind.endswith("-list"):
                 return 200, {}, self._list(kind, path, query)
             return 200, {}, self._compose(kind, path, groups)
+        hook = self.take_interposed(method, path)
+        if hook is not None:
+            hook.action()
+        with self.store.lock:  # the precondition and the write are one step, as in ARM
+            self._refuse_if_afc_managed(kind, path, query)
+            _check_conditions(self.store.get(path), conditions or {})
+            return self._change(method, kind, path, groups, body)
+
+    def _change(
+        self,
+        method: str,
+        kind: str,
+        path: str,
+        groups: tuple[str, ...],
+        body: dict[str, Any] | None,
+    ) -> tuple[int, dict[str, str], dict[str, Any] | None]:
         if method == "PUT" and kind in RESOURCE_TYPES and body is not None:
             return self._put(kind, path, groups, body)
         if method == "PATCH" and kind == "table" and body is not None:
@@ -305,6 +360,25 @@ class ArmEmulator:
                 f"{self.url}{path}?api-version={version}&$skipToken={start + self.page_size}"
             )
         return result
+
+    def _refuse_if_afc_managed(self, kind: str, path: str, query: dict[str, list[str]]) -> None:
+        """A policy Azure Firewall for Containers manages is read-only to other writers.
+
+        Writers that are AFC send ?afcManagedSync=true. The error code is this emulator's own
+        (Azure documents the behaviour, not the code); egress refuses before it gets here.
+        """
+        if kind not in ("policy", "rcg", "ksg"):
+            return
+        policy_path = re.split(r"/(?:ruleCollectionGroups|kubeSelectorGroups)/", path, flags=re.I)
+        policy = self.store.get(policy_path[0])
+        managed = bool(((policy or {}).get("properties") or {}).get("afcManaged"))
+        if managed and query.get("afcManagedSync") != ["true"]:
+            raise ArmError(
+                400,
+                "FirewallPolicyManagedByAfc",
+                f"Firewall policy '{policy_path[0].rsplit('/', 1)[1]}' is managed by Azure "
+                "Firewall for Containers and is read-only.",
+            )
 
     def _authorize(self, kind: str, method: str, path: str, body: dict[str, Any] | None) -> None:
         verb = {"GET": "read", "PUT": "write", "PATCH": "write", "DELETE": "delete"}[method]
@@ -414,6 +488,11 @@ class ArmEmulator:
         props = copy.deepcopy(body.get("properties") or {})
         for read_only in ("provisioningState", "size", "ruleCollectionGroups", "subnets"):
             props.pop(read_only, None)
+        if kind == "policy" and not seeding:  # afcManaged is read-only: a PUT keeps it as is
+            props.pop("afcManaged", None)
+            before = (self.store.get(path) or {}).get("properties") or {}
+            if "afcManaged" in before:
+                props["afcManaged"] = before["afcManaged"]
         state = "Succeeded" if seeding else "Updating"
         parent_kind = {"rcg": "policy", "route": "table", "subnet": "vnet"}.get(kind)
         if parent_kind:
@@ -541,6 +620,31 @@ def _not_found(kind: str, path: str) -> ArmError:
         "ResourceNotFound",
         f"The Resource '{rtype}/{parts[-1]}' under resource group '{parts[4]}' was not found.",
     )
+
+
+def _check_conditions(current: dict[str, Any] | None, conditions: dict[str, str]) -> None:
+    """RFC 9110 preconditions as ARM applies them to PUT, PATCH and DELETE: 412 when unmet.
+
+    If-Match: * needs the resource to exist; If-Match: <etag> needs that exact current etag
+    (a missing resource has none); If-None-Match: * needs the resource to be absent.
+    """
+    etag = (current or {}).get("etag")
+    if_match, if_none_match = conditions.get("If-Match"), conditions.get("If-None-Match")
+    failed = ""
+    if if_match is not None:
+        listed = {tag.strip() for tag in if_match.split(",")}
+        if current is None or ("*" not in listed and etag not in listed):
+            failed = "If-Match"
+    if if_none_match is not None:
+        listed = {tag.strip() for tag in if_none_match.split(",")}
+        if current is not None and ("*" in listed or etag in listed):
+            failed = "If-None-Match"
+    if failed:
+        raise ArmError(
+            412,
+            "PreconditionFailed",
+            f"The condition specified using HTTP conditional header(s) is not met ({failed}).",
+        )
 
 
 def _validate_rcg(props: dict[str, Any]) -> None:

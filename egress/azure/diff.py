@@ -483,6 +483,19 @@ def check_dns_proxy(desired: DesiredState, live: LiveState, target: AzureTarget)
     )
 
 
+def check_not_afc_managed(live: LiveState, target: AzureTarget, steps: list[Step]) -> None:
+    """Azure Firewall for Containers owns an `afcManaged` policy; other writers keep off it."""
+    if not (live.policy.get("properties") or {}).get("afcManaged"):
+        return
+    if any(step.kind is Kind.GROUP for step in steps):
+        raise AzureApplyError(
+            f"firewall policy '{target.firewall_policy}' is managed by Azure Firewall for "
+            "Containers (afcManaged) and is read-only to other writers, so egress will not "
+            "change its rule collection groups; manage it through AFC or pass --firewall-policy "
+            "with a policy egress may write."
+        )
+
+
 def build_plan(
     desired: DesiredState, live: LiveState, target: AzureTarget, *, prune: bool = False
 ) -> Plan:
@@ -495,6 +508,7 @@ def build_plan(
         s.kind is Kind.ROUTE_TABLE for s in table_steps
     )
     subnet_steps = _subnet_steps(live, target, table_exists)
+    check_not_afc_managed(live, target, group_steps)
     return Plan(
         target=target,
         steps=tuple(table_steps + group_steps + subnet_steps),

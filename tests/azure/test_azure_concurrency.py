@@ -336,3 +336,41 @@ def test_a_conditional_tags_patch_is_refused_on_a_moved_etag(
     etag = _doc(arm, TABLE_ID)["etag"]
     client.route_tables.update_tags(RG, TABLE, tags, headers={"If-Match": etag})
     assert _doc(arm, TABLE_ID)["tags"] == {"a": "2"}
+
+
+def test_an_afc_managed_policy_is_refused_before_any_write(cli: Cli) -> None:
+    from azure_hub import POLICY_ID
+
+    policy = _doc(cli.arm, POLICY_ID)
+    cli.arm.seed(POLICY_ID, {**policy, "properties": {**policy["properties"], "afcManaged": True}})
+    for command in (["plan"], ["apply", "--yes"]):
+        result = cli.run(*command)
+        assert result.exit_code == 4, result.output
+        assert "firewall policy 'fp-hub' is managed by Azure Firewall for Containers" in (
+            result.stderr
+        )
+    assert cli.arm.writes == 0  # egress refused itself; the emulator's own refusal never ran
+
+
+def test_the_emulator_keeps_an_afc_managed_policy_read_only_without_the_sync_marker(
+    arm: ArmEmulator, client: NetworkManagementClient
+) -> None:
+    from azure.core.exceptions import HttpResponseError
+
+    from azure_hub import POLICY_ID
+
+    policy = _doc(arm, POLICY_ID)
+    arm.seed(POLICY_ID, {**policy, "properties": {**policy["properties"], "afcManaged": True}})
+    body = models.FirewallPolicyRuleCollectionGroup(
+        {"properties": {"priority": 900, "ruleCollections": []}}
+    )
+    groups = client.firewall_policy_rule_collection_groups
+    with pytest.raises(HttpResponseError) as refused:
+        groups.begin_create_or_update(RG, POLICY, "g1", body, polling=False)
+    assert refused.value.status_code == 400
+    assert arm.resource(rcg_id("g1")) is None
+    arm.lro_polls = 0
+    groups.begin_create_or_update(
+        RG, POLICY, "g1", body, polling=False, params={"afcManagedSync": "true"}
+    )
+    assert arm.resource(rcg_id("g1")) is not None

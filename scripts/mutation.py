@@ -52,6 +52,9 @@ TARGETS = {
 }
 
 
+ALSO_COPY = ("fqdn_lists/", "examples/", "docs/", "bench/", ".ci/", "README.md", "Dockerfile")
+
+
 def _copy_checkout(work: Path) -> None:
     """Tracked and new (not ignored) files only: no .venv, no caches, no earlier mutants."""
     listed = subprocess.run(
@@ -75,6 +78,9 @@ def _config(target: Target) -> str:
         f"only_mutate={target.source}",
         "pytest_add_cli_args_test_selection=",
         *(f"    {t}" for t in tests),
+        # mutmut copies only egress/ and tests/ into mutants/; the tests also read these.
+        "also_copy=",
+        *(f"    {extra}" for extra in ALSO_COPY if (ROOT / extra).exists()),
         "pytest_add_cli_args=",
         "    -q",
         "    -p",

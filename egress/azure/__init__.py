@@ -19,7 +19,8 @@ def make_plan(
     prune: bool = False,
 ) -> Plan:
     """Read live state (GETs only) and diff it against the desired state."""
-    return build_plan(desired, read_live(client, target), target, prune=prune)
+    selectors = bool(desired.kube_selector_groups) or prune
+    return build_plan(desired, read_live(client, target, selectors=selectors), target, prune=prune)
 
 
 __all__ = ["AzureTarget", "DesiredState", "Plan", "make_plan"]

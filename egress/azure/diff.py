@@ -26,6 +26,7 @@ class Kind(StrEnum):
     TABLE_TAGS = "route table tags"
     ROUTE = "route"
     GROUP = "rule collection group"
+    SELECTOR = "kube selector group"
     SUBNET = "subnet"
 
 
@@ -62,6 +63,7 @@ class Plan:
     unmanaged: tuple[str, ...] = ()  # never touched
     notes: tuple[str, ...] = ()  # differences egress deliberately leaves alone
     observed: dict[str, str | None] = field(default_factory=dict)
+    read_selectors: bool = False  # the kube selector groups were listed (and are in observed)
 
     @property
     def has_changes(self) -> bool:
@@ -286,6 +288,79 @@ def _group_steps(
     return steps, kept, [f"rule collection group {n}" for n in unmanaged]
 
 
+def _selector_props(body: dict[str, Any]) -> Any:
+    return clean(body.get("properties") or {})
+
+
+def _selector_users(live: LiveState, groups: set[str]) -> dict[str, list[str]]:
+    """Kube selector group name -> which of `groups` have rules using it as a source."""
+    users: dict[str, list[str]] = {}
+    for group in sorted(groups):
+        collections = (live.groups[group].get("properties") or {}).get("ruleCollections") or []
+        for collection in collections:
+            for rule in collection.get("rules") or []:
+                for ref in rule.get("sourceKubeSelectorGroups") or []:
+                    name = str(ref).rstrip("/").rsplit("/", 1)[-1]
+                    if group not in users.setdefault(name, []):
+                        users[name].append(group)
+    return users
+
+
+def _selector_steps(
+    desired: DesiredState, live: LiveState, prune: bool, unmanaged_groups: set[str]
+) -> tuple[list[Step], list[Step], list[str], list[str]]:
+    """Creates/updates (before the groups that use them), deletes (after), kept, left alone.
+
+    Kube selector groups carry no tags or descriptions, so one is egress's when its name has
+    the managed prefix and no rule collection group egress does not own uses it: changing or
+    deleting it then cannot alter anyone else's rules.
+    """
+    foreign_users = _selector_users(live, unmanaged_groups)
+    unmanaged = sorted(
+        n
+        for n in live.kube_selector_groups
+        if not n.startswith(desired.prefix) or n in foreign_users
+    )
+    upserts: list[Step] = []
+    for name, body in desired.kube_selector_groups.items():
+        if not name.startswith(desired.prefix):
+            raise UsageError(
+                f"kube selector group '{name}' does not start with the managed prefix "
+                f"'{desired.prefix}'; egress only writes selector groups it recognises as its own."
+            )
+        current = live.kube_selector_groups.get(name)
+        if current is not None and name in unmanaged:
+            raise AzureConflictError(
+                f"kube selector group '{name}' in firewall policy '{live.policy.get('name')}' is "
+                f"used by rule collection group(s) {', '.join(foreign_users[name])}, which egress "
+                "does not manage, so egress may not change it; rename it, nothing was written."
+            )
+        want = _selector_props(body)
+        if current is None:
+            lines = tuple(f"+ {k}: {_show(v)}" for k, v in sorted(want.items()))
+            upserts.append(Step(Kind.SELECTOR, Action.CREATE, name, None, body, lines))
+        elif _failed(current):
+            line = "~ provisioningState: Failed -> Succeeded (re-applied)"
+            upserts.append(
+                Step(Kind.SELECTOR, Action.UPDATE, name, current.get("etag"), body, (line,))
+            )
+        elif want != _selector_props(current):
+            lines = tuple(_field_changes("", want, _selector_props(current)))
+            upserts.append(
+                Step(Kind.SELECTOR, Action.UPDATE, name, current.get("etag"), body, lines)
+            )
+    deletes: list[Step] = []
+    kept: list[str] = []
+    stale = set(live.kube_selector_groups) - set(desired.kube_selector_groups) - set(unmanaged)
+    for name in sorted(stale):
+        if prune:
+            etag = live.kube_selector_groups[name].get("etag")
+            deletes.append(Step(Kind.SELECTOR, Action.DELETE, name, etag, None))
+        else:
+            kept.append(f"kube selector group {name}")
+    return upserts, deletes, kept, [f"kube selector group {n}" for n in unmanaged]
+
+
 def _table_steps(
     desired: DesiredState, live: LiveState, target: AzureTarget, prune: bool
 ) -> tuple[list[Step], list[str], list[str]]:
@@ -411,7 +486,12 @@ def with_route_table(subnet: dict[str, Any], route_table_id: str) -> dict[str, A
 
 def observed_etags(live: LiveState) -> dict[str, str | None]:
     """The etag of every resource a plan was based on, by lower-cased resource id."""
-    docs = [live.policy, *live.groups.values(), *live.subnets.values()]
+    docs = [
+        live.policy,
+        *live.groups.values(),
+        *live.kube_selector_groups.values(),
+        *live.subnets.values(),
+    ]
     if live.route_table is not None:
         docs.append(live.route_table)
         docs += (live.route_table.get("properties") or {}).get("routes") or []
@@ -427,6 +507,8 @@ def already_applied(step: Step, doc: dict[str, Any] | None) -> bool:
         return False
     if step.kind is Kind.GROUP:
         return comparable_group(doc) == comparable_group(body)
+    if step.kind is Kind.SELECTOR:
+        return bool(_selector_props(doc) == _selector_props(body))
     if step.kind is Kind.ROUTE:
         return _route_props(doc) == _route_props(body)
     tags = {str(k): str(v) for k, v in (doc.get("tags") or {}).items()}
@@ -487,12 +569,12 @@ def check_not_afc_managed(live: LiveState, target: AzureTarget, steps: list[Step
     """Azure Firewall for Containers owns an `afcManaged` policy; other writers keep off it."""
     if not (live.policy.get("properties") or {}).get("afcManaged"):
         return
-    if any(step.kind is Kind.GROUP for step in steps):
+    if any(step.kind in (Kind.GROUP, Kind.SELECTOR) for step in steps):
         raise AzureApplyError(
             f"firewall policy '{target.firewall_policy}' is managed by Azure Firewall for "
             "Containers (afcManaged) and is read-only to other writers, so egress will not "
-            "change its rule collection groups; manage it through AFC or pass --firewall-policy "
-            "with a policy egress may write."
+            "change its rule collection or kube selector groups; manage it through AFC or pass "
+            "--firewall-policy with a policy egress may write."
         )
 
 
@@ -503,17 +585,24 @@ def build_plan(
     check_dns_proxy(desired, live, target)
     table_steps, table_kept, table_unmanaged = _table_steps(desired, live, target, prune)
     group_steps, group_kept, group_unmanaged = _group_steps(desired, live, prune)
+    unmanaged_groups = {n.removeprefix("rule collection group ") for n in group_unmanaged}
+    upserts, deletes, selectors_kept, selectors_unmanaged = _selector_steps(
+        desired, live, prune, unmanaged_groups
+    )
     notes = _table_setting_notes(desired, live, target)
     table_exists = live.route_table is not None or any(
         s.kind is Kind.ROUTE_TABLE for s in table_steps
     )
     subnet_steps = _subnet_steps(live, target, table_exists)
-    check_not_afc_managed(live, target, group_steps)
+    # Selector groups are written before the rules that name them, deleted after.
+    steps = table_steps + upserts + group_steps + deletes + subnet_steps
+    check_not_afc_managed(live, target, steps)
     return Plan(
         target=target,
-        steps=tuple(table_steps + group_steps + subnet_steps),
-        kept=tuple(table_kept + group_kept),
-        unmanaged=tuple(group_unmanaged + table_unmanaged),
+        steps=tuple(steps),
+        kept=tuple(table_kept + group_kept + selectors_kept),
+        unmanaged=tuple(group_unmanaged + selectors_unmanaged + table_unmanaged),
         notes=notes,
         observed=observed_etags(live),
+        read_selectors=live.read_selectors,
     )

@@ -141,6 +141,14 @@ class Executor:
                 resource=f"rule collection group '{step.name}'",
                 needs=perms.READ_GROUPS,
             )
+        elif step.kind is Kind.SELECTOR:
+            found = get_or_none(
+                lambda: c.firewall_policy_kube_selector_groups.get(
+                    t.resource_group, t.firewall_policy, step.name
+                ),
+                resource=f"kube selector group '{step.name}'",
+                needs=perms.READ_SELECTORS,
+            )
         elif step.kind in (Kind.ROUTE_TABLE, Kind.TABLE_TAGS):
             found = get_or_none(
                 lambda: c.route_tables.get(t.route_table_resource_group, str(t.route_table)),
@@ -223,6 +231,27 @@ class Executor:
                     headers=headers,
                 ),
                 perms.WRITE_GROUP,
+            )
+        elif step.kind is Kind.SELECTOR and step.action is Action.DELETE:
+            selectors = c.firewall_policy_kube_selector_groups
+            call, needs = (
+                lambda: selectors.begin_delete(
+                    rg, t.firewall_policy, step.name, polling=poll(), headers=headers
+                ),
+                perms.DELETE_SELECTOR,
+            )
+        elif step.kind is Kind.SELECTOR:
+            selectors = c.firewall_policy_kube_selector_groups
+            call, needs = (
+                lambda: selectors.begin_create_or_update(
+                    rg,
+                    t.firewall_policy,
+                    step.name,
+                    models.FirewallPolicyKubeSelectorGroup(body),
+                    polling=poll(),
+                    headers=headers,
+                ),
+                perms.WRITE_SELECTOR,
             )
         elif step.kind is Kind.ROUTE_TABLE:
             call, needs = (

@@ -52,6 +52,7 @@ class _SavedPlan(_Strict):
     cloud: str = Field(min_length=1)
     target: _Target
     observed: dict[str, str | None]
+    read_selectors: bool
     steps: list[_Step]
     kept: list[str]
     unmanaged: list[str]
@@ -74,6 +75,7 @@ def plan_document(plan: Plan, *, cloud: str) -> dict[str, Any]:
             "subnets": [s.id for s in t.subnets],
         },
         "observed": dict(sorted(plan.observed.items())),
+        "read_selectors": plan.read_selectors,
         "steps": [
             {
                 "kind": str(s.kind),
@@ -205,6 +207,7 @@ def _to_plan(saved: _SavedPlan) -> Plan:
         unmanaged=tuple(saved.unmanaged),
         notes=tuple(saved.notes),
         observed=dict(saved.observed),
+        read_selectors=saved.read_selectors,
     )
 
 

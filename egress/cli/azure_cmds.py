@@ -360,7 +360,8 @@ def _apply_saved(path: Path, connect: Inputs, *, yes: bool, timeout: float) -> N
     connection = connection_for(inputs, plan.target.subscription_id)
     console = stderr_console()
     with network_client(connection) as client:
-        check_still_current(plan, read_live(client, plan.target), path)
+        live = read_live(client, plan.target, selectors=plan.read_selectors)
+        check_still_current(plan, live, path)
         render_plan(plan, console)
         if not plan.has_changes:
             return

@@ -32,6 +32,8 @@ ROUTES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(rf"^{_RG}/firewallPolicies/{_SEG}$", re.I), "policy"),
     (re.compile(rf"^{_RG}/firewallPolicies/{_SEG}/ruleCollectionGroups$", re.I), "rcg-list"),
     (re.compile(rf"^{_RG}/firewallPolicies/{_SEG}/ruleCollectionGroups/{_SEG}$", re.I), "rcg"),
+    (re.compile(rf"^{_RG}/firewallPolicies/{_SEG}/kubeSelectorGroups$", re.I), "ksg-list"),
+    (re.compile(rf"^{_RG}/firewallPolicies/{_SEG}/kubeSelectorGroups/{_SEG}$", re.I), "ksg"),
     (re.compile(rf"^{_RG}/routeTables/{_SEG}$", re.I), "table"),
     (re.compile(rf"^{_RG}/routeTables/{_SEG}/routes$", re.I), "route-list"),
     (re.compile(rf"^{_RG}/routeTables/{_SEG}/routes/{_SEG}$", re.I), "route"),
@@ -43,6 +45,8 @@ ACTION_TYPES = {
     "policy": "firewallPolicies",
     "rcg-list": "firewallPolicies/ruleCollectionGroups",
     "rcg": "firewallPolicies/ruleCollectionGroups",
+    "ksg-list": "firewallPolicies/kubeSelectorGroups",
+    "ksg": "firewallPolicies/kubeSelectorGroups",
     "table": "routeTables",
     "route-list": "routeTables/routes",
     "route": "routeTables/routes",
@@ -52,6 +56,7 @@ ACTION_TYPES = {
 RESOURCE_TYPES = {
     "policy": "Microsoft.Network/firewallPolicies",
     "rcg": "Microsoft.Network/firewallPolicies/ruleCollectionGroups",
+    "ksg": "Microsoft.Network/firewallPolicies/kubeSelectorGroups",
     "table": "Microsoft.Network/routeTables",
     "route": "Microsoft.Network/routeTables/routes",
     "vnet": "Microsoft.Network/virtualNetworks",
@@ -450,8 +455,8 @@ class ArmEmulator:
         self, kind: str, path: str, groups: tuple[str, ...], body: dict[str, Any]
     ) -> tuple[int, dict[str, str], dict[str, Any]]:
         policy = None
-        if kind == "rcg":
-            policy = path.rsplit("/ruleCollectionGroups/", 1)[0]
+        if kind in ("rcg", "ksg"):  # one writer per firewall policy, children included
+            policy = _policy_of(path)
             if self.store.get(policy) is None:
                 raise _not_found("policy", policy)
             self._refuse_if_busy(policy)
@@ -494,13 +499,18 @@ class ArmEmulator:
             if "afcManaged" in before:
                 props["afcManaged"] = before["afcManaged"]
         state = "Succeeded" if seeding else "Updating"
-        parent_kind = {"rcg": "policy", "route": "table", "subnet": "vnet"}.get(kind)
+        parent_kind = {"rcg": "policy", "ksg": "policy", "route": "table", "subnet": "vnet"}.get(
+            kind
+        )
         if parent_kind:
             parent = path.rsplit("/", 2)[0]
             if self.store.get(parent) is None:
                 raise _not_found(parent_kind, parent)
+        if kind == "ksg":
+            _validate_kube_selector_group(props)
         if kind == "rcg":
             _validate_rcg(props)
+            self._check_selector_references(path, props)
             props["size"] = f"{len(json.dumps(props)) / 1_000_000:.3f} MB"
         if kind == "route":
             _validate_route(props)
@@ -539,11 +549,13 @@ class ArmEmulator:
         self, kind: str, path: str, groups: tuple[str, ...]
     ) -> tuple[int, dict[str, str], dict[str, Any] | None]:
         policy = None
-        if kind == "rcg":
-            policy = path.rsplit("/ruleCollectionGroups/", 1)[0]
+        if kind in ("rcg", "ksg"):
+            policy = _policy_of(path)
             self._refuse_if_busy(policy)
         if self.store.get(path) is None:
             return 204, {}, None
+        if kind == "ksg":
+            self._refuse_if_referenced(path)
         self.store.delete(path)
         if kind in ("route", "subnet"):
             parent_doc = self.store.get(path.rsplit("/", 2)[0])
@@ -554,6 +566,42 @@ class ArmEmulator:
             path, policy=policy, is_delete=True, polls=self.lro_polls, seconds=self.lro_seconds
         )
         return 202, self._lro_headers(groups[0], op.op_id), None
+
+    def _selector_references(self, policy: str) -> dict[str, list[str]]:
+        """KSG id (lower-cased) -> the groups whose rules use it as sourceKubeSelectorGroups."""
+        found: dict[str, list[str]] = {}
+        for group in self.store.children(policy, "ruleCollectionGroups"):
+            for collection in group["properties"].get("ruleCollections") or []:
+                for rule in collection.get("rules") or []:
+                    for ref in rule.get("sourceKubeSelectorGroups") or []:
+                        found.setdefault(str(ref).lower(), []).append(group["name"])
+        return found
+
+    def _check_selector_references(self, path: str, props: dict[str, Any]) -> None:
+        """A rule may only name kube selector groups that exist in the same policy."""
+        policy = _policy_of(path).lower()
+        for collection in props.get("ruleCollections") or []:
+            for rule in collection.get("rules") or []:
+                for ref in map(str, rule.get("sourceKubeSelectorGroups") or []):
+                    if not ref.lower().startswith(policy + "/kubeselectorgroups/") or (
+                        self.store.get(ref) is None
+                    ):
+                        raise ArmError(
+                            400,
+                            "InvalidResourceReference",
+                            f"Rule '{rule.get('name')}' references kube selector group '{ref}', "
+                            "which does not exist in this firewall policy.",
+                        )
+
+    def _refuse_if_referenced(self, path: str) -> None:
+        users = self._selector_references(_policy_of(path)).get(path.lower())
+        if users:
+            raise ArmError(
+                400,
+                "KubeSelectorGroupInUse",
+                f"Kube selector group '{path.rsplit('/', 1)[1]}' is in use by rule collection "
+                f"group(s) {', '.join(sorted(set(users)))} and cannot be deleted.",
+            )
 
     def _lro_headers(self, sub: str, op_id: str) -> dict[str, str]:
         base = f"{self.url}/subscriptions/{sub}/providers/Microsoft.Network/locations/eastus"
@@ -645,6 +693,39 @@ def _check_conditions(current: dict[str, Any] | None, conditions: dict[str, str]
             "PreconditionFailed",
             f"The condition specified using HTTP conditional header(s) is not met ({failed}).",
         )
+
+
+def _policy_of(path: str) -> str:
+    """The firewall policy id of a policy child (rule collection group, kube selector group)."""
+    return re.split(r"/(?:ruleCollectionGroups|kubeSelectorGroups)/", path, flags=re.I)[0]
+
+
+SELECTOR_OPERATORS = frozenset({"In", "NotIn", "Exists", "DoesNotExist"})
+
+
+def _validate_kube_selector_group(props: dict[str, Any]) -> None:
+    """podSelector / namespaceSelector are Kubernetes LabelSelectors (matchLabels, expressions)."""
+    for key in set(props) - {"podSelector", "namespaceSelector"}:
+        raise ArmError(400, "InvalidRequestFormat", f"Unknown kube selector group property {key}.")
+    for which in ("podSelector", "namespaceSelector"):
+        selector = props.get(which)
+        if selector is None:
+            continue
+        labels = selector.get("matchLabels") or {}
+        if not isinstance(labels, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in labels.items()
+        ):
+            raise ArmError(400, "InvalidRequestFormat", f"{which}.matchLabels must map strings.")
+        for expression in selector.get("matchExpressions") or []:
+            operator, values = expression.get("operator"), expression.get("values") or []
+            if not expression.get("key") or operator not in SELECTOR_OPERATORS:
+                raise ArmError(400, "InvalidRequestFormat", f"{which} has an invalid expression.")
+            if (operator in ("In", "NotIn")) != bool(values):
+                raise ArmError(
+                    400,
+                    "InvalidRequestFormat",
+                    f"{which}: operator {operator} needs values only for In and NotIn.",
+                )
 
 
 def _validate_rcg(props: dict[str, Any]) -> None:

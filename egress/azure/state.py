@@ -108,6 +108,21 @@ class LiveState:
     read_selectors: bool = False  # whether the kube selector groups were listed at all
 
 
+def selector_group_body(
+    namespace_labels: tuple[tuple[str, str], ...], pod_labels: tuple[tuple[str, str], ...]
+) -> dict[str, Any]:
+    """A kube selector group's PUT body from label pairs (empty: match every namespace/pod).
+
+    The one place label pairs become REST; the compiled model's workload selectors feed it.
+    """
+    return {
+        "properties": {
+            "namespaceSelector": {"matchLabels": dict(sorted(namespace_labels))},
+            "podSelector": {"matchLabels": dict(sorted(pod_labels))},
+        }
+    }
+
+
 def network_rules_use_fqdns(groups: dict[str, dict[str, Any]]) -> bool:
     return any(
         rule.get("ruleType") == "NetworkRule" and rule.get("destinationFqdns")

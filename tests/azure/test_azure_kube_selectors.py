@@ -295,3 +295,24 @@ def test_the_emulator_validates_selectors_and_references_like_arm(
     groups.begin_delete(RG, POLICY, "g", polling=False)
     selectors.begin_delete(RG, POLICY, WEB, polling=False)
     assert arm.resource(WEB_ID) is None
+
+
+def test_label_pairs_render_to_the_selector_body_arm_accepts(
+    arm: ArmEmulator, client: NetworkManagementClient, base: DesiredState
+) -> None:
+    from egress.azure.state import selector_group_body
+
+    body = selector_group_body((("team", "shop"),), (("tier", "frontend"), ("app", "web")))
+    assert body == {
+        "properties": {
+            "namespaceSelector": {"matchLabels": {"team": "shop"}},
+            "podSelector": {"matchLabels": {"app": "web", "tier": "frontend"}},
+        }
+    }
+    every_pod = selector_group_body((), ())  # an empty selector matches everything, as in k8s
+    _run(client, _with_selectors(base, {WEB: body, "egress-all": every_pod}))
+    assert _doc(arm, WEB_ID)["properties"]["podSelector"] == body["properties"]["podSelector"]
+    arm.reset_log()
+    assert not make_plan(
+        client, _with_selectors(base, {WEB: body, "egress-all": every_pod}), TARGET
+    ).has_changes

@@ -40,7 +40,9 @@ TARGETS = {
         (
             "tests/azure/test_azure_diff.py",
             "tests/azure/test_azure_diff_fields.py",
+            "tests/azure/test_azure_diff_units.py",
             "tests/azure/test_azure_apply.py",
+            "tests/azure/test_azure_kube_selectors.py",
         ),
     ),
     "compliance": Target(

@@ -137,7 +137,10 @@ def _show(value: Any) -> str:
 
 def rule_summary(rule: dict[str, Any]) -> str:
     rule = clean(rule)
-    sources = _show(rule.get("sourceAddresses", []) + rule.get("sourceIpGroups", []))
+    selectors = [
+        f"pods of {str(ref).rsplit('/', 1)[-1]}" for ref in rule.get("sourceKubeSelectorGroups", [])
+    ]
+    sources = _show(rule.get("sourceAddresses", []) + rule.get("sourceIpGroups", []) + selectors)
     kind = rule.get("ruleType", "")
     if kind == "ApplicationRule":
         protocols = ", ".join(f"{p['protocolType']}:{p['port']}" for p in rule.get("protocols", []))

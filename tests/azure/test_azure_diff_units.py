@@ -17,11 +17,14 @@ from egress.azure.diff import (
     build_plan,
     comparable_group,
     group_details,
+    is_managed_group,
+    is_managed_table,
     observed_etags,
     rule_summary,
     with_route_table,
 )
 from egress.azure.state import AzureTarget, DesiredState, LiveState, SubnetRef
+from egress.errors import AzureApplyError, AzureConflictError, UsageError
 
 from azure_hub import POLICY, RG, SUB, SUBNET_ID, SUBNET_PROPERTIES
 
@@ -309,3 +312,159 @@ def test_observed_etags_cover_every_resource_read() -> None:
         "/s": "s",
         "/p/k": "k",
     }
+
+
+# --- ownership, DNS proxy, afcManaged, table settings and subnets, without Azure ----------
+
+
+def test_a_group_is_egress_s_only_with_the_prefix_and_every_rule_marked() -> None:
+    marked = _group(_collection("a", _rule("r1", "1"), _rule("r2", "2")))
+    assert is_managed_group("egress-aks", marked, "egress")
+    assert not is_managed_group("other-aks", marked, "egress")
+    half = copy.deepcopy(marked)
+    half["properties"]["ruleCollections"][0]["rules"][1]["description"] = "hand made"
+    assert not is_managed_group("egress-aks", half, "egress")
+    assert not is_managed_group("egress-aks", _group(_collection("a")), "egress")  # no rules
+    assert is_managed_table({"tags": {"managed-by": "egress"}})
+    assert not is_managed_table({"tags": {"managed-by": "someone"}})
+    assert not is_managed_table({"tags": {}}) and not is_managed_table(None)
+
+
+def _live(**kwargs: Any) -> LiveState:
+    return LiveState({"name": POLICY, "properties": kwargs.pop("policy", {})}, **kwargs)
+
+
+def test_groups_egress_does_not_own_are_left_alone_and_a_name_clash_stops_the_plan() -> None:
+    ours = _group(_collection("a", _rule("r1", "1")))
+    theirs = _group(_collection("a", {**_rule("r1", "1"), "description": "hand made"}))
+    desired = DesiredState("egress", {"egress-aks": ours}, None, dns_proxy_required=False)
+    plan = build_plan(desired, _live(groups={"Default": theirs, "egress-x": theirs}), TARGET)
+    assert plan.unmanaged == ("rule collection group Default", "rule collection group egress-x")
+    assert [(s.action, s.name) for s in plan.steps] == [(Action.CREATE, "egress-aks")]
+    with pytest.raises(AzureConflictError, match="not managed by egress"):
+        build_plan(desired, _live(groups={"egress-aks": theirs}), TARGET)
+    stale = _live(groups={"egress-old": ours})
+    assert build_plan(desired, stale, TARGET).kept == ("rule collection group egress-old",)
+    pruned = build_plan(desired, stale, TARGET, prune=True)
+    assert [(s.action, s.name) for s in pruned.steps][-1] == (Action.DELETE, "egress-old")
+    for bad, message in (
+        ({"other": ours}, "does not start with the managed prefix"),
+        ({"egress-x": theirs}, "description marker"),
+    ):
+        with pytest.raises(UsageError, match=message):
+            build_plan(DesiredState("egress", bad, None, False), _live(), TARGET)
+
+
+SEL_ID = "/subscriptions/s/resourceGroups/r/providers/Microsoft.Network/firewallPolicies/p"
+
+
+def test_selector_groups_used_by_foreign_groups_are_not_egress_s() -> None:
+    selector = {"properties": {"podSelector": {"matchLabels": {"app": "web"}}}}
+    foreign = _group(
+        _collection(
+            "a",
+            {
+                **_rule("r1", "1"),
+                "description": "hand made",
+                "sourceKubeSelectorGroups": [f"{SEL_ID}/kubeSelectorGroups/egress-shared"],
+            },
+        )
+    )
+    live = _live(
+        groups={"Default": foreign},
+        kube_selector_groups={"egress-shared": selector, "egress-old": selector, "afc": selector},
+    )
+    desired = DesiredState("egress", {}, None, False, kube_selector_groups={"egress-web": selector})
+    plan = build_plan(desired, live, TARGET, prune=True)
+    assert [(s.kind, s.action, s.name) for s in plan.steps] == [
+        (Kind.SELECTOR, Action.CREATE, "egress-web"),
+        (Kind.SELECTOR, Action.DELETE, "egress-old"),
+    ]
+    assert "kube selector group egress-shared" in plan.unmanaged
+    assert "kube selector group afc" in plan.unmanaged
+    assert build_plan(desired, live, TARGET).kept == ("kube selector group egress-old",)
+    clash = DesiredState(
+        "egress", {}, None, False, kube_selector_groups={"egress-shared": selector}
+    )
+    with pytest.raises(AzureConflictError, match="used by rule collection group"):
+        build_plan(clash, live, TARGET)
+    with pytest.raises(UsageError, match="does not start with the managed prefix"):
+        build_plan(
+            DesiredState("egress", {}, None, False, kube_selector_groups={"x": selector}),
+            live,
+            TARGET,
+        )
+    changed = {"properties": {"podSelector": {"matchLabels": {"app": "api"}}}}
+    live.kube_selector_groups["egress-web"] = selector | {"etag": 'W/"k"'}
+    update = build_plan(
+        DesiredState("egress", {}, None, False, kube_selector_groups={"egress-web": changed}),
+        live,
+        TARGET,
+    )
+    [step] = update.steps
+    assert (step.action, step.etag) == (Action.UPDATE, 'W/"k"')
+    assert step.details == (
+        '~ podSelector: {"matchLabels": {"app": "web"}} -> {"matchLabels": {"app": "api"}}',
+    )
+
+
+def test_fqdns_in_network_rules_need_the_dns_proxy() -> None:
+    desired = DesiredState("egress", {}, None, dns_proxy_required=True, dns_proxy_reason="ntp")
+    with pytest.raises(AzureApplyError, match=r"has DNS proxy disabled .* \(ntp\)"):
+        build_plan(desired, _live(), TARGET)
+    for settings in ({"enableProxy": True}, {"requireProxyForNetworkRules": False}):
+        build_plan(desired, _live(policy={"dnsSettings": settings}), TARGET)
+    with pytest.raises(AzureApplyError):
+        build_plan(desired, _live(policy={"dnsSettings": {"enableProxy": False}}), TARGET)
+
+
+def test_an_afc_managed_policy_refuses_group_and_selector_writes_only() -> None:
+    selector = {"properties": {"podSelector": {"matchLabels": {"app": "web"}}}}
+    afc = {"afcManaged": True}
+    group = DesiredState(
+        "egress", {"egress-aks": _group(_collection("a", _rule("r", "1")))}, None, False
+    )
+    sel = DesiredState("egress", {}, None, False, kube_selector_groups={"egress-web": selector})
+    for desired in (group, sel):
+        with pytest.raises(AzureApplyError, match="Azure Firewall for Containers"):
+            build_plan(desired, _live(policy=afc), TARGET)
+    assert not build_plan(DesiredState("egress", {}, None, False), _live(policy=afc), TARGET).steps
+
+
+TABLE_TARGET = AzureTarget(SUB, RG, POLICY, "rt", RG, (SubnetRef.parse(SUBNET_ID),))
+
+
+def test_subnets_are_associated_once_and_existing_table_settings_are_only_noted() -> None:
+    want_table = {
+        "location": "eastus",
+        "tags": {"managed-by": "egress"},
+        "properties": {"routes": [ROUTE], "disableBgpRoutePropagation": True},
+    }
+    desired = DesiredState("egress", {}, want_table, False)
+    subnet = {"id": SUBNET_ID, "etag": 'W/"s"', "properties": dict(SUBNET_PROPERTIES)}
+    have_table = {
+        "id": TABLE_ID,
+        "etag": 'W/"t"',
+        "tags": {"managed-by": "egress"},
+        "properties": {"routes": [ROUTE], "disableBgpRoutePropagation": False},
+    }
+    live = _live(route_table=have_table, subnets={SUBNET_ID: subnet})
+    plan = build_plan(desired, live, TABLE_TARGET)
+    [step] = plan.steps
+    assert (step.kind, step.etag) == (Kind.SUBNET, 'W/"s"')
+    assert step.details == (f"~ routeTable: (none) -> {TABLE_TARGET.route_table_id}",)
+    assert plan.notes == (
+        "route table rt has disableBgpRoutePropagation=false but the compiled policy wants "
+        "true; egress leaves existing table settings alone, change it yourself if intended.",
+    )
+    associated = copy.deepcopy(subnet)
+    associated["properties"]["routeTable"] = {"id": TABLE_TARGET.route_table_id.upper()}
+    have_table["properties"]["disableBgpRoutePropagation"] = True
+    again = build_plan(
+        desired, _live(route_table=have_table, subnets={SUBNET_ID: associated}), TABLE_TARGET
+    )
+    assert not again.steps and not again.notes
+    # No table yet and none to create: nothing to associate.
+    assert not build_plan(
+        DesiredState("egress", {}, None, False), _live(subnets={SUBNET_ID: subnet}), TABLE_TARGET
+    ).steps

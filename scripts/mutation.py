@@ -42,6 +42,7 @@ TARGETS = {
             "tests/azure/test_azure_diff.py",
             "tests/azure/test_azure_diff_fields.py",
             "tests/azure/test_azure_diff_units.py",
+            "tests/azure/test_azure_diff_plans.py",
         ),
     ),
     "compliance": Target(

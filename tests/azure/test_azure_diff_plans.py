@@ -425,3 +425,101 @@ def test_the_sentences_a_selector_plan_stops_with() -> None:
     for desired, error, sentence in cases:
         with pytest.raises(error, match=f"^{re.escape(sentence)}$"):
             build_plan(desired, live, NO_TABLE)
+
+
+# --- the remaining corners the mutation run pointed at -------------------------------------
+
+
+def test_a_failed_group_is_rewritten_whole() -> None:
+    body = _group(_collection("net", RULE))
+    failed = _azure(body, "f")
+    failed["properties"]["provisioningState"] = "Failed"
+    plan = build_plan(
+        _desired(groups={"egress-a": body}), _live(groups={"egress-a": failed}), NO_TABLE
+    )
+    assert plan.steps == (
+        Step(
+            Kind.GROUP,
+            Action.UPDATE,
+            "egress-a",
+            "f",
+            body,
+            ("~ provisioningState: Failed -> Succeeded (re-applied)",),
+        ),
+    )
+
+
+def test_a_new_collection_before_a_changed_one_reports_both() -> None:
+    desired = _group(_collection("a", RULE), _collection("b", RULE))
+    live = _azure(_group(_collection("b", {**RULE, "destinationPorts": ["9"]})), "1")
+    [step] = build_plan(
+        _desired(groups={"egress-a": desired}), _live(groups={"egress-a": live}), NO_TABLE
+    ).steps
+    assert step.details == (
+        "+ collection a (priority 100, Allow, 1 rule)",
+        "+   rule ntp: UDP from 10.42.1.0/24 to 10.9.0.4 port 123",
+        "~ collection b",
+        "~   rule ntp",
+        "~     destinationPorts: 9 -> 123",
+    )
+
+
+def test_every_subnet_not_yet_associated_gets_a_step() -> None:
+    second = SUBNET_ID.replace("aks-subnet", "aks-subnet-2")
+    target = AzureTarget(
+        SUB, RG, POLICY, "rt", RG, (SubnetRef.parse(SUBNET_ID), SubnetRef.parse(second))
+    )
+    subnets = {
+        SUBNET_ID: {"properties": {"routeTable": {"id": target.route_table_id}}},
+        second: {"etag": "2", "properties": {}},
+    }
+    tagged = {"managed-by": "egress", "egress-prefix": "egress"}
+    live = _live(route_table=_table(_azure(ROUTE, "r"), tags=tagged), subnets=subnets)
+    plan = build_plan(_desired(table=WANT_TABLE), live, target)
+    assert [(s.kind, s.name, s.etag) for s in plan.steps] == [
+        (Kind.SUBNET, "vnet-aks/aks-subnet-2", "2")
+    ]
+
+
+def test_read_only_route_fields_are_not_changes() -> None:
+    tagged = {"managed-by": "egress", "egress-prefix": "egress"}
+    live_route = copy.deepcopy(ROUTE)
+    live_route["properties"].update(hasBgpOverride=True, provisioningState="Succeeded")
+    live = _live(route_table=_table(_azure(live_route, "r"), tags=tagged), subnets=_subnet_there())
+    assert not build_plan(_desired(table=WANT_TABLE), live, TARGET).steps
+
+
+def test_dict_values_read_with_sorted_keys() -> None:
+    want = {"properties": {"podSelector": {"matchLabels": {"z": "1", "a": "2"}}}}
+    [step] = build_plan(_desired(kube_selector_groups={"egress-a": want}), _live(), NO_TABLE).steps
+    assert step.details == ('+ podSelector: {"matchLabels": {"a": "2", "z": "1"}}',)
+
+
+def test_the_dns_proxy_and_afc_sentences_in_full() -> None:
+    from egress.errors import AzureApplyError
+
+    for reason, shown in (("", ""), ("ntp uses FQDNs", " (ntp uses FQDNs)")):
+        desired = DesiredState("egress", {}, None, dns_proxy_required=True, dns_proxy_reason=reason)
+        sentence = (
+            f"firewall policy 'fp-hub' has DNS proxy disabled but the compiled network rules use "
+            f"FQDNs{shown}; enable it (az network firewall policy update --name fp-hub "
+            "--resource-group rg-hub --enable-dns-proxy true) and re-run."
+        )
+        with pytest.raises(AzureApplyError, match=f"^{re.escape(sentence)}$"):
+            build_plan(desired, _live(), NO_TABLE)
+    afc = LiveState({"name": POLICY, "properties": {"afcManaged": True}})
+    sentence = (
+        "firewall policy 'fp-hub' is managed by Azure Firewall for Containers (afcManaged) and is "
+        "read-only to other writers, so egress will not change its rule collection or kube "
+        "selector groups; manage it through AFC or pass --firewall-policy with a policy egress "
+        "may write."
+    )
+    with pytest.raises(AzureApplyError, match=f"^{re.escape(sentence)}$"):
+        build_plan(_desired(kube_selector_groups={"egress-a": SELECTOR}), afc, NO_TABLE)
+
+
+def test_the_plan_records_whether_selector_groups_were_read() -> None:
+    live = _live()
+    assert not build_plan(_desired(), live, NO_TABLE).read_selectors
+    live.read_selectors = True
+    assert build_plan(_desired(), live, NO_TABLE).read_selectors

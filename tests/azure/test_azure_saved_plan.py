@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from egress.azure.diff import Kind
 from egress.cli import app
 
 from azure_hub import POLICY, SUBNET_ID, TABLE_ID, Cli, rcg_id
@@ -187,3 +188,39 @@ def test_an_unwritable_out_path_is_an_environment_error(cli: Cli, tmp_path: Path
     assert result.exit_code == 5
     assert "cannot write the saved plan" in result.stderr
     assert not list(tmp_path.glob("missing-dir*"))
+
+
+def test_a_saved_plan_reads_back_as_the_same_plan(tmp_path: Path) -> None:
+    from egress.azure.diff import build_plan
+    from egress.azure.saved_plan import load_saved_plan, write_saved_plan
+    from egress.azure.state import AzureTarget, DesiredState, LiveState, SubnetRef
+
+    target = AzureTarget("sub-1", "rg-hub", POLICY, "rt", "rg-net", (SubnetRef.parse(SUBNET_ID),))
+    selector = {"properties": {"podSelector": {"matchLabels": {"app": "web"}}}}
+    route = {
+        "name": "egress-r",
+        "properties": {"addressPrefix": "0.0.0.0/0", "nextHopType": "None"},
+    }
+    desired = DesiredState(
+        "egress",
+        {},
+        {"location": "eastus", "tags": {"managed-by": "egress"}, "properties": {"routes": [route]}},
+        dns_proxy_required=False,
+        kube_selector_groups={"egress-web": selector},
+    )
+    live = LiveState(
+        {"id": "/p", "etag": "p", "name": POLICY, "properties": {}},
+        kube_selector_groups={"egress-old": {"id": "/p/k", "etag": "k", **selector}},
+        subnets={SUBNET_ID: {"id": SUBNET_ID, "etag": "s", "properties": {}}},
+        read_selectors=True,
+    )
+    plan = build_plan(desired, live, target, prune=True)
+    assert {s.kind for s in plan.steps} == {
+        Kind.ROUTE_TABLE,
+        Kind.SELECTOR,
+        Kind.SUBNET,
+    }
+    path = tmp_path / "p.json"
+    write_saved_plan(path, plan, cloud="AzureUSGovernment")
+    assert load_saved_plan(path) == (plan, "AzureUSGovernment")
+    assert [p.name for p in tmp_path.iterdir()] == ["p.json"]  # no temporary file left

@@ -47,7 +47,7 @@ TARGETS = {
     ),
     "compliance": Target(
         "egress/compliance.py",
-        ("tests/test_compliance.py", "tests/probe", "tests/report", "tests/store"),
+        ("tests/compliance", "tests/probe", "tests/report", "tests/store", "tests/metrics"),
     ),
     "judge": Target("egress/probe/judge.py", ("tests/probe",)),
     "queries": Target("egress/store/queries.py", ("tests/store", "tests/report")),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -108,21 +110,6 @@ class LiveState:
     read_selectors: bool = False  # whether the kube selector groups were listed at all
 
 
-def selector_group_body(
-    namespace_labels: tuple[tuple[str, str], ...], pod_labels: tuple[tuple[str, str], ...]
-) -> dict[str, Any]:
-    """A kube selector group's PUT body from label pairs (empty: match every namespace/pod).
-
-    The one place label pairs become REST; the compiled model's workload selectors feed it.
-    """
-    return {
-        "properties": {
-            "namespaceSelector": {"matchLabels": dict(sorted(namespace_labels))},
-            "podSelector": {"matchLabels": dict(sorted(pod_labels))},
-        }
-    }
-
-
 def network_rules_use_fqdns(groups: dict[str, dict[str, Any]]) -> bool:
     return any(
         rule.get("ruleType") == "NetworkRule" and rule.get("destinationFqdns")
@@ -134,6 +121,7 @@ def network_rules_use_fqdns(groups: dict[str, dict[str, Any]]) -> bool:
 
 def desired_from_policy(policy: CompiledPolicy) -> DesiredState:
     """Render the compiled policy with the same targets `egress compile` uses."""
+    from egress.targets import kube_selector_groups
     from egress.targets.azure_policy import rule_collection_group_bodies
     from egress.targets.route_table import route_table_body
 
@@ -145,7 +133,34 @@ def desired_from_policy(policy: CompiledPolicy) -> DesiredState:
         dns_proxy_required=policy.firewall.dns_proxy_required or network_rules_use_fqdns(groups),
         dns_proxy_reason=policy.firewall.dns_proxy_reason,
         route_table_name=policy.route_table.name,
+        kube_selector_groups=kube_selector_groups.group_bodies(policy),
     )
+
+
+_SELECTOR_REF = re.compile(r"/kubeSelectorGroups/([^/]+)$", re.I)
+
+
+def bind_selector_ids(desired: DesiredState, target: AzureTarget) -> DesiredState:
+    """Point every rule's sourceKubeSelectorGroups at the selector groups of `target`'s policy.
+
+    The compiler writes ids from the policy file's azure: scope (or placeholders without one);
+    the scope apply writes to can differ (flags, --from), and ARM needs the real ids.
+    """
+    if not desired.kube_selector_groups:
+        return desired
+    groups = copy.deepcopy(desired.groups)
+    for body in groups.values():
+        for collection in (body.get("properties") or {}).get("ruleCollections") or []:
+            for rule in collection.get("rules") or []:
+                refs = rule.get("sourceKubeSelectorGroups")
+                if refs:
+                    rule["sourceKubeSelectorGroups"] = [_bind(str(ref), target) for ref in refs]
+    return dataclasses.replace(desired, groups=groups)
+
+
+def _bind(ref: str, target: AzureTarget) -> str:
+    found = _SELECTOR_REF.search(ref)
+    return f"{target.policy_id}/kubeSelectorGroups/{found.group(1)}" if found else ref
 
 
 def _find(folder: Path, name: str) -> Path | None:

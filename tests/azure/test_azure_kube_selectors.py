@@ -297,22 +297,39 @@ def test_the_emulator_validates_selectors_and_references_like_arm(
     assert arm.resource(WEB_ID) is None
 
 
-def test_label_pairs_render_to_the_selector_body_arm_accepts(
-    arm: ArmEmulator, client: NetworkManagementClient, base: DesiredState
+def test_a_policy_with_workloads_applies_its_selector_groups_end_to_end(
+    cli: Cli, tmp_path: Path
 ) -> None:
-    from egress.azure.state import selector_group_body
-
-    body = selector_group_body((("team", "shop"),), (("tier", "frontend"), ("app", "web")))
-    assert body == {
-        "properties": {
-            "namespaceSelector": {"matchLabels": {"team": "shop"}},
-            "podSelector": {"matchLabels": {"app": "web", "tier": "frontend"}},
-        }
-    }
-    every_pod = selector_group_body((), ())  # an empty selector matches everything, as in k8s
-    _run(client, _with_selectors(base, {WEB: body, "egress-all": every_pod}))
-    assert _doc(arm, WEB_ID)["properties"]["podSelector"] == body["properties"]["podSelector"]
-    arm.reset_log()
-    assert not make_plan(
-        client, _with_selectors(base, {WEB: body, "egress-all": every_pod}), TARGET
-    ).has_changes
+    policy = tmp_path / "cluster.yaml"
+    policy.write_text(
+        "workloads:\n"
+        "  - {name: payments, namespace_labels: {team: payments}, pod_labels: {app: checkout}}\n"
+        "allow:\n"
+        "  - {name: stripe, fqdn: api.stripe.com, ports: ['https:443'], workloads: [payments]}\n"
+        # api.stripe.com: data only, never contacted
+    )
+    applied = cli.run("apply", "--yes", "--policy", str(policy))
+    assert applied.exit_code == 0, applied.output
+    selector_id = f"{POLICY_ID}/kubeSelectorGroups/egress-payments"
+    stored = _doc(cli.arm, selector_id)["properties"]
+    assert stored["podSelector"] == {"matchLabels": {"app": "checkout"}}
+    assert stored["namespaceSelector"] == {"matchLabels": {"team": "payments"}}
+    writes = cli.arm.accepted_writes()
+    assert writes.index(f"PUT {selector_id}") < min(
+        i for i, w in enumerate(writes) if "/ruleCollectionGroups/" in w
+    )
+    # The policy file has no azure: scope, so the compiler wrote placeholder ids; apply bound
+    # them to the policy it writes to, which ARM (the emulator) checks on the group PUT.
+    references = [
+        ref
+        for name in ("egress-aks", "egress-user")
+        if (group := cli.arm.resource(rcg_id(name))) is not None
+        for collection in group["properties"]["ruleCollections"]
+        for rule in collection["rules"]
+        for ref in rule.get("sourceKubeSelectorGroups") or []
+    ]
+    assert references == [selector_id]
+    cli.arm.reset_log()
+    again = cli.run("plan", "--policy", str(policy))
+    assert again.exit_code == 0, again.output
+    assert cli.arm.writes == 0

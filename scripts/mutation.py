@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 class Target:
     source: str
     tests: tuple[str, ...]
+    ignore: tuple[str, ...] = ()  # timing-sensitive under load; a flaky clean run stops mutmut
 
 
 # Test subsets: the fast tests that exercise each module; mutmut runs, per mutant, only those
@@ -48,6 +49,7 @@ TARGETS = {
     "compliance": Target(
         "egress/compliance.py",
         ("tests/compliance", "tests/probe", "tests/report", "tests/store", "tests/metrics"),
+        ignore=("tests/probe/test_runner.py",),
     ),
     "judge": Target("egress/probe/judge.py", ("tests/probe",)),
     "queries": Target("egress/store/queries.py", ("tests/store", "tests/report")),
@@ -89,6 +91,7 @@ def _config(target: Target) -> str:
         "    no:cacheprovider",
         "    -m",
         "    not netns",
+        *(f"    --ignore={path}" for path in target.ignore),
     ]
     return "\n".join(lines) + "\n"
 
@@ -118,6 +121,8 @@ def run_one(name: str, target: Target, work: Path, max_children: int, max_second
         check=False,
         capture_output=True,
     )
+    if "Failed to run clean test" in log.read_text(errors="replace"):
+        print(f"{target.source}: the unmutated tests failed, no score; see {log}", flush=True)
     stats_file = work / "mutants" / "mutmut-cicd-stats.json"
     stats = json.loads(stats_file.read_text()) if stats_file.exists() else {}
     results = subprocess.run(

@@ -48,7 +48,7 @@ TARGETS = {
     ),
     "compliance": Target(
         "egress/compliance.py",
-        ("tests/compliance", "tests/probe", "tests/report", "tests/store", "tests/metrics"),
+        ("tests/compliance", "tests/probe", "tests/report", "tests/metrics"),
         ignore=("tests/probe/test_runner.py",),
     ),
     "judge": Target("egress/probe/judge.py", ("tests/probe",)),

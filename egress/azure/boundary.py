@@ -150,6 +150,11 @@ def _message(
             )
         if status == 404:
             return AzureNotFoundError(f"{resource} was not found ({code or 'NotFound'}).")
+        if status == 412:
+            return AzureConflictError(
+                f"{resource} was changed by someone else since the plan (412 Precondition "
+                "Failed); nothing was overwritten, run egress plan again to review it."
+            )
         if status == 409:
             return AzureApplyError(
                 f"Azure refused to change {resource} because of a conflict ({code}: {text}); "

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -25,6 +26,7 @@ class Kind(StrEnum):
     TABLE_TAGS = "route table tags"
     ROUTE = "route"
     GROUP = "rule collection group"
+    SELECTOR = "kube selector group"
     SUBNET = "subnet"
 
 
@@ -49,13 +51,19 @@ class Step:
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """Ordered writes (route table, then groups, then subnets) plus what is left alone."""
+    """Ordered writes (route table, then groups, then subnets) plus what is left alone.
+
+    `observed` holds the etag of every resource the plan read, by resource id: a saved plan is
+    applied only while all of them are unchanged.
+    """
 
     target: AzureTarget
     steps: tuple[Step, ...]
     kept: tuple[str, ...] = ()  # managed but no longer desired; deleted only with --prune
     unmanaged: tuple[str, ...] = ()  # never touched
     notes: tuple[str, ...] = ()  # differences egress deliberately leaves alone
+    observed: dict[str, str | None] = field(default_factory=dict)
+    read_selectors: bool = False  # the kube selector groups were listed (and are in observed)
 
     @property
     def has_changes(self) -> bool:
@@ -129,7 +137,10 @@ def _show(value: Any) -> str:
 
 def rule_summary(rule: dict[str, Any]) -> str:
     rule = clean(rule)
-    sources = _show(rule.get("sourceAddresses", []) + rule.get("sourceIpGroups", []))
+    selectors = [
+        f"pods of {str(ref).rsplit('/', 1)[-1]}" for ref in rule.get("sourceKubeSelectorGroups", [])
+    ]
+    sources = _show(rule.get("sourceAddresses", []) + rule.get("sourceIpGroups", []) + selectors)
     kind = rule.get("ruleType", "")
     if kind == "ApplicationRule":
         protocols = ", ".join(f"{p['protocolType']}:{p['port']}" for p in rule.get("protocols", []))
@@ -280,6 +291,79 @@ def _group_steps(
     return steps, kept, [f"rule collection group {n}" for n in unmanaged]
 
 
+def _selector_props(body: dict[str, Any]) -> Any:
+    return clean(body.get("properties") or {})
+
+
+def _selector_users(live: LiveState, groups: set[str]) -> dict[str, list[str]]:
+    """Kube selector group name -> which of `groups` have rules using it as a source."""
+    users: dict[str, list[str]] = {}
+    for group in sorted(groups):
+        collections = (live.groups[group].get("properties") or {}).get("ruleCollections") or []
+        for collection in collections:
+            for rule in collection.get("rules") or []:
+                for ref in rule.get("sourceKubeSelectorGroups") or []:
+                    name = str(ref).rstrip("/").rsplit("/", 1)[-1]
+                    if group not in users.setdefault(name, []):
+                        users[name].append(group)
+    return users
+
+
+def _selector_steps(
+    desired: DesiredState, live: LiveState, prune: bool, unmanaged_groups: set[str]
+) -> tuple[list[Step], list[Step], list[str], list[str]]:
+    """Creates/updates (before the groups that use them), deletes (after), kept, left alone.
+
+    Kube selector groups carry no tags or descriptions, so one is egress's when its name has
+    the managed prefix and no rule collection group egress does not own uses it: changing or
+    deleting it then cannot alter anyone else's rules.
+    """
+    foreign_users = _selector_users(live, unmanaged_groups)
+    unmanaged = sorted(
+        n
+        for n in live.kube_selector_groups
+        if not n.startswith(desired.prefix) or n in foreign_users
+    )
+    upserts: list[Step] = []
+    for name, body in desired.kube_selector_groups.items():
+        if not name.startswith(desired.prefix):
+            raise UsageError(
+                f"kube selector group '{name}' does not start with the managed prefix "
+                f"'{desired.prefix}'; egress only writes selector groups it recognises as its own."
+            )
+        current = live.kube_selector_groups.get(name)
+        if current is not None and name in unmanaged:
+            raise AzureConflictError(
+                f"kube selector group '{name}' in firewall policy '{live.policy.get('name')}' is "
+                f"used by rule collection group(s) {', '.join(foreign_users[name])}, which egress "
+                "does not manage, so egress may not change it; rename it, nothing was written."
+            )
+        want = _selector_props(body)
+        if current is None:
+            lines = tuple(f"+ {k}: {_show(v)}" for k, v in sorted(want.items()))
+            upserts.append(Step(Kind.SELECTOR, Action.CREATE, name, None, body, lines))
+        elif _failed(current):
+            line = "~ provisioningState: Failed -> Succeeded (re-applied)"
+            upserts.append(
+                Step(Kind.SELECTOR, Action.UPDATE, name, current.get("etag"), body, (line,))
+            )
+        elif want != _selector_props(current):
+            lines = tuple(_field_changes("", want, _selector_props(current)))
+            upserts.append(
+                Step(Kind.SELECTOR, Action.UPDATE, name, current.get("etag"), body, lines)
+            )
+    deletes: list[Step] = []
+    kept: list[str] = []
+    stale = set(live.kube_selector_groups) - set(desired.kube_selector_groups) - set(unmanaged)
+    for name in sorted(stale):
+        if prune:
+            etag = live.kube_selector_groups[name].get("etag")
+            deletes.append(Step(Kind.SELECTOR, Action.DELETE, name, etag, None))
+        else:
+            kept.append(f"kube selector group {name}")
+    return upserts, deletes, kept, [f"kube selector group {n}" for n in unmanaged]
+
+
 def _table_steps(
     desired: DesiredState, live: LiveState, target: AzureTarget, prune: bool
 ) -> tuple[list[Step], list[str], list[str]]:
@@ -384,12 +468,70 @@ def _subnet_steps(live: LiveState, target: AzureTarget, table_exists: bool) -> l
                 Action.UPDATE,
                 f"{subnet.vnet}/{subnet.name}",
                 doc.get("etag"),
-                None,
+                with_route_table(doc, target.route_table_id),
                 (line,),
                 subnet,
             )
         )
     return steps
+
+
+def with_route_table(subnet: dict[str, Any], route_table_id: str) -> dict[str, Any]:
+    """The subnet as read, with only properties.routeTable changed (NSG etc. survive)."""
+    body = copy.deepcopy(subnet)
+    for read_only in ("etag", "type"):
+        body.pop(read_only, None)
+    props = body.setdefault("properties", {})
+    props.pop("provisioningState", None)
+    props["routeTable"] = {"id": route_table_id}
+    return body
+
+
+def observed_etags(live: LiveState) -> dict[str, str | None]:
+    """The etag of every resource a plan was based on, by lower-cased resource id."""
+    docs = [
+        live.policy,
+        *live.groups.values(),
+        *live.kube_selector_groups.values(),
+        *live.subnets.values(),
+    ]
+    if live.route_table is not None:
+        docs.append(live.route_table)
+        docs += (live.route_table.get("properties") or {}).get("routes") or []
+    return {str(doc.get("id", "")).lower(): doc.get("etag") for doc in docs if doc.get("id")}
+
+
+def already_applied(step: Step, doc: dict[str, Any] | None) -> bool:
+    """Whether Azure already holds what `step` would write (a re-sent write that had landed)."""
+    body = step.body or {}
+    if step.action is Action.DELETE:
+        return doc is None
+    if doc is None:
+        return False
+    if step.kind is Kind.GROUP:
+        return comparable_group(doc) == comparable_group(body)
+    if step.kind is Kind.SELECTOR:
+        return bool(_selector_props(doc) == _selector_props(body))
+    if step.kind is Kind.ROUTE:
+        return _route_props(doc) == _route_props(body)
+    tags = {str(k): str(v) for k, v in (doc.get("tags") or {}).items()}
+    if step.kind in (Kind.ROUTE_TABLE, Kind.TABLE_TAGS):
+        wanted_tags = {str(k): str(v) for k, v in (body.get("tags") or {}).items()}
+        if any(tags.get(k) != v for k, v in wanted_tags.items()):
+            return False
+        if step.kind is Kind.TABLE_TAGS:
+            return True
+        have = {r.get("name"): _route_props(r) for r in _routes_of(doc)}
+        return have == {r.get("name"): _route_props(r) for r in _routes_of(body)}
+    return _table_of(doc).lower() == _table_of(body).lower()  # a subnet: its association
+
+
+def _table_of(subnet: dict[str, Any]) -> str:
+    return str(((subnet.get("properties") or {}).get("routeTable") or {}).get("id") or "")
+
+
+def _routes_of(table: dict[str, Any]) -> list[dict[str, Any]]:
+    return list((table.get("properties") or {}).get("routes") or [])
 
 
 def _table_setting_notes(
@@ -426,6 +568,19 @@ def check_dns_proxy(desired: DesiredState, live: LiveState, target: AzureTarget)
     )
 
 
+def check_not_afc_managed(live: LiveState, target: AzureTarget, steps: list[Step]) -> None:
+    """Azure Firewall for Containers owns an `afcManaged` policy; other writers keep off it."""
+    if not (live.policy.get("properties") or {}).get("afcManaged"):
+        return
+    if any(step.kind in (Kind.GROUP, Kind.SELECTOR) for step in steps):
+        raise AzureApplyError(
+            f"firewall policy '{target.firewall_policy}' is managed by Azure Firewall for "
+            "Containers (afcManaged) and is read-only to other writers, so egress will not "
+            "change its rule collection or kube selector groups; manage it through AFC or pass "
+            "--firewall-policy with a policy egress may write."
+        )
+
+
 def build_plan(
     desired: DesiredState, live: LiveState, target: AzureTarget, *, prune: bool = False
 ) -> Plan:
@@ -433,15 +588,24 @@ def build_plan(
     check_dns_proxy(desired, live, target)
     table_steps, table_kept, table_unmanaged = _table_steps(desired, live, target, prune)
     group_steps, group_kept, group_unmanaged = _group_steps(desired, live, prune)
+    unmanaged_groups = {n.removeprefix("rule collection group ") for n in group_unmanaged}
+    upserts, deletes, selectors_kept, selectors_unmanaged = _selector_steps(
+        desired, live, prune, unmanaged_groups
+    )
     notes = _table_setting_notes(desired, live, target)
     table_exists = live.route_table is not None or any(
         s.kind is Kind.ROUTE_TABLE for s in table_steps
     )
     subnet_steps = _subnet_steps(live, target, table_exists)
+    # Selector groups are written before the rules that name them, deleted after.
+    steps = table_steps + upserts + group_steps + deletes + subnet_steps
+    check_not_afc_managed(live, target, steps)
     return Plan(
         target=target,
-        steps=tuple(table_steps + group_steps + subnet_steps),
-        kept=tuple(table_kept + group_kept),
-        unmanaged=tuple(group_unmanaged + table_unmanaged),
+        steps=tuple(steps),
+        kept=tuple(table_kept + group_kept + selectors_kept),
+        unmanaged=tuple(group_unmanaged + selectors_unmanaged + table_unmanaged),
         notes=notes,
+        observed=observed_etags(live),
+        read_selectors=live.read_selectors,
     )

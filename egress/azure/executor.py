@@ -1,13 +1,13 @@
-"""Run a plan's writes one at a time, checking etags first and following each long operation."""
+"""Run a plan's writes one at a time, each conditional on the etag the plan saw (If-Match)."""
 
 from __future__ import annotations
 
-import copy
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from azure.core import exceptions as core
 from azure.mgmt.core.polling.arm_polling import ARMPolling
 
 from egress import azure_facts as perms
@@ -17,13 +17,15 @@ from egress.azure.boundary import (
     get_or_none,
     map_azure_errors,
 )
-from egress.azure.diff import Action, Kind, Plan, Step
+from egress.azure.diff import Action, Kind, Plan, Step, already_applied
 from egress.azure.state import read_subnet
 from egress.errors import AzureApplyError, AzureConflictError
 
 if TYPE_CHECKING:
     from azure.core.polling import LROPoller
     from azure.mgmt.network import NetworkManagementClient
+
+T = TypeVar("T")
 
 
 class PollingDeadlineError(Exception):
@@ -120,23 +122,15 @@ class Executor:
                 )
             self._reporter.begin(label)
             step_started = time.monotonic()
-            fresh = self._fresh(step)
-            if (fresh or {}).get("etag") != step.etag:
-                raise AzureConflictError(
-                    f"{step.kind} '{step.name}' changed in Azure since the plan was made "
-                    f"(etag {step.etag or 'absent'} is now "
-                    f"{(fresh or {}).get('etag') or 'absent'}); nothing was overwritten, run "
-                    "egress apply again to review the new plan."
-                )
-            poller = self._write(step, fresh, step_started)
+            poller = self._write(step, step_started)
             writes += 1
             if poller is not None:
                 self._follow(poller, label)
             self._reporter.end(label, time.monotonic() - step_started)
         return ApplyResult(writes=writes, seconds=time.monotonic() - started)
 
-    # --- reads just before each write -------------------------------------------------
-    def _fresh(self, step: Step) -> dict[str, Any] | None:
+    # --- reads (only after a 412, to tell our own re-sent write from someone else's) ---
+    def _read(self, step: Step) -> dict[str, Any] | None:
         t, c = self._target, self._client
         found: Any
         if step.kind is Kind.GROUP:
@@ -146,6 +140,14 @@ class Executor:
                 ),
                 resource=f"rule collection group '{step.name}'",
                 needs=perms.READ_GROUPS,
+            )
+        elif step.kind is Kind.SELECTOR:
+            found = get_or_none(
+                lambda: c.firewall_policy_kube_selector_groups.get(
+                    t.resource_group, t.firewall_policy, step.name
+                ),
+                resource=f"kube selector group '{step.name}'",
+                needs=perms.READ_SELECTORS,
             )
         elif step.kind in (Kind.ROUTE_TABLE, Kind.TABLE_TAGS):
             found = get_or_none(
@@ -164,10 +166,33 @@ class Executor:
             return read_subnet(c, step.subnet)
         return dict(found.as_dict()) if found is not None else None
 
+    def _conditional(self, step: Step, call: Callable[[], T]) -> Callable[[], T | None]:
+        """`call` sent with the plan's precondition; a 412 stops the run (None: already done).
+
+        The SDK pipeline re-sends a write whose answer was lost; that second copy meets its own
+        first copy and gets 412. If Azure already holds exactly the planned body, the write landed
+        and nothing of anyone else's is lost; otherwise someone else changed the resource.
+        """
+
+        def attempt() -> T | None:
+            try:
+                return call()
+            except core.HttpResponseError as error:
+                if error.status_code != 412:
+                    raise
+            if already_applied(step, self._read(step)):
+                return None
+            condition = f"If-Match {step.etag}" if step.etag else "If-None-Match *"
+            raise AzureConflictError(
+                f"{step.kind} '{step.name}' was changed by someone else since the plan (Azure "
+                f"answered 412 Precondition Failed to {condition}); nothing was overwritten and "
+                "nothing further was written, run egress plan again to review the new state."
+            )
+
+        return attempt
+
     # --- writes ----------------------------------------------------------------------
-    def _write(
-        self, step: Step, fresh: dict[str, Any] | None, started: float
-    ) -> LROPoller[Any] | None:
+    def _write(self, step: Step, started: float) -> LROPoller[Any] | None:
         from azure.mgmt.network import models
 
         label = _label(step)
@@ -183,12 +208,15 @@ class Executor:
         t, c = self._target, self._client
         rg, table_rg, table = t.resource_group, t.route_table_resource_group, str(t.route_table)
         body = step.body or {}
+        headers = preconditions(step)
         call: Callable[[], Any]
         needs: tuple[str, ...]
         if step.kind is Kind.GROUP and step.action is Action.DELETE:
             groups = c.firewall_policy_rule_collection_groups
             call, needs = (
-                lambda: groups.begin_delete(rg, t.firewall_policy, step.name, polling=poll()),
+                lambda: groups.begin_delete(
+                    rg, t.firewall_policy, step.name, polling=poll(), headers=headers
+                ),
                 perms.DELETE_GROUP,
             )
         elif step.kind is Kind.GROUP:
@@ -200,48 +228,76 @@ class Executor:
                     step.name,
                     models.FirewallPolicyRuleCollectionGroup(body),
                     polling=poll(),
+                    headers=headers,
                 ),
                 perms.WRITE_GROUP,
+            )
+        elif step.kind is Kind.SELECTOR and step.action is Action.DELETE:
+            selectors = c.firewall_policy_kube_selector_groups
+            call, needs = (
+                lambda: selectors.begin_delete(
+                    rg, t.firewall_policy, step.name, polling=poll(), headers=headers
+                ),
+                perms.DELETE_SELECTOR,
+            )
+        elif step.kind is Kind.SELECTOR:
+            selectors = c.firewall_policy_kube_selector_groups
+            call, needs = (
+                lambda: selectors.begin_create_or_update(
+                    rg,
+                    t.firewall_policy,
+                    step.name,
+                    models.FirewallPolicyKubeSelectorGroup(body),
+                    polling=poll(),
+                    headers=headers,
+                ),
+                perms.WRITE_SELECTOR,
             )
         elif step.kind is Kind.ROUTE_TABLE:
             call, needs = (
                 lambda: c.route_tables.begin_create_or_update(
-                    table_rg, table, models.RouteTable(body), polling=poll()
+                    table_rg, table, models.RouteTable(body), polling=poll(), headers=headers
                 ),
                 perms.WRITE_ROUTE_TABLE,
             )
         elif step.kind is Kind.TABLE_TAGS:
+            tags = models.TagsObject(tags=body["tags"])
+            tag_call = self._conditional(
+                step, lambda: c.route_tables.update_tags(table_rg, table, tags, headers=headers)
+            )
             with map_azure_errors(f"route table '{table}'", needs=perms.WRITE_ROUTE_TABLE):
-                c.route_tables.update_tags(table_rg, table, models.TagsObject(tags=body["tags"]))
+                tag_call()
             return None
         elif step.kind is Kind.ROUTE and step.action is Action.DELETE:
             call, needs = (
-                lambda: c.routes.begin_delete(table_rg, table, step.name, polling=poll()),
+                lambda: c.routes.begin_delete(
+                    table_rg, table, step.name, polling=poll(), headers=headers
+                ),
                 perms.DELETE_ROUTE,
             )
         elif step.kind is Kind.ROUTE:
             call, needs = (
                 lambda: c.routes.begin_create_or_update(
-                    table_rg, table, step.name, models.Route(body), polling=poll()
+                    table_rg, table, step.name, models.Route(body), polling=poll(), headers=headers
                 ),
                 perms.WRITE_ROUTE,
             )
         else:
             subnet = step.subnet
-            assert subnet is not None and fresh is not None
-            subnet_body = _with_route_table(fresh, t.route_table_id)
+            assert subnet is not None
             call, needs = (
                 lambda: c.subnets.begin_create_or_update(
                     subnet.resource_group,
                     subnet.vnet,
                     subnet.name,
-                    models.Subnet(subnet_body),
+                    models.Subnet(body),
                     polling=poll(),
+                    headers=headers,
                 ),
                 perms.WRITE_SUBNET,
             )
-        poller: LROPoller[Any] = call_with_conflict_retry(
-            call,
+        poller: LROPoller[Any] | None = call_with_conflict_retry(
+            self._conditional(step, call),
             resource=f"{step.kind} '{step.name}'",
             needs=needs,
             settings=self._retry,
@@ -262,12 +318,8 @@ class Executor:
             ) from None
 
 
-def _with_route_table(subnet: dict[str, Any], route_table_id: str) -> dict[str, Any]:
-    """The subnet as read, with only properties.routeTable changed (NSG etc. survive)."""
-    body = copy.deepcopy(subnet)
-    for read_only in ("etag", "type"):
-        body.pop(read_only, None)
-    props = body.setdefault("properties", {})
-    props.pop("provisioningState", None)
-    props["routeTable"] = {"id": route_table_id}
-    return body
+def preconditions(step: Step) -> dict[str, str]:
+    """The request headers that make a write conditional on the state the plan saw."""
+    if step.action is Action.CREATE:
+        return {"If-None-Match": "*"}
+    return {"If-Match": step.etag or "*"}

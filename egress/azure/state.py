@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +23,7 @@ if TYPE_CHECKING:
 
 # The files `egress compile` writes, named by their targets.
 GROUPS_FILE = AzurePolicyTarget.files[0]  # rule-collection-groups.json
+SELECTORS_FILE = AzurePolicyTarget.files[1]  # kube-selector-groups.json
 (ROUTE_TABLE_FILE,) = RouteTableTarget.files
 (ARM_TEMPLATE_FILE,) = ArmTemplateTarget.files  # has the route table name as a parameter default
 MANAGED_TAG = perms.MANAGED_BY_TAG
@@ -91,6 +94,8 @@ class DesiredState:
     dns_proxy_required: bool
     dns_proxy_reason: str = ""
     route_table_name: str | None = None  # the compiled name, when known
+    # Kube selector group name -> {"properties": {"podSelector", "namespaceSelector"}}
+    kube_selector_groups: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -101,6 +106,8 @@ class LiveState:
     groups: dict[str, dict[str, Any]] = field(default_factory=dict)
     route_table: dict[str, Any] | None = None
     subnets: dict[str, dict[str, Any]] = field(default_factory=dict)  # by subnet id
+    kube_selector_groups: dict[str, dict[str, Any]] = field(default_factory=dict)
+    read_selectors: bool = False  # whether the kube selector groups were listed at all
 
 
 def network_rules_use_fqdns(groups: dict[str, dict[str, Any]]) -> bool:
@@ -114,6 +121,7 @@ def network_rules_use_fqdns(groups: dict[str, dict[str, Any]]) -> bool:
 
 def desired_from_policy(policy: CompiledPolicy) -> DesiredState:
     """Render the compiled policy with the same targets `egress compile` uses."""
+    from egress.targets import kube_selector_groups
     from egress.targets.azure_policy import rule_collection_group_bodies
     from egress.targets.route_table import route_table_body
 
@@ -125,7 +133,34 @@ def desired_from_policy(policy: CompiledPolicy) -> DesiredState:
         dns_proxy_required=policy.firewall.dns_proxy_required or network_rules_use_fqdns(groups),
         dns_proxy_reason=policy.firewall.dns_proxy_reason,
         route_table_name=policy.route_table.name,
+        kube_selector_groups=kube_selector_groups.group_bodies(policy),
     )
+
+
+_SELECTOR_REF = re.compile(r"/kubeSelectorGroups/([^/]+)$", re.I)
+
+
+def bind_selector_ids(desired: DesiredState, target: AzureTarget) -> DesiredState:
+    """Point every rule's sourceKubeSelectorGroups at the selector groups of `target`'s policy.
+
+    The compiler writes ids from the policy file's azure: scope (or placeholders without one);
+    the scope apply writes to can differ (flags, --from), and ARM needs the real ids.
+    """
+    if not desired.kube_selector_groups:
+        return desired
+    groups = copy.deepcopy(desired.groups)
+    for body in groups.values():
+        for collection in (body.get("properties") or {}).get("ruleCollections") or []:
+            for rule in collection.get("rules") or []:
+                refs = rule.get("sourceKubeSelectorGroups")
+                if refs:
+                    rule["sourceKubeSelectorGroups"] = [_bind(str(ref), target) for ref in refs]
+    return dataclasses.replace(desired, groups=groups)
+
+
+def _bind(ref: str, target: AzureTarget) -> str:
+    found = _SELECTOR_REF.search(ref)
+    return f"{target.policy_id}/kubeSelectorGroups/{found.group(1)}" if found else ref
 
 
 def _find(folder: Path, name: str) -> Path | None:
@@ -166,6 +201,8 @@ def desired_from_dir(folder: Path, *, prefix: str | None = None) -> DesiredState
         raise UsageError(
             f"cannot tell the managed name prefix from {folder}; pass --managed-prefix."
         )
+    selectors_path = _find(folder, SELECTORS_FILE)
+    selectors = _read_json(selectors_path) if selectors_path else {}
     template_path = _find(folder, ARM_TEMPLATE_FILE)
     template = _read_json(template_path) if template_path else {}
     table_name = (template.get("parameters") or {}).get("routeTableName", {}).get("defaultValue")
@@ -176,6 +213,7 @@ def desired_from_dir(folder: Path, *, prefix: str | None = None) -> DesiredState
         dns_proxy_required=network_rules_use_fqdns(groups),
         dns_proxy_reason="network rules in the compiled groups use destinationFqdns",
         route_table_name=str(table_name) if table_name else None,
+        kube_selector_groups=selectors,
     )
 
 
@@ -183,8 +221,14 @@ def _as_dict(model: Any) -> dict[str, Any]:
     return dict(model.as_dict())
 
 
-def read_live(client: NetworkManagementClient, target: AzureTarget) -> LiveState:
-    """GET the firewall policy, its groups, the route table and the subnets (reads only)."""
+def read_live(
+    client: NetworkManagementClient, target: AzureTarget, *, selectors: bool = False
+) -> LiveState:
+    """GET the firewall policy, its groups, the route table and the subnets (reads only).
+
+    Kube selector groups (Azure Firewall for Containers) are listed only with `selectors`: when
+    the compiled policy has some, or --prune may remove stale ones.
+    """
     policy_name, rg = target.firewall_policy, target.resource_group
     policy = get_or_none(
         lambda: client.firewall_policies.get(rg, policy_name),
@@ -203,6 +247,14 @@ def read_live(client: NetworkManagementClient, target: AzureTarget) -> LiveState
     with map_azure_errors(f"rule collection groups of '{policy_name}'", needs=perms.READ_GROUPS):
         for group in client.firewall_policy_rule_collection_groups.list(rg, policy_name):
             live.groups[str(group.name)] = _as_dict(group)
+    if selectors:
+        operations = client.firewall_policy_kube_selector_groups
+        with map_azure_errors(
+            f"kube selector groups of '{policy_name}'", needs=perms.READ_SELECTORS
+        ):
+            for selector in operations.list(rg, policy_name):
+                live.kube_selector_groups[str(selector.name)] = _as_dict(selector)
+        live.read_selectors = True
     if target.route_table:
         table_name, table_rg = target.route_table, target.route_table_resource_group
         table = get_or_none(

@@ -5,6 +5,7 @@ Azure modules are imported inside the command bodies so `egress --help` stays fa
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -204,6 +205,26 @@ def planned(inputs: Inputs) -> Iterator[tuple[Plan, NetworkManagementClient, Con
         yield make_plan(client, desired, target, prune=inputs.prune), client, connection
 
 
+Out = Annotated[
+    Path | None,
+    typer.Option(
+        "--out",
+        help="Also save the plan (changes + etags) for `egress apply FILE`.",
+        dir_okay=False,
+    ),
+]
+SavedPlanFile = Annotated[
+    Path | None,
+    typer.Argument(help="A plan saved by `egress plan --out`: apply exactly it.", dir_okay=False),
+]
+# What a saved plan fixes: with a plan file, apply takes only how to connect and confirm.
+PLAN_DECIDES = (
+    "policy", "from_dir", "region", "cloud", "feature", "subscription", "resource_group",
+    "firewall_policy", "route_table", "route_table_resource_group", "subnet_id", "prune",
+    "managed_prefix",
+)  # fmt: skip
+
+
 @app.command("plan")
 @guarded
 def plan_command(
@@ -224,6 +245,7 @@ def plan_command(
     arm_endpoint: ArmEndpoint = None,
     authority_host: AuthorityHost = None,
     poll_interval: PollInterval = None,
+    out: Out = None,
 ) -> None:
     """Show what `egress apply` would change in Azure (reads only); exit 3 when changes pend."""
 
@@ -236,6 +258,13 @@ def plan_command(
     )  # fmt: skip
     with planned(inputs) as (plan, _, _):
         render_plan(plan, stdout_console())
+    if out is not None:
+        from egress.azure.saved_plan import write_saved_plan
+
+        write_saved_plan(out, plan, cloud=cloud)
+        stderr_console().print(
+            f"Saved the plan to {out}; apply exactly it with: egress apply {out}"
+        )
     if plan.has_changes:
         raise typer.Exit(int(ExitCode.CHANGES_PENDING))
 
@@ -250,6 +279,8 @@ Timeout = Annotated[
 @app.command("apply")
 @guarded
 def apply_command(
+    ctx: typer.Context,
+    saved: SavedPlanFile = None,
     *,
     policy: Policy = None,
     from_dir: FromDir = None,
@@ -270,7 +301,24 @@ def apply_command(
     yes: Yes = False,
     timeout: Timeout = 1800.0,
 ) -> None:
-    """Write the changes `egress plan` shows: route table, then groups, then subnets."""
+    """Write the changes `egress plan` shows (or exactly those of a saved plan FILE)."""
+    if saved is not None:
+        given = [  # typer vendors click: compare the ParameterSource by name
+            f"--{name.replace('_', '-').replace('from-dir', 'from')}"
+            for name in PLAN_DECIDES
+            if getattr(ctx.get_parameter_source(name), "name", "DEFAULT") != "DEFAULT"
+        ]
+        if given:
+            raise UsageError(
+                f"a saved plan fixes what and where to write; leave out {', '.join(given)} "
+                f"when applying {saved}."
+            )
+        inputs = Inputs(
+            None, None, "", "", (), None, None, None, None, None, (), False, None,
+            arm_endpoint, authority_host, poll_interval,
+        )  # fmt: skip
+        _apply_saved(saved, inputs, yes=yes, timeout=timeout)
+        return
     from egress.azure.executor import Executor
     from egress.azure.progress import ConsoleReporter
     from egress.azure.render import render_plan
@@ -282,6 +330,38 @@ def apply_command(
     )  # fmt: skip
     console = stderr_console()
     with planned(inputs) as (plan, client, connection):
+        render_plan(plan, console)
+        if not plan.has_changes:
+            return
+        if not yes:
+            _confirm(plan, console)
+        result = Executor(
+            client,
+            plan,
+            timeout=timeout,
+            retry=connection.retry,
+            reporter=ConsoleReporter(console),
+            poll_interval=connection.polling_interval or 30.0,
+        ).run()
+    console.print(f"Applied {result.writes} change(s) in {result.seconds:.1f}s.")
+
+
+def _apply_saved(path: Path, connect: Inputs, *, yes: bool, timeout: float) -> None:
+    """Apply a saved plan: refuse if anything it was based on moved, then write exactly it."""
+    from egress.azure.cloud import network_client
+    from egress.azure.executor import Executor
+    from egress.azure.progress import ConsoleReporter
+    from egress.azure.render import render_plan
+    from egress.azure.saved_plan import check_still_current, load_saved_plan
+    from egress.azure.state import read_live
+
+    plan, cloud = load_saved_plan(path)
+    inputs = dataclasses.replace(connect, cloud=cloud)
+    connection = connection_for(inputs, plan.target.subscription_id)
+    console = stderr_console()
+    with network_client(connection) as client:
+        live = read_live(client, plan.target, selectors=plan.read_selectors)
+        check_still_current(plan, live, path)
         render_plan(plan, console)
         if not plan.has_changes:
             return

@@ -36,8 +36,10 @@ def test_the_ca_file_vanishing_in_the_middle_of_an_apply_is_a_clean_error(
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(ca))
     record = cli.arm.record
 
-    def vanish_after_first_write(method: str, path: str, status: int) -> None:
-        record(method, path, status)
+    def vanish_after_first_write(
+        method: str, path: str, status: int, conditions: dict[str, str] | None = None
+    ) -> None:
+        record(method, path, status, conditions)
         if method == "PUT":
             ca.unlink(missing_ok=True)
 

@@ -44,7 +44,7 @@ def handler_for(emulator: ArmEmulator) -> type[BaseHTTPRequestHandler]:
                 emulator.record(self.command, path, 0)
                 self._drop()
                 return
-            emulator.record(self.command, path, status)
+            emulator.record(self.command, path, status, self._conditions())
             self._send(status, headers, body)
 
         def _answer(
@@ -80,10 +80,17 @@ def handler_for(emulator: ArmEmulator) -> type[BaseHTTPRequestHandler]:
                 return 401, {}, {"error": {"code": "AuthenticationFailed", "message": "No token."}}
             try:
                 body = json.loads(raw) if raw else None
-                return emulator.handle_arm(self.command, path, query, body)
+                return emulator.handle_arm(self.command, path, query, body, self._conditions())
             except ArmError as error:
                 err = {"error": {"code": error.code, "message": error.message}}
                 return error.status, error.headers, err
+
+        def _conditions(self) -> dict[str, str]:
+            return {
+                name: value
+                for name in ("If-Match", "If-None-Match")
+                if (value := self.headers.get(name)) is not None
+            }
 
         def _send(self, status: int, headers: dict[str, str], body: dict[str, Any] | None) -> None:
             data = json.dumps(body).encode() if body is not None else b""

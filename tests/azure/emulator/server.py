@@ -32,6 +32,8 @@ ROUTES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(rf"^{_RG}/firewallPolicies/{_SEG}$", re.I), "policy"),
     (re.compile(rf"^{_RG}/firewallPolicies/{_SEG}/ruleCollectionGroups$", re.I), "rcg-list"),
     (re.compile(rf"^{_RG}/firewallPolicies/{_SEG}/ruleCollectionGroups/{_SEG}$", re.I), "rcg"),
+    (re.compile(rf"^{_RG}/firewallPolicies/{_SEG}/kubeSelectorGroups$", re.I), "ksg-list"),
+    (re.compile(rf"^{_RG}/firewallPolicies/{_SEG}/kubeSelectorGroups/{_SEG}$", re.I), "ksg"),
     (re.compile(rf"^{_RG}/routeTables/{_SEG}$", re.I), "table"),
     (re.compile(rf"^{_RG}/routeTables/{_SEG}/routes$", re.I), "route-list"),
     (re.compile(rf"^{_RG}/routeTables/{_SEG}/routes/{_SEG}$", re.I), "route"),
@@ -43,6 +45,8 @@ ACTION_TYPES = {
     "policy": "firewallPolicies",
     "rcg-list": "firewallPolicies/ruleCollectionGroups",
     "rcg": "firewallPolicies/ruleCollectionGroups",
+    "ksg-list": "firewallPolicies/kubeSelectorGroups",
+    "ksg": "firewallPolicies/kubeSelectorGroups",
     "table": "routeTables",
     "route-list": "routeTables/routes",
     "route": "routeTables/routes",
@@ -52,6 +56,7 @@ ACTION_TYPES = {
 RESOURCE_TYPES = {
     "policy": "Microsoft.Network/firewallPolicies",
     "rcg": "Microsoft.Network/firewallPolicies/ruleCollectionGroups",
+    "ksg": "Microsoft.Network/firewallPolicies/kubeSelectorGroups",
     "table": "Microsoft.Network/routeTables",
     "route": "Microsoft.Network/routeTables/routes",
     "vnet": "Microsoft.Network/virtualNetworks",
@@ -98,11 +103,26 @@ class Fault:
 
 
 @dataclass
+class Interpose:
+    """Run `action` when a matching write arrives, before ARM evaluates it.
+
+    It models a change by someone else that lands after the client's last read and before its
+    write reaches Azure: the narrowest window, which only a conditional request closes.
+    """
+
+    method: str
+    path_contains: str
+    action: Callable[[], None]
+    times: int = 1
+
+
+@dataclass
 class Logged:
     method: str
     path: str
     status: int  # 0 when the connection was dropped
     at: float
+    conditions: dict[str, str] = field(default_factory=dict)  # If-Match / If-None-Match sent
 
 
 class ArmEmulator:
@@ -130,6 +150,7 @@ class ArmEmulator:
         self.latency = latency
         self.tenant = tenant
         self.faults: list[Fault] = []
+        self.interposed: list[Interpose] = []
         self.denied_actions: set[str] = set()
         self.foreign_subscriptions: set[str] = set()  # exist, but in another tenant
         self.failing_writes: list[str] = []  # path substrings: the next such LRO ends Failed
@@ -172,6 +193,14 @@ class ArmEmulator:
             if e.method in WRITE_METHODS and "/subscriptions/" in e.path
         ]
 
+    def accepted_writes(self) -> list[str]:
+        """Writes ARM carried out (2xx); a write refused with 412 or 409 changed nothing."""
+        return [
+            f"{e.method} {e.path}"
+            for e in self.log
+            if e.method in WRITE_METHODS and "/subscriptions/" in e.path and 200 <= e.status < 300
+        ]
+
     def reset_log(self) -> None:
         with self._lock:
             self.log.clear()
@@ -206,12 +235,27 @@ class ArmEmulator:
                     return fault
         return None
 
-    def record(self, method: str, path: str, status: int) -> None:
+    def take_interposed(self, method: str, path: str) -> Interpose | None:
         with self._lock:
-            self.log.append(Logged(method, path, status, time.monotonic()))
+            for hook in self.interposed:
+                if hook.times > 0 and hook.method == method and hook.path_contains in path:
+                    hook.times -= 1
+                    return hook
+        return None
+
+    def record(
+        self, method: str, path: str, status: int, conditions: dict[str, str] | None = None
+    ) -> None:
+        with self._lock:
+            self.log.append(Logged(method, path, status, time.monotonic(), conditions or {}))
 
     def handle_arm(
-        self, method: str, path: str, query: dict[str, list[str]], body: dict[str, Any] | None
+        self,
+        method: str,
+        path: str,
+        query: dict[str, list[str]],
+        body: dict[str, Any] | None,
+        conditions: dict[str, str] | None = None,
     ) -> tuple[int, dict[str, str], dict[str, Any] | None]:
         op_match = re.match(
             rf"^/subscriptions/{_SEG}/providers/Microsoft\.Network/locations/{_SEG}/"
@@ -246,6 +290,22 @@ class ArmEmulator:
             if kind.endswith("-list"):
                 return 200, {}, self._list(kind, path, query)
             return 200, {}, self._compose(kind, path, groups)
+        hook = self.take_interposed(method, path)
+        if hook is not None:
+            hook.action()
+        with self.store.lock:  # the precondition and the write are one step, as in ARM
+            self._refuse_if_afc_managed(kind, path, query)
+            _check_conditions(self.store.get(path), conditions or {})
+            return self._change(method, kind, path, groups, body)
+
+    def _change(
+        self,
+        method: str,
+        kind: str,
+        path: str,
+        groups: tuple[str, ...],
+        body: dict[str, Any] | None,
+    ) -> tuple[int, dict[str, str], dict[str, Any] | None]:
         if method == "PUT" and kind in RESOURCE_TYPES and body is not None:
             return self._put(kind, path, groups, body)
         if method == "PATCH" and kind == "table" and body is not None:
@@ -305,6 +365,25 @@ class ArmEmulator:
                 f"{self.url}{path}?api-version={version}&$skipToken={start + self.page_size}"
             )
         return result
+
+    def _refuse_if_afc_managed(self, kind: str, path: str, query: dict[str, list[str]]) -> None:
+        """A policy Azure Firewall for Containers manages is read-only to other writers.
+
+        Writers that are AFC send ?afcManagedSync=true. The error code is this emulator's own
+        (Azure documents the behaviour, not the code); egress refuses before it gets here.
+        """
+        if kind not in ("policy", "rcg", "ksg"):
+            return
+        policy_path = re.split(r"/(?:ruleCollectionGroups|kubeSelectorGroups)/", path, flags=re.I)
+        policy = self.store.get(policy_path[0])
+        managed = bool(((policy or {}).get("properties") or {}).get("afcManaged"))
+        if managed and query.get("afcManagedSync") != ["true"]:
+            raise ArmError(
+                400,
+                "FirewallPolicyManagedByAfc",
+                f"Firewall policy '{policy_path[0].rsplit('/', 1)[1]}' is managed by Azure "
+                "Firewall for Containers and is read-only.",
+            )
 
     def _authorize(self, kind: str, method: str, path: str, body: dict[str, Any] | None) -> None:
         verb = {"GET": "read", "PUT": "write", "PATCH": "write", "DELETE": "delete"}[method]
@@ -376,8 +455,8 @@ class ArmEmulator:
         self, kind: str, path: str, groups: tuple[str, ...], body: dict[str, Any]
     ) -> tuple[int, dict[str, str], dict[str, Any]]:
         policy = None
-        if kind == "rcg":
-            policy = path.rsplit("/ruleCollectionGroups/", 1)[0]
+        if kind in ("rcg", "ksg"):  # one writer per firewall policy, children included
+            policy = _policy_of(path)
             if self.store.get(policy) is None:
                 raise _not_found("policy", policy)
             self._refuse_if_busy(policy)
@@ -414,14 +493,24 @@ class ArmEmulator:
         props = copy.deepcopy(body.get("properties") or {})
         for read_only in ("provisioningState", "size", "ruleCollectionGroups", "subnets"):
             props.pop(read_only, None)
+        if kind == "policy" and not seeding:  # afcManaged is read-only: a PUT keeps it as is
+            props.pop("afcManaged", None)
+            before = (self.store.get(path) or {}).get("properties") or {}
+            if "afcManaged" in before:
+                props["afcManaged"] = before["afcManaged"]
         state = "Succeeded" if seeding else "Updating"
-        parent_kind = {"rcg": "policy", "route": "table", "subnet": "vnet"}.get(kind)
+        parent_kind = {"rcg": "policy", "ksg": "policy", "route": "table", "subnet": "vnet"}.get(
+            kind
+        )
         if parent_kind:
             parent = path.rsplit("/", 2)[0]
             if self.store.get(parent) is None:
                 raise _not_found(parent_kind, parent)
+        if kind == "ksg":
+            _validate_kube_selector_group(props)
         if kind == "rcg":
             _validate_rcg(props)
+            self._check_selector_references(path, props)
             props["size"] = f"{len(json.dumps(props)) / 1_000_000:.3f} MB"
         if kind == "route":
             _validate_route(props)
@@ -460,11 +549,13 @@ class ArmEmulator:
         self, kind: str, path: str, groups: tuple[str, ...]
     ) -> tuple[int, dict[str, str], dict[str, Any] | None]:
         policy = None
-        if kind == "rcg":
-            policy = path.rsplit("/ruleCollectionGroups/", 1)[0]
+        if kind in ("rcg", "ksg"):
+            policy = _policy_of(path)
             self._refuse_if_busy(policy)
         if self.store.get(path) is None:
             return 204, {}, None
+        if kind == "ksg":
+            self._refuse_if_referenced(path)
         self.store.delete(path)
         if kind in ("route", "subnet"):
             parent_doc = self.store.get(path.rsplit("/", 2)[0])
@@ -475,6 +566,42 @@ class ArmEmulator:
             path, policy=policy, is_delete=True, polls=self.lro_polls, seconds=self.lro_seconds
         )
         return 202, self._lro_headers(groups[0], op.op_id), None
+
+    def _selector_references(self, policy: str) -> dict[str, list[str]]:
+        """KSG id (lower-cased) -> the groups whose rules use it as sourceKubeSelectorGroups."""
+        found: dict[str, list[str]] = {}
+        for group in self.store.children(policy, "ruleCollectionGroups"):
+            for collection in group["properties"].get("ruleCollections") or []:
+                for rule in collection.get("rules") or []:
+                    for ref in rule.get("sourceKubeSelectorGroups") or []:
+                        found.setdefault(str(ref).lower(), []).append(group["name"])
+        return found
+
+    def _check_selector_references(self, path: str, props: dict[str, Any]) -> None:
+        """A rule may only name kube selector groups that exist in the same policy."""
+        policy = _policy_of(path).lower()
+        for collection in props.get("ruleCollections") or []:
+            for rule in collection.get("rules") or []:
+                for ref in map(str, rule.get("sourceKubeSelectorGroups") or []):
+                    if not ref.lower().startswith(policy + "/kubeselectorgroups/") or (
+                        self.store.get(ref) is None
+                    ):
+                        raise ArmError(
+                            400,
+                            "InvalidResourceReference",
+                            f"Rule '{rule.get('name')}' references kube selector group '{ref}', "
+                            "which does not exist in this firewall policy.",
+                        )
+
+    def _refuse_if_referenced(self, path: str) -> None:
+        users = self._selector_references(_policy_of(path)).get(path.lower())
+        if users:
+            raise ArmError(
+                400,
+                "KubeSelectorGroupInUse",
+                f"Kube selector group '{path.rsplit('/', 1)[1]}' is in use by rule collection "
+                f"group(s) {', '.join(sorted(set(users)))} and cannot be deleted.",
+            )
 
     def _lro_headers(self, sub: str, op_id: str) -> dict[str, str]:
         base = f"{self.url}/subscriptions/{sub}/providers/Microsoft.Network/locations/eastus"
@@ -541,6 +668,64 @@ def _not_found(kind: str, path: str) -> ArmError:
         "ResourceNotFound",
         f"The Resource '{rtype}/{parts[-1]}' under resource group '{parts[4]}' was not found.",
     )
+
+
+def _check_conditions(current: dict[str, Any] | None, conditions: dict[str, str]) -> None:
+    """RFC 9110 preconditions as ARM applies them to PUT, PATCH and DELETE: 412 when unmet.
+
+    If-Match: * needs the resource to exist; If-Match: <etag> needs that exact current etag
+    (a missing resource has none); If-None-Match: * needs the resource to be absent.
+    """
+    etag = (current or {}).get("etag")
+    if_match, if_none_match = conditions.get("If-Match"), conditions.get("If-None-Match")
+    failed = ""
+    if if_match is not None:
+        listed = {tag.strip() for tag in if_match.split(",")}
+        if current is None or ("*" not in listed and etag not in listed):
+            failed = "If-Match"
+    if if_none_match is not None:
+        listed = {tag.strip() for tag in if_none_match.split(",")}
+        if current is not None and ("*" in listed or etag in listed):
+            failed = "If-None-Match"
+    if failed:
+        raise ArmError(
+            412,
+            "PreconditionFailed",
+            f"The condition specified using HTTP conditional header(s) is not met ({failed}).",
+        )
+
+
+def _policy_of(path: str) -> str:
+    """The firewall policy id of a policy child (rule collection group, kube selector group)."""
+    return re.split(r"/(?:ruleCollectionGroups|kubeSelectorGroups)/", path, flags=re.I)[0]
+
+
+SELECTOR_OPERATORS = frozenset({"In", "NotIn", "Exists", "DoesNotExist"})
+
+
+def _validate_kube_selector_group(props: dict[str, Any]) -> None:
+    """podSelector / namespaceSelector are Kubernetes LabelSelectors (matchLabels, expressions)."""
+    for key in set(props) - {"podSelector", "namespaceSelector"}:
+        raise ArmError(400, "InvalidRequestFormat", f"Unknown kube selector group property {key}.")
+    for which in ("podSelector", "namespaceSelector"):
+        selector = props.get(which)
+        if selector is None:
+            continue
+        labels = selector.get("matchLabels") or {}
+        if not isinstance(labels, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in labels.items()
+        ):
+            raise ArmError(400, "InvalidRequestFormat", f"{which}.matchLabels must map strings.")
+        for expression in selector.get("matchExpressions") or []:
+            operator, values = expression.get("operator"), expression.get("values") or []
+            if not expression.get("key") or operator not in SELECTOR_OPERATORS:
+                raise ArmError(400, "InvalidRequestFormat", f"{which} has an invalid expression.")
+            if (operator in ("In", "NotIn")) != bool(values):
+                raise ArmError(
+                    400,
+                    "InvalidRequestFormat",
+                    f"{which}: operator {operator} needs values only for In and NotIn.",
+                )
 
 
 def _validate_rcg(props: dict[str, Any]) -> None:

@@ -9,10 +9,10 @@ run's identity (run id, plan hash, where it ran) so lines gathered with
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -69,7 +69,7 @@ class Phase(_Frozen):
 class Attempt(_Frozen):
     """One try at a check; retries are kept, never overwritten."""
 
-    started_at: datetime
+    started_at: AwareDatetime
     verdict: Verdict
     reason: str
     phases: tuple[Phase, ...]
@@ -118,8 +118,8 @@ class CheckRecord(_Frozen):
     reason: str  # one sentence a person can read
     evidence: dict[str, Any]  # resolver, answers, certificate, status, body excerpt...
     attempts: tuple[Attempt, ...]
-    started_at: datetime
-    finished_at: datetime
+    started_at: AwareDatetime
+    finished_at: AwareDatetime
 
     @model_validator(mode="before")
     @classmethod
@@ -176,8 +176,8 @@ class RunReport(_Frozen):
     cloud: str
     region: str
     location: Location
-    started_at: datetime
-    finished_at: datetime
+    started_at: AwareDatetime
+    finished_at: AwareDatetime
     checks: tuple[CheckRecord, ...]
     strict: bool = False  # --strict: unproven deny checks leave the run NOT PROVEN too
     require_assurance: Assurance | None = None  # the minimum the check statuses were judged at
@@ -229,8 +229,8 @@ class RunSummary(_Frozen):
     cloud: str
     region: str
     location: Location
-    started_at: datetime
-    finished_at: datetime
+    started_at: AwareDatetime
+    finished_at: AwareDatetime
     run_status: RunStatus
     words: str  # "COMPLIANT" / "NON-COMPLIANT" / "NOT PROVEN", as the table ends
     reasons: tuple[str, ...]

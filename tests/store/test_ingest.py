@@ -153,3 +153,21 @@ def test_a_summary_that_does_not_add_up_is_rejected_by_its_line(tmp_path: Path) 
     (rejected,) = result.rejected
     assert rejected.line == 6
     assert "words 'NOT PROVEN' do not name run_status compliant" in rejected.reason
+
+
+def test_a_time_without_a_time_zone_is_rejected_by_its_line(tmp_path: Path) -> None:
+    # Found by the fuzz suite: a naive finished_at crashed the run grouping (naive vs aware).
+    lines = _lines("run-naive", 0)
+    naive = lines[1].replace(
+        '"finished_at":"2026-11-20T00:00:01.060000Z"', '"finished_at":"2026-11-20T00:00:01"'
+    )
+    assert naive != lines[1]
+    source = tmp_path / "logs.jsonl"
+    source.write_text("\n".join([lines[0], naive, *lines[2:]]) + "\n")
+    result = RUNNER.invoke(
+        app, ["report", "ingest", "--store", str(tmp_path / "s.sqlite"), str(source)]
+    )
+    assert result.exit_code == 2, result.output  # a rejected line is bad input, not a crash
+    rejected = [line for line in result.stderr.splitlines() if line.startswith("rejected:")]
+    assert [line.split(":")[2] for line in rejected] == ["2"]
+    assert "finished_at" in rejected[0]

@@ -16,6 +16,12 @@ from egress.probe_plan import Expectation
 from egress.store import ResultStore, format_ts
 from egress.store._compact import join
 
+# Stored values are the enums' own (the store writes them): plain lookups in the hot loop.
+_EXPECTATIONS = {e.value: e for e in Expectation}
+_VERDICTS = {v.value: v for v in Verdict}
+_ASSURANCES = {a.value: a for a in Assurance}
+_STATUSES = {s.value: s for s in CheckStatus}
+
 
 def index_store(
     store: ResultStore,
@@ -75,9 +81,9 @@ def index_store(
         joined = join(body, timing, run_started)
         evidence = joined.evidence
         inspected = bool((evidence.get("tls") or {}).get("inspection"))
-        expect = Expectation(expectation)
-        judged = Verdict(verdict)
-        assured = Assurance(stored_assurance) if stored_assurance else None
+        expect = _EXPECTATIONS[expectation]
+        judged = _VERDICTS[verdict]
+        assured = _ASSURANCES[stored_assurance] if stored_assurance else None
         observed = Observed(
             run=len(infos) - 1,
             check_id=sys.intern(check_id),
@@ -86,7 +92,7 @@ def index_store(
             expectation=expect,
             required=bool(required),
             verdict=judged,
-            status=CheckStatus(stored_status),
+            status=_STATUSES[stored_status],
             assurance=assured,
             inspected=inspected,
             reason=sys.intern(joined.reason),

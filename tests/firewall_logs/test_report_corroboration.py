@@ -150,7 +150,13 @@ def test_a_bad_log_file_is_bad_input_and_nothing_is_written(
 
 def test_the_cluster_filter_limits_the_runs_corroborated(setup: tuple[Path, Path]) -> None:
     store, logs = setup
+    other_run = _run("run-3", T0 + timedelta(minutes=10), _checks(timedelta(minutes=10)))
+    other_run = other_run.model_copy(
+        update={"location": other_run.location.model_copy(update={"cluster": "aks-2"})}
+    )
+    with ResultStore(store) as result_store:
+        result_store.append_run(other_run)
     args = ["--firewall-logs", str(logs), "--format", "json", "--skew", "2"]
     mine = json.loads(_report(store, *args, "--cluster", "aks-1").stdout)["corroboration"]
     other = json.loads(_report(store, *args, "--cluster", "aks-2").stdout)["corroboration"]
-    assert (mine["runs"], other["runs"]) == (2, 0)
+    assert (mine["runs"], other["runs"]) == (2, 1)

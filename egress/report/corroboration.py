@@ -165,14 +165,17 @@ def totals_text(corroboration: ReportCorroboration) -> str:
 
 
 def corroborated(report: ComplianceReport, corroboration: ReportCorroboration) -> ComplianceReport:
-    """The report with the firewall's word: its status and reasons judged on it."""
+    """The report with the firewall's word: its status and reasons judged on it (and on the
+    window's coverage gaps, by the fleet's rule)."""
     if not corroboration.runs:
         return replace(report, corroboration=corroboration)
-    judgement = corroboration.judgement
+    from egress.report.fleet import with_gaps  # a coverage gap counts as it does without logs
+
+    status, reasons = with_gaps(corroboration.judgement, len(report.fleet.gaps))
     return replace(
         report,
-        status=judgement.status,
-        reasons=(*judgement.reasons, JUDGED_WITH_LOGS),
+        status=status,
+        reasons=(*reasons, JUDGED_WITH_LOGS),
         corroboration=corroboration,
     )
 

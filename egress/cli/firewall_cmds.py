@@ -73,10 +73,18 @@ AuthorityHost = Annotated[
     str | None,
     typer.Option("--authority-host", envvar="AZURE_AUTHORITY_HOST", help="Entra authority."),
 ]
+SkewOption = Annotated[
+    float, typer.Option("--skew", min=0, max=300, help="Clock skew allowed, seconds.")
+]
+WaitOption = Annotated[
+    float,
+    typer.Option("--wait", min=0, max=3600, help="Wait up to this long for logs to arrive."),
+]
+PollOption = Annotated[float, typer.Option("--poll", min=0.1, help="Seconds between polls.")]
 NowOption = Annotated[str | None, typer.Option("--now", hidden=True, envvar="EGRESS_REPORT_NOW")]
 
 
-def _options(
+def source_options(
     cloud: str, table: str | None, zone: str | None, endpoint: str | None, authority: str | None
 ) -> SourceOptions:
     from egress.catalog import parse_cloud
@@ -123,7 +131,7 @@ def _emit(text: str | Iterable[str], output: Path | None) -> None:
 
 
 @contextmanager
-def _no_cyclic_gc() -> Iterator[None]:
+def no_cyclic_gc() -> Iterator[None]:
     """The join builds a million acyclic objects; the cycle collector only rescans them."""
     enabled = gc.isenabled()
     gc.disable()
@@ -195,6 +203,24 @@ def _wait_for_logs(
         time.sleep(pause)
 
 
+def join_logs(
+    source: DecisionSource, infos: list[RunInfo], index: FlowIndex, *, wait: float, poll: float
+) -> CorroborationResult:
+    """The one corroboration path (verify and `report --firewall-logs`): wait for a workspace's
+    logs up to `wait`, join, close the source."""
+    from egress.firewall_logs.corroborate import join
+
+    try:
+        watermark = (
+            None if source.complete else _wait_for_logs(source, infos, index.skew, wait, poll)
+        )
+        return join(infos, index, source, watermark=watermark)
+    finally:
+        close = getattr(source, "close", None)
+        if close is not None:
+            close()
+
+
 @firewall_app.command("verify")
 @guarded
 def verify(
@@ -209,14 +235,9 @@ def verify(
     since: Since = None,
     until: Until = None,
     days: Days = None,
-    skew: Annotated[
-        float, typer.Option("--skew", min=0, max=300, help="Clock skew allowed, seconds.")
-    ] = 5.0,
-    wait: Annotated[
-        float,
-        typer.Option("--wait", min=0, max=3600, help="Wait up to this long for logs to arrive."),
-    ] = 0.0,
-    poll: Annotated[float, typer.Option("--poll", min=0.1, help="Seconds between polls.")] = 30.0,
+    skew: SkewOption = 5.0,
+    wait: WaitOption = 0.0,
+    poll: PollOption = 30.0,
     records_out: Annotated[
         Path | None,
         typer.Option("--records", help="Also write the corroborated records as JSON lines."),
@@ -239,16 +260,15 @@ def verify(
     """
     from egress.compliance import RunStatus
     from egress.firewall_logs import open_source
-    from egress.firewall_logs.corroborate import join
     from egress.firewall_logs.render import verify_json, verify_text
 
     start, end = _window(now, days, since, until)
     source = open_source(
-        logs, _options(cloud, table, time_zone, workspace_endpoint, authority_host)
+        logs, source_options(cloud, table, time_zone, workspace_endpoint, authority_host)
     )
     allowance = timedelta(seconds=skew)
     with (
-        _no_cyclic_gc(),
+        no_cyclic_gc(),
         _indexed(store, results or [], start, end, allowance) as (infos, index, read_run),
     ):
         if not infos:
@@ -256,15 +276,7 @@ def verify(
                 f"no stored runs start between {start.isoformat()} and {end.isoformat()}; "
                 "check --since/--until/--days or the store."
             )
-        try:
-            watermark = (
-                None if source.complete else _wait_for_logs(source, infos, allowance, wait, poll)
-            )
-            result = join(infos, index, source, watermark=watermark)
-        finally:
-            close = getattr(source, "close", None)
-            if close is not None:
-                close()
+        result = join_logs(source, infos, index, wait=wait, poll=poll)
         if records_out is not None:
             write_file(records_out, _records(read_run, result))
     _emit(verify_json(result) if output_format is Format.JSON else verify_text(result), output)
@@ -332,7 +344,7 @@ def explain_command(
     start, end = _window(now, days if days or since else 1.0, since, until)
     knowledge = load_knowledge(cloud, region, tuple(features or ()), policy)
     source = open_source(
-        logs, _options(cloud, table, time_zone, workspace_endpoint, authority_host)
+        logs, source_options(cloud, table, time_zone, workspace_endpoint, authority_host)
     )
     query = LogQuery(
         since=start, until=end, sources=tuple(source_address), tables=FLOW_TABLES, denies_only=True

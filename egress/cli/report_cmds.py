@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import shutil
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -18,6 +18,19 @@ from egress.cli._common import (
     stderr_console,
     write_stdout,
 )
+from egress.cli.firewall_cmds import (
+    AuthorityHost,
+    CloudName,
+    PollOption,
+    SkewOption,
+    TableName,
+    TimeZone,
+    WaitOption,
+    WorkspaceEndpoint,
+    join_logs,
+    no_cyclic_gc,
+    source_options,
+)
 from egress.errors import ExitCode, UsageError
 from egress.output import write_file
 from egress.report import FormatName, build_report, make_format, parse_moment, resolve_window
@@ -26,6 +39,9 @@ from egress.report.fleet import parse_duration
 from egress.report.formats.base import status_text
 from egress.report.model import ComplianceReport, ScopeFilter
 from egress.store import ResultStore, ingest_files
+
+if TYPE_CHECKING:
+    from egress.firewall_logs import SourceOptions
 
 report_app = typer.Typer()
 app.add_typer(report_app, name="report")
@@ -107,9 +123,27 @@ def report(
             "default: 3 x its mean interval between runs, or 1h.",
         ),
     ] = None,
+    firewall_logs: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--firewall-logs",
+            help="Corroborate with the firewall's logs: workspace:<id>, or an export or "
+            "diagnostic file (repeatable); the options below as for `egress firewall verify`.",
+        ),
+    ] = None,
+    cloud: CloudName = "AzureCloud",
+    table: TableName = None,
+    time_zone: TimeZone = None,
+    workspace_endpoint: WorkspaceEndpoint = None,
+    authority_host: AuthorityHost = None,
+    skew: SkewOption = 5.0,
+    wait: WaitOption = 0.0,
+    poll: PollOption = 30.0,
 ) -> None:
     """Render the compliance report for a time window (or run a subcommand).
 
+    With --firewall-logs, each check is corroborated as `egress firewall verify` does
+    (confirmed, contradicted, unmatched) and the window is judged on the result.
     Exit 0 only when the window is COMPLIANT; 1 when it is NON-COMPLIANT or NOT PROVEN,
     2 on bad usage, 5 when the store cannot be read.
     """
@@ -134,6 +168,17 @@ def report(
             scope=ScopeFilter(tuple(cluster or ()), tuple(region or ())),
             stale_after=threshold,
         )
+        if firewall_logs:
+            options = source_options(cloud, table, time_zone, workspace_endpoint, authority_host)
+            compliance = _with_firewall_logs(
+                compliance,
+                result_store,
+                logs=firewall_logs,
+                options=options,
+                skew=skew,
+                wait=wait,
+                poll=poll,
+            )
     to_terminal = output is None and sys.stdout.isatty()
     width = shutil.get_terminal_size().columns if to_terminal else 120
     renderer = make_format(output_format, color=to_terminal, width=width)
@@ -145,6 +190,38 @@ def report(
     if not (output is None and output_format is FormatName.TERMINAL):
         stderr_console().print(_summary(compliance), markup=False)
     raise typer.Exit(int(compliance.exit_code))
+
+
+def _with_firewall_logs(
+    compliance: ComplianceReport,
+    store: ResultStore,
+    *,
+    logs: list[str],
+    options: SourceOptions,
+    skew: float,
+    wait: float,
+    poll: float,
+) -> ComplianceReport:
+    """The report with the window's runs joined with the firewall's decisions (as verify)."""
+    from egress.firewall_logs import open_source
+    from egress.firewall_logs.stored import index_store
+    from egress.report.corroboration import corroborated, summarize
+
+    source = open_source(logs, options)
+    window = compliance.window
+    with no_cyclic_gc():
+        scope = compliance.fleet.scope  # the same --cluster/--region as the rest
+        infos, index = index_store(
+            store,
+            window.since,
+            window.until,
+            timedelta(seconds=skew),
+            clusters=scope.clusters,
+            regions=scope.regions,
+        )
+        result = join_logs(source, infos, index, wait=wait, poll=poll)
+    summary = summarize(result, strict=compliance.strict, minimum=compliance.require_assurance)
+    return corroborated(compliance, summary)
 
 
 @report_app.command("ingest")

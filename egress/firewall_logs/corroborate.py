@@ -97,14 +97,15 @@ class Flow:
 
 
 def attempt_source(
-    attempt: Mapping[str, Any], node_ip: str | None
+    attempt: Mapping[str, Any], node_ip: str | None, pod_ip: str | None = None
 ) -> tuple[tuple[str, ...], int | None, tuple[str, ...]]:
     """The attempt's local address(es) and port as the probe recorded them, plus the node IP,
     and the destination addresses it connected to.
 
     The probe records them on the attempt (``local_address``/``local_port``, the pod's own
     address: what the firewall sees with routable pod IPs), and on the phase that opened the
-    socket; the node IP (``Location.node_ip``) is where SNAT puts pod traffic otherwise.
+    socket; the node IP (``Location.node_ip``) is where SNAT puts pod traffic otherwise, and
+    the pod IP (``Location.pod_ip``) stands in when the attempt did not record its address.
     """
     local = attempt.get("local_address")
     port = attempt.get("local_port")
@@ -120,6 +121,8 @@ def attempt_source(
         address = detail.get("address")
         if address and address not in addresses:
             addresses.append(sys.intern(str(address)))
+    if local is None:
+        local = pod_ip
     if local and node_ip and node_ip != local:
         sources: tuple[str, ...] = (str(local), str(node_ip))
     else:
@@ -152,12 +155,13 @@ class FlowIndex:
         attempts: Sequence[Mapping[str, Any]],
         finished_at: datetime,
         node_ip: str | None,
+        pod_ip: str | None = None,
     ) -> None:
         position = len(self.observed)
         self.observed.append(observed)
         recorded = False
         for number, attempt in enumerate(attempts):
-            sources, port, addresses = attempt_source(attempt, node_ip)
+            sources, port, addresses = attempt_source(attempt, node_ip, pod_ip)
             if not sources or port is None:
                 continue
             recorded = True
@@ -404,8 +408,10 @@ def index_runs(runs: Iterable[RunReport], skew: timedelta) -> tuple[list[RunInfo
         infos.append(RunInfo(run.run_id, run.started_at, run.finished_at))
         for record in run.checks:
             attempts = [a.model_dump() for a in record.attempts]
-            node_ip = record.location.node_ip
-            index.add(observe(number, record), attempts, record.finished_at, node_ip)
+            where = record.location
+            index.add(
+                observe(number, record), attempts, record.finished_at, where.node_ip, where.pod_ip
+            )
     return infos, index
 
 

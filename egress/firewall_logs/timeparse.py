@@ -54,6 +54,14 @@ def header_zone(header: str) -> tuple[str, tzinfo | None, bool]:
 
 def parse_time(value: object, zone: tzinfo | None) -> datetime:
     """An aware UTC datetime; a time without zone needs `zone` (from the header or option)."""
+    if type(value) is str and value[-1:] == "Z":  # the common case: ISO 8601 in UTC
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            pass  # the full path below names the problem
+        else:
+            if moment.tzinfo is UTC:
+                return moment
     if isinstance(value, datetime):
         moment = value
     else:

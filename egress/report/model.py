@@ -5,9 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from egress.compliance import Assurance, CheckStatus, RunStatus, Tally
 from egress.errors import ExitCode
+
+if TYPE_CHECKING:
+    from egress.report.corroboration import ReportCorroboration
 
 REPORT_SCHEMA_VERSION = 3  # 2: run status, statuses, assurance counts; 3: the fleet object
 
@@ -281,6 +285,8 @@ class ComplianceReport:
     drift: tuple[Drift, ...]
     endpoints: tuple[EndpointResult, ...]
     fleet: Fleet
+    # --firewall-logs: the firewall's word; status and reasons are then judged on it
+    corroboration: ReportCorroboration | None = None
 
     @property
     def results(self) -> int:

@@ -204,11 +204,12 @@ def join(body: str, timing: str, run_started_at: datetime) -> Joined:
     *numbers, addresses = json.loads(timing)  # numbers read back exactly (repr round-trips)
     started = run_started_at.astimezone(UTC) + int(numbers[0]) * _MICROSECOND
     finished = started + int(numbers[1]) * _MICROSECOND
-    rest = iter(numbers[2:])
-    parts = _HOLES.split(body)  # [text, string | None, "#" | None, text, ...]
-    parts[1::3] = ["" if string is None else string for string in parts[1::3]]
-    parts[2::3] = ["" if hole is None else json.dumps(next(rest)) for hole in parts[2::3]]
-    filled = json.loads("".join(parts))
+    segments = _segments(body)
+    pieces = [segments[0]]
+    for number, segment in zip(numbers[2:], segments[1:], strict=True):
+        pieces.append(str(number) if type(number) is int else json.dumps(number))
+        pieces.append(segment)
+    filled = json.loads("".join(pieces))
     attempts = [
         {
             **attempt,
@@ -225,6 +226,20 @@ def join(body: str, timing: str, run_started_at: datetime) -> Joined:
         evidence=filled["evidence"],
         attempts=attempts,
     )
+
+
+@lru_cache(maxsize=4096)
+def _segments(body: str) -> tuple[str, ...]:
+    """The body's text between its holes (bodies are shared: a month reads few of them)."""
+    parts = _HOLES.split(body)  # [text, string | None, "#" | None, text, ...]
+    segments = [parts[0]]
+    for index in range(1, len(parts), 3):
+        string, hole, text = parts[index], parts[index + 1], parts[index + 2]
+        if hole is not None:
+            segments.append(text)
+        else:
+            segments[-1] += (string or "") + text
+    return tuple(segments)
 
 
 OUTCOME_COLUMNS = ("verdict", "status", "assurance", "body")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from html import escape
 
+from egress.report.corroboration import CHECK_COLUMNS, check_rows, pending_text, totals_text
 from egress.report.formats.base import (
     ReportFormat,
     assurance_text,
@@ -273,6 +274,14 @@ class HtmlFormat(ReportFormat):
             ),
             "<h2>Drift between the last two runs</h2>" + self._drift(report),
         ]
+        if report.corroboration is not None:
+            c = report.corroboration
+            sections.append(
+                f'<h2>Firewall corroboration</h2><p class="meta">{escape(totals_text(c))}. '
+                f"{escape(pending_text(c))}.</p>"
+                + _table(CHECK_COLUMNS, [[escape(x) for x in row] for row in check_rows(c)])
+                + "".join(f'<p class="meta">{escape(n)}</p>' for n in c.notes)
+            )
         return (
             '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             '<meta name="viewport" content="width=device-width, initial-scale=1">'

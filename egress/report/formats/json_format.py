@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from egress.compliance import RunStatus, Tally
+from egress.report.corroboration import ReportCorroboration
 from egress.report.formats.base import ReportFormat
 from egress.report.model import (
     REPORT_SCHEMA_VERSION,
@@ -123,6 +124,44 @@ def _fleet(fleet: Fleet) -> dict[str, Any]:
     }
 
 
+def _corroboration(c: ReportCorroboration) -> dict[str, Any]:
+    return {
+        "source": c.source,
+        "watermark": _ts(c.watermark),
+        "records_read": c.records_read,
+        "runs": c.runs,
+        "pending_runs": list(c.pending_runs),
+        "confirmed": c.confirmed,
+        "contradicted": c.contradicted,
+        "unmatched": c.unmatched,
+        "status": c.judgement.status.value,
+        "reasons": list(c.judgement.reasons),
+        "notes": list(c.notes),
+        "checks": [
+            {
+                "check_id": x.check_id,
+                "host": x.host,
+                "port": x.port,
+                "expectation": x.expectation,
+                "confirmed": x.confirmed,
+                "contradicted": x.contradicted,
+                "unmatched": x.unmatched,
+                "counts": _counts(x.tally),
+                "contradictions": [
+                    {
+                        "run_id": y.run_id,
+                        "status": y.status.value,
+                        "rule": y.rule,
+                        "explanation": y.explanation,
+                    }
+                    for y in x.contradictions
+                ],
+            }
+            for x in c.checks
+        ],
+    }
+
+
 class JsonFormat(ReportFormat):
     """Every section of the report, with times in ISO 8601 UTC."""
 
@@ -203,4 +242,6 @@ class JsonFormat(ReportFormat):
                 for e in report.endpoints
             ],
         }
+        if report.corroboration is not None:
+            document["corroboration"] = _corroboration(report.corroboration)
         return json.dumps(document, indent=2, sort_keys=True) + "\n"

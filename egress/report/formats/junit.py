@@ -6,6 +6,12 @@ import xml.etree.ElementTree as ET
 from collections import defaultdict
 
 from egress.compliance import RunStatus
+from egress.report.corroboration import (
+    ReportCorroboration,
+    contradiction_text,
+    pending_text,
+    totals_text,
+)
 from egress.report.formats.base import ReportFormat, gap_text, percent, status_text, when
 from egress.report.model import Category, ComplianceReport, EndpointResult, Finding, scope_name
 
@@ -30,6 +36,35 @@ def _failure_text(finding: Finding) -> str:
             latest.details_json,
         ]
     return "\n".join(lines)
+
+
+def _corroboration(root: ET.Element, corroboration: ReportCorroboration) -> None:
+    """One case per check; a contradiction that leaves the check failing fails it."""
+    failing = [c for c in corroboration.checks if any(x.status.failing for x in c.contradictions)]
+    suite = ET.SubElement(
+        root,
+        "testsuite",
+        name="firewall corroboration",
+        tests=str(len(corroboration.checks)),
+        failures=str(len(failing)),
+    )
+    ET.SubElement(
+        suite, "system-out"
+    ).text = f"{totals_text(corroboration)}; {pending_text(corroboration)}"
+    for check in corroboration.checks:
+        case = ET.SubElement(suite, "testcase", classname="egress.firewall", name=check.check_id)
+        text = (
+            f"{check.host}:{check.port} ({check.expectation}): {check.confirmed} confirmed, "
+            f"{check.contradicted} contradicted, {check.unmatched} unmatched"
+            + "".join(f"\n{contradiction_text(x)}: {x.explanation}" for x in check.contradictions)
+        )
+        if check in failing:
+            first = next(x for x in check.contradictions if x.status.failing)
+            ET.SubElement(
+                case, "failure", type=first.status.value, message=contradiction_text(first)
+            ).text = text
+        else:
+            ET.SubElement(case, "system-out").text = text
 
 
 class JunitFormat(ReportFormat):
@@ -129,5 +164,7 @@ class JunitFormat(ReportFormat):
                     failure.text = _failure_text(finding)
                 else:
                     ET.SubElement(case, "system-out").text = _failure_text(finding)
+        if report.corroboration is not None:
+            _corroboration(root, report.corroboration)
         ET.indent(root)
         return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, "unicode") + "\n"

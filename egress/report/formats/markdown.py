@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from egress.report.corroboration import CHECK_COLUMNS, check_rows, pending_text, totals_text
 from egress.report.formats.base import (
     ReportFormat,
     assurance_text,
@@ -219,6 +220,12 @@ class MarkdownFormat(ReportFormat):
             lines += _table(["node pool", "check", "change", "runs"], drift_rows)
         else:
             lines += ["No check changed its result between the last two runs of any pool.", ""]
+        if report.corroboration is not None:
+            c = report.corroboration
+            lines += ["## Firewall corroboration", "", totals_text(c) + ".", ""]
+            lines += _table(CHECK_COLUMNS, [list[object](row) for row in check_rows(c)])
+            lines += [pending_text(c) + ".", "", *(f"- {n}" for n in c.notes)]
+            lines += [""] if c.notes else []
         lines += ["## Evidence", ""]
         evidence = [line for f in report.findings for line in _evidence(f)]
         lines += evidence or ["No finding in this window.", ""]

@@ -12,6 +12,13 @@ from rich.table import Table
 from rich.text import Text
 
 from egress.compliance import RunStatus
+from egress.report.corroboration import (
+    CHECK_COLUMNS,
+    ReportCorroboration,
+    check_rows,
+    pending_text,
+    totals_text,
+)
 from egress.report.formats.base import (
     ReportFormat,
     assurance_text,
@@ -147,6 +154,13 @@ def _evidence(finding: Finding) -> RenderableType:
     )
 
 
+def _corroboration(corroboration: ReportCorroboration) -> RenderableType:
+    table = _table(f"Firewall corroboration: {totals_text(corroboration)}", CHECK_COLUMNS)
+    for row in check_rows(corroboration):
+        table.add_row(*row)
+    return Group(table, Text(pending_text(corroboration)), *(Text(n) for n in corroboration.notes))
+
+
 class TerminalFormat(ReportFormat):
     """A compact view for people at a terminal; details live in the HTML and JSON."""
 
@@ -223,6 +237,8 @@ class TerminalFormat(ReportFormat):
             parts.append(drift)
         else:
             parts.append(Text("Drift between the last two runs: none"))
+        if report.corroboration is not None:
+            parts.append(_corroboration(report.corroboration))
         evidence = [_evidence(f) for f in report.findings if f.latest is not None]
         if evidence:
             parts += [Text("\nEvidence (latest finding of each endpoint)", style="bold"), *evidence]

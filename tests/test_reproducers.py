@@ -232,8 +232,11 @@ def test_version_and_completion(runner: CliRunner) -> None:
 
     result = runner.invoke(app, ["--version"])
     assert result.exit_code == 0 and result.stdout == f"egress {__version__}\n"
-    shown = runner.invoke(app, ["--show-completion", "bash"], env={"SHELL": "/bin/bash"})
-    assert shown.exit_code == 0 and "_EGRESS_COMPLETE" in shown.stdout
+    shown = runner.invoke(
+        app, ["--show-completion", "bash"], env={"SHELL": "/bin/bash"}, prog_name="egress"
+    )
+    assert shown.exit_code == 0, shown.output
+    assert "_EGRESS_COMPLETE" in shown.stdout
 
 
 def test_azure_sdk_logging_only_with_verbose(tmp_path: Path) -> None:

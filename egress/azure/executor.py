@@ -211,48 +211,42 @@ class Executor:
         headers = preconditions(step)
         call: Callable[[], Any]
         needs: tuple[str, ...]
-        if step.kind is Kind.GROUP and step.action is Action.DELETE:
-            groups = c.firewall_policy_rule_collection_groups
-            call, needs = (
-                lambda: groups.begin_delete(
-                    rg, t.firewall_policy, step.name, polling=poll(), headers=headers
-                ),
-                perms.DELETE_GROUP,
-            )
-        elif step.kind is Kind.GROUP:
-            groups = c.firewall_policy_rule_collection_groups
-            call, needs = (
-                lambda: groups.begin_create_or_update(
-                    rg,
-                    t.firewall_policy,
-                    step.name,
-                    models.FirewallPolicyRuleCollectionGroup(body),
-                    polling=poll(),
-                    headers=headers,
-                ),
+        # The policy's child resources: rule collection groups and kube selector groups.
+        children: dict[Kind, tuple[Any, Any, tuple[str, ...], tuple[str, ...]]] = {
+            Kind.GROUP: (
+                c.firewall_policy_rule_collection_groups,
+                models.FirewallPolicyRuleCollectionGroup,
                 perms.WRITE_GROUP,
-            )
-        elif step.kind is Kind.SELECTOR and step.action is Action.DELETE:
-            selectors = c.firewall_policy_kube_selector_groups
-            call, needs = (
-                lambda: selectors.begin_delete(
-                    rg, t.firewall_policy, step.name, polling=poll(), headers=headers
-                ),
-                perms.DELETE_SELECTOR,
-            )
-        elif step.kind is Kind.SELECTOR:
-            selectors = c.firewall_policy_kube_selector_groups
-            call, needs = (
-                lambda: selectors.begin_create_or_update(
-                    rg,
-                    t.firewall_policy,
-                    step.name,
-                    models.FirewallPolicyKubeSelectorGroup(body),
-                    polling=poll(),
-                    headers=headers,
-                ),
+                perms.DELETE_GROUP,
+            ),
+            Kind.SELECTOR: (
+                c.firewall_policy_kube_selector_groups,
+                models.FirewallPolicyKubeSelectorGroup,
                 perms.WRITE_SELECTOR,
-            )
+                perms.DELETE_SELECTOR,
+            ),
+        }
+        if step.kind in children:
+            operations, model, write_needs, delete_needs = children[step.kind]
+            if step.action is Action.DELETE:
+                call, needs = (
+                    lambda: operations.begin_delete(
+                        rg, t.firewall_policy, step.name, polling=poll(), headers=headers
+                    ),
+                    delete_needs,
+                )
+            else:
+                call, needs = (
+                    lambda: operations.begin_create_or_update(
+                        rg,
+                        t.firewall_policy,
+                        step.name,
+                        model(body),
+                        polling=poll(),
+                        headers=headers,
+                    ),
+                    write_needs,
+                )
         elif step.kind is Kind.ROUTE_TABLE:
             call, needs = (
                 lambda: c.route_tables.begin_create_or_update(

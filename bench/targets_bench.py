@@ -100,7 +100,7 @@ def main() -> None:
         policy = work / "10k.yaml"
         ten_thousand_fqdn_policy(policy)
         args = [
-            str(EGRESS), "compile", "--region", "eastus", "--policy", str(policy),
+            *EGRESS, "compile", "--region", "eastus", "--policy", str(policy),
             "--target", "all", "--service-tags", str(tags), "--output", str(work / "out"),
         ]  # fmt: skip
         runs: list[Run] = sorted(

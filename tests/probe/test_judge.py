@@ -15,6 +15,7 @@ from egress.probe.judge import (
     NETWORK_TCP,
     NETWORK_UDP,
     Context,
+    compliance,
     judge,
     judge_attempt,
     needed_witness,
@@ -400,3 +401,35 @@ def test_judge_says_why(row: tuple[Any, ...]) -> None:
         for said in assumed:
             assert said in judged.assumption, judged.assumption
     assert judged.evidence == evidence
+
+
+def test_legacy_view_passes_fails_or_withholds() -> None:
+    """`judge`'s tri-state: True for pass, False for fail and leak, None for everything else."""
+    canary = make_check("c", "a.test", 22, kind=CheckKind.TCP, expectation=DENY, canary_server=True)
+    timed_out = (DNS_OK, bad("tcp", **TIMEOUT))
+    assert judge(canary, timed_out, True)[:2] == (B, True)
+    assert judge(canary, timed_out, False)[:2] == (B, True)  # a canary server needs no witness
+    leak = make_check("l", "a.test", 9000, kind=CheckKind.TCP, expectation=DENY)
+    verdict, compliant, reason = judge(leak, (DNS_OK, good("tcp", address="10.1.0.1")), False)
+    assert (verdict, compliant) == (R, False) and "10.1.0.1:9000 succeeded" in reason
+    assert compliance(ALLOW, R) is True
+    assert compliance(ALLOW, U) is True
+    assert compliance(ALLOW, B) is False
+    assert compliance(DENY, U) is False  # a leak
+    assert compliance(DENY, N) is None
+    assert compliance(ALLOW, N) is None
+    assert compliance(DENY, Verdict.UNVERIFIABLE) is None
+
+
+def test_only_a_network_rule_path_is_witnessed() -> None:
+    ntp = make_check("n", "a.test", 123, kind=CheckKind.NTP)
+    on_app_rule = make_check("p", "a.test", 8080, kind=CheckKind.TCP, enforcement=APP)
+    assert witness_path(ntp, "ntp") == NETWORK_UDP
+    assert witness_path(ntp, "tcp") == NETWORK_TCP
+    assert witness_path(ntp.model_copy(update={"enforcement": APP}), "ntp") is None
+    assert witness_path(on_app_rule, "tcp") is None
+    assert witness_path(on_app_rule, "http") is None
+    assert needed_witness(ntp, (bad("ntp", **TIMEOUT),)) == NETWORK_UDP
+    assert needed_witness(ntp, (bad("ntp", **REFUSED),)) is None  # not a timeout
+    assert needed_witness(ntp, ()) is None
+    assert timeout_phase((good("tcp", outcome="timeout"),)) is None  # passed phases never time out

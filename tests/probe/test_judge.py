@@ -355,6 +355,7 @@ SAYS: list[tuple[str, dict[str, Any], tuple[Phase, ...], Context, Verdict, Assur
     ("ntp reply not valid", {"kind": CheckKind.NTP, "port": 123}, (bad("ntp", outcome="invalid", error="origin not echoed"),), AZ, N, None, ("a reply came but was not valid: origin not echoed",), None, {}),
     ("udp refused beyond the firewall", {"kind": CheckKind.NTP, "port": 123}, (bad("ntp", **REFUSED),), AZ, U, None, ("the UDP request was refused (ICMP port unreachable): the firewall let it through and the destination refused",), ("never refuse",), {}),
     ("udp refused generic", {"kind": CheckKind.NTP, "port": 123}, (bad("ntp", **REFUSED, error="Connection refused"),), GEN, N, None, ("the UDP exchange failed: Connection refused",), None, {}),
+    ("udp error", {"kind": CheckKind.NTP, "port": 123}, (bad("ntp", outcome="error", errno=errno.ENETUNREACH, error="Network is unreachable"),), AZ, N, None, ("the UDP exchange failed: Network is unreachable",), None, {}),
     # --- HTTP failures
     ("http failure after verified tls", {}, (DNS_OK, TCP_OK, TLS_OK, bad("http", outcome="protocol-error", error="closed")), GEN, U, None, ("TLS completed but the HTTP exchange failed: closed",), None, {}),
     ("http failure after inspected tls", {}, (DNS_OK, TCP_OK, INSPECTED, bad("http", outcome="protocol-error", error="closed")), AZ, U, None, ("TLS completed but the HTTP exchange failed: closed",), None, {}),
@@ -412,6 +413,8 @@ def test_legacy_view_passes_fails_or_withholds() -> None:
     leak = make_check("l", "a.test", 9000, kind=CheckKind.TCP, expectation=DENY)
     verdict, compliant, reason = judge(leak, (DNS_OK, good("tcp", address="10.1.0.1")), False)
     assert (verdict, compliant) == (R, False) and "10.1.0.1:9000 succeeded" in reason
+    allowed = leak.model_copy(update={"expectation": ALLOW})
+    assert judge(allowed, (DNS_OK, good("tcp", address="10.1.0.1")), False)[:2] == (R, True)
     assert compliance(ALLOW, R) is True
     assert compliance(ALLOW, U) is True
     assert compliance(ALLOW, B) is False

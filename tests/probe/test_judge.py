@@ -295,8 +295,8 @@ def control(check_id: str, phase: str, path: str) -> dict[str, Any]:
 
 
 TLS_STALL = bad("tls", sni="a.test", **TIMEOUT)
-SAYS: list[tuple[str, dict[str, Any], tuple[Phase, ...], Context, Verdict, Assurance | None, tuple[str, ...], tuple[str, ...] | None, dict[str, Any]]] = [
-    # id, check (kind, port, enforcement, canary_server), phases, context, verdict, assurance, reason words, assumption words, evidence
+SAYS: list[tuple[str, dict[str, Any], tuple[Phase, ...], Context, Verdict, Assurance | None, str | tuple[str, ...], tuple[str, ...] | None, dict[str, Any]]] = [
+    # id, check (kind, port, enforcement, canary_server), phases, context, verdict, assurance, reason words (a str: the whole reason), assumption words, evidence
     # --- timeouts
     ("resolver timeout", {}, (bad("dns", **TIMEOUT),), AZ, N, None, ("the resolver did not answer for a.test (no reply within 1s); a DNS proxy forwards every query", "a silent resolver is not a firewall deny"), None, {}),
     ("tcp timeout on an app port", {"kind": CheckKind.TLS}, (DNS_OK, bad("tcp", **TIMEOUT)), NET_WITNESSED, N, None, ("TCP connect to port 443 timed out; the firewall's proxy completes handshakes on application-rule ports itself", "no deny"), None, {}),
@@ -328,11 +328,11 @@ SAYS: list[tuple[str, dict[str, Any], tuple[Phase, ...], Context, Verdict, Assur
     ("local reject", {"kind": CheckKind.TCP, "port": 8443}, (bad("tcp", outcome="error", errno=errno.EPERM, errno_name="EPERM", **SRC),), AZ, B, STATED, ("connect to 10.1.0.1:8443 was rejected locally with EPERM (a reject rule)",), None, {}),
     ("local reject without errno name", {"kind": CheckKind.TCP, "port": 8443}, (bad("tcp", outcome="error", errno=errno.EACCES, **SRC),), AZ, B, STATED, ("rejected locally with error (a reject rule)",), None, {}),
     ("icmp unreachable azure", {"kind": CheckKind.TCP, "port": 8443}, (bad("tcp", outcome="error", errno=errno.EHOSTUNREACH, errno_name="EHOSTUNREACH", **SRC),), AZ, N, None, ("connect to 10.1.0.1:8443 failed with EHOSTUNREACH; Azure Firewall drops denied flows silently and sends no ICMP, so the unreachable came from elsewhere",), None, {}),
-    ("icmp unreachable generic", {"kind": CheckKind.TCP, "port": 8443}, (bad("tcp", outcome="error", errno=errno.EHOSTUNREACH, errno_name="EHOSTUNREACH", **SRC),), GEN, B, SIG, ("connect to 10.1.0.1:8443 failed with EHOSTUNREACH (an ICMP unreachable)",), ("a firewall's administratively-prohibited answer, not a far-end router's host-unreachable; the socket reports both as EHOSTUNREACH",), {}),
+    ("icmp unreachable generic", {"kind": CheckKind.TCP, "port": 8443}, (bad("tcp", outcome="error", errno=errno.EHOSTUNREACH, errno_name="EHOSTUNREACH", **SRC),), GEN, B, SIG, ("connect to 10.1.0.1:8443 failed with EHOSTUNREACH (an ICMP unreachable)",), ("the ICMP unreachable is a firewall's administratively-prohibited answer, not a far-end router's host-unreachable; the socket reports both as EHOSTUNREACH",), {}),
     ("other connect error", {"kind": CheckKind.TCP, "port": 8443}, (bad("tcp", outcome="error", errno=errno.ENETUNREACH, errno_name="ENETUNREACH", error="Network is unreachable", **SRC),), AZ, N, None, ("connect to 10.1.0.1:8443 failed with ENETUNREACH: Network is unreachable",), None, {}),
     ("refused on an app port", {"kind": CheckKind.TLS}, (bad("tcp", **REFUSED, address="10.1.0.1", port=443),), AZ, N, None, ("connect to 10.1.0.1:443 was refused (RST or ICMP port unreachable): a closed port or a rejecting device, not proof of a block",), None, {}),
     ("refused generic", {"kind": CheckKind.TCP, "port": 8443}, (bad("tcp", **REFUSED, **SRC),), GEN, N, None, ("a closed port or a rejecting device",), None, {}),
-    ("refused beyond the firewall", {"kind": CheckKind.TCP, "port": 8443}, (bad("tcp", **REFUSED, **SRC),), AZ, U, None, ("connect to 10.1.0.1:8443 was refused (RST or ICMP port unreachable): the firewall let it through and the destination refused",), ("network rules drop denied packets silently and never refuse, so a refusal came from beyond the firewall",), {}),
+    ("refused beyond the firewall", {"kind": CheckKind.TCP, "port": 8443}, (bad("tcp", **REFUSED, **SRC),), AZ, U, None, ("connect to 10.1.0.1:8443 was refused (RST or ICMP port unreachable): the firewall let it through and the destination refused",), ("Azure Firewall's network rules drop denied packets silently and never refuse, so a refusal came from beyond the firewall",), {}),
     # --- TLS failures
     ("net tls failure", {"kind": CheckKind.TLS, "port": 8443, "enforcement": NET}, (TCP_OK, bad("tls", outcome="verify-failed", error="certificate expired")), AZ, U, None, ("TCP connected to port 8443 through a network rule, then the TLS handshake failed (verify-failed: certificate expired): the destination failed, not the path",), None, {}),
     ("net tls failure generic", {"kind": CheckKind.TLS, "port": 8443, "enforcement": NET}, (TCP_OK, bad("tls", outcome="verify-failed")), GEN, N, None, ("the TLS handshake failed: verify-failed",), None, {}),
@@ -365,23 +365,24 @@ SAYS: list[tuple[str, dict[str, Any], tuple[Phase, ...], Context, Verdict, Assur
     # --- successes
     ("tcp on an app port", {"kind": CheckKind.TCP}, (DNS_OK, TCP_OK), AZ, N, None, ("TCP connect to port 443 succeeded, but the firewall's proxy completes handshakes on application-rule ports (80/443/1433) itself",), None, {}),
     ("tcp on a net port", {"kind": CheckKind.TCP, "port": 9000}, (DNS_OK, good("tcp", address="10.1.0.1")), AZ, R, None, ("TCP connect to 10.1.0.1:9000 succeeded",), None, {}),
-    ("tls trusted", {"kind": CheckKind.TLS}, (TCP_OK, TLS_OK), AZ, R, None, ("TLS with SNI completed with a publicly trusted certificate",), None, {}),
+    ("tls trusted", {"kind": CheckKind.TLS}, (TCP_OK, TLS_OK), AZ, R, None, "TLS with SNI completed with a publicly trusted certificate", None, {}),
     ("tls inspected", {"kind": CheckKind.TLS}, (TCP_OK, INSPECTED), AZ, N, None, ("TLS was intercepted by an inspecting proxy (issuer CN=Proxy CA); the handshake does not prove the destination was reached",), None, {}),
     ("tls invalid certificate", {"kind": CheckKind.TLS}, (TCP_OK, good("tls", verify_error="certificate has expired")), AZ, U, None, ("TLS completed but the destination's certificate is invalid: certificate has expired",), None, {}),
-    ("470 deny", {"kind": CheckKind.HTTP, "port": 80}, (DNS_OK, TCP_OK, good("http", status=470, deny_signature=True)), AZ, B, STATED, ("HTTP 470 with 'Action: Deny': Azure Firewall application-rule deny",), None, {}),
-    ("470 without the body", {"kind": CheckKind.HTTP, "port": 80}, (DNS_OK, TCP_OK, good("http", status=470)), AZ, N, None, ("HTTP 470 without the 'Action: Deny' body is not a known deny",), None, {}),
+    ("470 deny", {"kind": CheckKind.HTTP, "port": 80}, (DNS_OK, TCP_OK, good("http", status=470, deny_signature=True)), AZ, B, STATED, "HTTP 470 with 'Action: Deny': Azure Firewall application-rule deny", None, {}),
+    ("470 without the body", {"kind": CheckKind.HTTP, "port": 80}, (DNS_OK, TCP_OK, good("http", status=470)), AZ, N, None, "HTTP 470 without the 'Action: Deny' body is not a known deny", None, {}),
     ("https with an invalid certificate", {}, (DNS_OK, TCP_OK, good("tls", verify_error="self-signed"), good("http", status=200)), AZ, U, None, ("the certificate is invalid: self-signed",), None, {}),
     ("https through inspection", {}, (DNS_OK, TCP_OK, INSPECTED, good("http", status=200)), AZ, R, None, ("the destination answered HTTP 200 through a TLS-inspecting proxy (issuer CN=Proxy CA)",), None, {}),
     ("5xx through inspection", {}, (DNS_OK, TCP_OK, INSPECTED, good("http", status=500)), AZ, U, None, ("the path worked through a TLS-inspecting proxy (issuer CN=Proxy CA) but the server answered HTTP 500",), None, {}),
     ("499 is an answer", {"kind": CheckKind.HTTP, "port": 80}, (DNS_OK, TCP_OK, good("http", status=499)), AZ, R, None, ("the destination answered HTTP 499",), None, {}),
-    ("ntp reply", {"kind": CheckKind.NTP, "port": 123}, (good("ntp", outcome="reply"),), AZ, R, None, ("a valid NTP mode-4 reply echoed the request's transmit time",), None, {}),
+    ("ntp reply", {"kind": CheckKind.NTP, "port": 123}, (good("ntp", outcome="reply"),), AZ, R, None, "a valid NTP mode-4 reply echoed the request's transmit time", None, {}),
     ("outside resolver answered", {"kind": CheckKind.DNS, "port": 53}, (good("dns-query", rcode="NXDOMAIN"),), AZ, R, None, ("the outside resolver answered (NXDOMAIN): DNS to it gets out",), None, {}),
     ("ladder stopped early", {}, (DNS_OK,), AZ, N, None, ("the ladder stopped after dns without a conclusion",), None, {}),
     # --- nothing to judge
     ("host unknown", {}, (bad("host", outcome="unknown", error="no api server"),), AZ, N, None, ("no api server",), None, {}),
-    ("host unknown, no error", {}, (bad("host", outcome="unknown"),), AZ, N, None, ("the host to probe is unknown",), None, {}),
-    ("unknown phase failed", {}, (bad("probe"),), AZ, N, None, ("probe failed",), None, {}),
-    ("not probed", {}, (), AZ, N, None, ("the check was not probed",), None, {}),
+    ("host unknown, no error", {}, (bad("host", outcome="unknown"),), AZ, N, None, "the host to probe is unknown", None, {}),
+    ("unknown phase failed", {}, (bad("probe"),), AZ, N, None, "probe failed", None, {}),
+    ("unknown phase failed, with its error", {}, (bad("probe", error="disk full"),), AZ, N, None, "disk full", None, {}),
+    ("not probed", {}, (), AZ, N, None, "the check was not probed", None, {}),
 ]  # fmt: skip
 
 
@@ -393,7 +394,9 @@ def test_judge_says_why(row: tuple[Any, ...]) -> None:
     check = make_check("c", "a.test", port, kind=kind, expectation=DENY, **fields)
     judged = judge_attempt(check, phases, context)
     assert (judged.verdict, judged.assurance) == (verdict, assurance), judged.reason
-    for said in words:
+    if isinstance(words, str):  # a fixed sentence: the whole reason
+        assert judged.reason == words
+    for said in (words,) if isinstance(words, str) else words:
         assert said in judged.reason, judged.reason
     if assumed is None:
         assert judged.assumption is None, judged.assumption
@@ -436,3 +439,20 @@ def test_only_a_network_rule_path_is_witnessed() -> None:
     assert needed_witness(ntp, (bad("ntp", **REFUSED),)) is None  # not a timeout
     assert needed_witness(ntp, ()) is None
     assert timeout_phase((good("tcp", outcome="timeout"),)) is None  # passed phases never time out
+
+
+@pytest.mark.parametrize(
+    "phases",
+    [
+        (bad("dns", outcome="timeout"),),
+        (DNS_OK, TCP_OK, bad("tls", outcome="timeout", sni="a.test")),
+        (DNS_OK, TCP_OK, bad("tls", outcome="timeout", sni=None)),
+    ],
+    ids=["dns", "tls", "tls without sni"],
+)
+def test_a_timeout_without_an_error_text_never_prints_none(phases: tuple[Phase, ...]) -> None:
+    for enforcement in (APP, NET):
+        check = make_check("c", "a.test", 443, expectation=DENY, enforcement=enforcement)
+        for context in (AZ, GEN):
+            judged = judge_attempt(check, phases, context)
+            assert "None" not in judged.reason, judged.reason

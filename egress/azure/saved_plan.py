@@ -7,8 +7,6 @@ The file is versioned JSON, validated on load into the same frozen `Plan` the ex
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
@@ -17,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from egress.azure.diff import Action, Kind, Plan, Step, observed_etags
 from egress.azure.state import AzureTarget, LiveState, SubnetRef
 from egress.errors import AzureConflictError, EgressError, OutputError, PlanFileError
+from egress.output import write_file
 
 FORMAT = "egress-azure-plan"
 VERSION = 1
@@ -95,22 +94,21 @@ def plan_document(plan: Plan, *, cloud: str) -> dict[str, Any]:
 
 
 def write_saved_plan(path: Path, plan: Plan, *, cloud: str) -> None:
-    """Write atomically (a temporary file renamed over `path`): never a half-written plan."""
+    """Write through the one atomic writer: never a half-written plan."""
     text = json.dumps(plan_document(plan, cloud=cloud), indent=2) + "\n"
     folder = path.parent if str(path.parent) else Path()
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=folder)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                out.write(text)
-            Path(tmp).replace(path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    except OSError as error:
+    if not folder.is_dir():  # a saved plan never creates folders
         raise OutputError(
-            f"cannot write the saved plan {path} ({error.strerror or error}); pass --out with a "
+            f"cannot write the saved plan {path} (no folder {folder}); pass --out with a "
             "writable path."
+        )
+    try:
+        write_file(path, text)
+    except OutputError as error:
+        cause = error.__cause__
+        reason = getattr(cause, "strerror", None) or cause or error
+        raise OutputError(
+            f"cannot write the saved plan {path} ({reason}); pass --out with a writable path."
         ) from None
 
 

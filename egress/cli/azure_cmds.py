@@ -319,9 +319,6 @@ def apply_command(
         )  # fmt: skip
         _apply_saved(saved, inputs, yes=yes, timeout=timeout)
         return
-    from egress.azure.executor import Executor
-    from egress.azure.progress import ConsoleReporter
-    from egress.azure.render import render_plan
 
     inputs = Inputs(
         policy, from_dir, region, cloud, tuple(feature or ()), subscription, resource_group,
@@ -330,28 +327,42 @@ def apply_command(
     )  # fmt: skip
     console = stderr_console()
     with planned(inputs) as (plan, client, connection):
-        render_plan(plan, console)
-        if not plan.has_changes:
-            return
-        if not yes:
-            _confirm(plan, console)
-        result = Executor(
-            client,
-            plan,
-            timeout=timeout,
-            retry=connection.retry,
-            reporter=ConsoleReporter(console),
-            poll_interval=connection.polling_interval or 30.0,
-        ).run()
+        _execute(plan, client, connection, console, yes=yes, timeout=timeout)
+
+
+def _execute(
+    plan: Plan,
+    client: NetworkManagementClient,
+    connection: Connection,
+    console: Console,
+    *,
+    yes: bool,
+    timeout: float,
+) -> None:
+    """Show the plan, ask unless --yes, then write exactly it (shared by both apply forms)."""
+    from egress.azure.executor import Executor
+    from egress.azure.progress import ConsoleReporter
+    from egress.azure.render import render_plan
+
+    render_plan(plan, console)
+    if not plan.has_changes:
+        return
+    if not yes:
+        _confirm(plan, console)
+    result = Executor(
+        client,
+        plan,
+        timeout=timeout,
+        retry=connection.retry,
+        reporter=ConsoleReporter(console),
+        poll_interval=connection.polling_interval or 30.0,
+    ).run()
     console.print(f"Applied {result.writes} change(s) in {result.seconds:.1f}s.")
 
 
 def _apply_saved(path: Path, connect: Inputs, *, yes: bool, timeout: float) -> None:
     """Apply a saved plan: refuse if anything it was based on moved, then write exactly it."""
     from egress.azure.cloud import network_client
-    from egress.azure.executor import Executor
-    from egress.azure.progress import ConsoleReporter
-    from egress.azure.render import render_plan
     from egress.azure.saved_plan import check_still_current, load_saved_plan
     from egress.azure.state import read_live
 
@@ -362,20 +373,7 @@ def _apply_saved(path: Path, connect: Inputs, *, yes: bool, timeout: float) -> N
     with network_client(connection) as client:
         live = read_live(client, plan.target, selectors=plan.read_selectors)
         check_still_current(plan, live, path)
-        render_plan(plan, console)
-        if not plan.has_changes:
-            return
-        if not yes:
-            _confirm(plan, console)
-        result = Executor(
-            client,
-            plan,
-            timeout=timeout,
-            retry=connection.retry,
-            reporter=ConsoleReporter(console),
-            poll_interval=connection.polling_interval or 30.0,
-        ).run()
-    console.print(f"Applied {result.writes} change(s) in {result.seconds:.1f}s.")
+        _execute(plan, client, connection, console, yes=yes, timeout=timeout)
 
 
 def stdin_is_terminal() -> bool:

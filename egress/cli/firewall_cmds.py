@@ -11,7 +11,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -110,15 +110,9 @@ def source_options(
 def _window(
     now: str | None, days: float | None, since: str | None, until: str | None
 ) -> tuple[datetime, datetime]:
-    from egress.report import parse_moment, resolve_window
+    from egress.report import now_from_flag, window_from_flags
 
-    moment = parse_moment(now, option="--now") if now else datetime.now(UTC)
-    window = resolve_window(
-        moment,
-        days=days,
-        since=parse_moment(since, option="--since") if since else None,
-        until=parse_moment(until, option="--until") if until else None,
-    )
+    window = window_from_flags(now_from_flag(now), days=days, since=since, until=until)
     return window.since, window.until
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -33,7 +33,13 @@ from egress.cli.firewall_cmds import (
 )
 from egress.errors import ExitCode, UsageError
 from egress.output import write_file
-from egress.report import FormatName, build_report, make_format, parse_moment, resolve_window
+from egress.report import (
+    FormatName,
+    build_report,
+    make_format,
+    now_from_flag,
+    window_from_flags,
+)
 from egress.report.build import MAX_DAYS, days_before
 from egress.report.fleet import parse_duration
 from egress.report.formats.base import status_text
@@ -150,13 +156,8 @@ def report(
     if ctx.invoked_subcommand is not None:
         return
     store_path = _require_store(store)
-    moment = parse_moment(now, option="--now") if now else datetime.now(UTC)
-    window = resolve_window(
-        moment,
-        days=days,
-        since=parse_moment(since, option="--since") if since else None,
-        until=parse_moment(until, option="--until") if until else None,
-    )
+    moment = now_from_flag(now)
+    window = window_from_flags(moment, days=days, since=since, until=until)
     threshold = parse_duration(stale_after, option="--stale-after") if stale_after else None
     with ResultStore(store_path, create=False, verify=True) as result_store:
         compliance = build_report(
@@ -273,7 +274,7 @@ def prune(
 ) -> None:
     """Delete runs older than --keep-days whole days (retention for a store on a volume)."""
     store_path = _require_store(store)
-    moment = parse_moment(now, option="--now") if now else datetime.now(UTC)
+    moment = now_from_flag(now)
     before = days_before(moment, keep_days, option="--keep-days")
     with ResultStore(store_path, create=False) as result_store:
         deleted, cutoff = result_store.prune(before)

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from egress.report.build import build_report, parse_moment, resolve_window
+from egress.report.build import (
+    build_report,
+    now_from_flag,
+    parse_moment,
+    resolve_window,
+    window_from_flags,
+)
 from egress.report.formats import FORMATS, FormatName, ReportFormat, make_format
 from egress.report.model import ComplianceReport, Window
 
@@ -14,6 +20,8 @@ __all__ = [
     "Window",
     "build_report",
     "make_format",
+    "now_from_flag",
     "parse_moment",
     "resolve_window",
+    "window_from_flags",
 ]

@@ -92,6 +92,23 @@ def resolve_window(
     return Window(start, end)
 
 
+def now_from_flag(now: str | None) -> datetime:
+    """--now as given, else the current time (UTC)."""
+    return parse_moment(now, option="--now") if now else datetime.now(UTC)
+
+
+def window_from_flags(
+    moment: datetime, *, days: float | None, since: str | None, until: str | None
+) -> Window:
+    """The window the --days/--since/--until flags of a command name, relative to `moment`."""
+    return resolve_window(
+        moment,
+        days=days,
+        since=parse_moment(since, option="--since") if since else None,
+        until=parse_moment(until, option="--until") if until else None,
+    )
+
+
 @dataclass(frozen=True)
 class _Judged:
     """A stored count with the status the report gives it (after --require-assurance)."""

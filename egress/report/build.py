@@ -7,6 +7,7 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 from egress.compliance import (
     Assurance,
@@ -165,6 +166,18 @@ def _evidence(check: q.StoredCheck, status: CheckStatus) -> Evidence:
     )
 
 
+@lru_cache(maxsize=4096)
+def _hour_counts(
+    results: tuple[tuple[Verdict, CheckStatus, Assurance | None, int], ...],
+) -> tuple[int, int, int, int]:
+    """(total, passed, failed, unjudged) of one hour's results, counted by `Tally`.
+
+    Most hours of a long window hold the same few results (e.g. four passing runs), so
+    each distinct hour is counted once however many hours and findings share it."""
+    tally = Tally.of(results)
+    return tally.total, tally.passed, tally.failed, tally.unjudged
+
+
 def _timeline(hours: list[q.HourCount], minimum: Assurance | None) -> tuple[HourPoint, ...]:
     by_hour: dict[datetime, list[tuple[Verdict, CheckStatus, Assurance | None, int]]] = defaultdict(
         list
@@ -172,11 +185,7 @@ def _timeline(hours: list[q.HourCount], minimum: Assurance | None) -> tuple[Hour
     for h in hours:
         status = at_minimum(h.status, h.verdict, h.assurance, minimum)
         by_hour[h.hour].append((h.verdict, status, h.assurance, h.results))
-    points = []
-    for hour in sorted(by_hour):
-        tally = Tally.of(by_hour[hour])
-        points.append(HourPoint(hour, tally.total, tally.passed, tally.failed, tally.unjudged))
-    return tuple(points)
+    return tuple(HourPoint(hour, *_hour_counts(tuple(by_hour[hour]))) for hour in sorted(by_hour))
 
 
 def _newest(groups: list[_Judged], category: Category, *, strict: bool) -> _Judged:

@@ -11,6 +11,7 @@ compliance rule (`egress.compliance`) to the counts.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -362,9 +363,8 @@ def coverage(
     return [pools[key] for key in sorted(pools)]
 
 
-_CHECK_COLUMNS = """r.run_id, r.node, r.pod, r.started_at, c.check_id, c.host, c.port,
-    c.transport, c.kind, c.expectation, c.destination, c.rule, c.feature, c.required,
-    c.verdict, c.status, c.assurance, c.body, c.timing"""
+_RESULT_COLUMNS = """run, check_id, host, port, transport, kind, expectation, destination, rule,
+    feature, required, verdict, status, assurance, body, timing"""
 
 
 def _stored_check(row: tuple[Any, ...]) -> StoredCheck:
@@ -400,35 +400,49 @@ def checks_at(
 ) -> list[StoredCheck | None]:
     """For each (group, moment): the stored result of `group`'s endpoint, with `group`'s
     verdict, status and assurance, in the run of its node pool that started at that moment
-    (its evidence); None where there is none. In order, a few statements for all of them."""
-    found: dict[int, StoredCheck] = {}
-    for first in range(0, len(wanted), _BRANCHES):
-        chunk = wanted[first : first + _BRANCHES]
-        # the branch number is an integer literal (never input), so rows map back to it
-        branches = [
-            f"""SELECT * FROM (SELECT {first + n} AS wanted, {_CHECK_COLUMNS}
-            FROM runs AS r JOIN check_results AS c ON c.run = r.id AND c.check_id = ?
-            WHERE r.cluster = ? AND r.node_pool = ? AND r.started_at = ?
-                  AND c.verdict = ? AND c.status = ? AND coalesce(c.assurance, '') = ?
-            ORDER BY r.run_id LIMIT 1) AS at_{n}"""
-            for n in range(len(chunk))
-        ]
-        params = [
-            value
-            for group, moment in chunk
-            for value in (
-                group.check_id,
-                group.cluster,
-                group.node_pool,
-                format_ts(moment),
+    (the first such run by run id); None where there is none. Two statements per chunk: the
+    runs at those moments, then those runs' results of those endpoints."""
+    found: list[StoredCheck | None] = []
+    for chunk in _chunks(wanted):
+        at = sorted({(g.cluster, g.node_pool, format_ts(moment)) for g, moment in chunk})
+        runs: dict[tuple[str, str, str], list[tuple[Any, ...]]] = defaultdict(list)
+        for pk, cluster, pool, *run in conn.execute(
+            "SELECT id, cluster, node_pool, run_id, node, pod, started_at FROM runs WHERE "
+            + " OR ".join("(cluster = ? AND node_pool = ? AND started_at = ?)" for _ in at),
+            [value for key in at for value in key],
+        ):
+            runs[(cluster, pool, run[3])].append((int(pk), *run))
+        ids = sorted({run[0] for candidates in runs.values() for run in candidates})
+        check_ids = sorted({g.check_id for g, _ in chunk})
+        results: dict[tuple[int, str], list[tuple[Any, ...]]] = defaultdict(list)
+        if ids:
+            marks, check_marks = ", ".join("?" for _ in ids), ", ".join("?" for _ in check_ids)
+            for run_pk, *row in conn.execute(
+                f"SELECT {_RESULT_COLUMNS} FROM check_results "
+                f"WHERE run IN ({marks}) AND check_id IN ({check_marks})",
+                [*ids, *check_ids],
+            ):
+                results[(int(run_pk), row[0])].append(tuple(row))
+        for group, moment in chunk:
+            outcome = (
                 group.verdict.value,
                 group.status.value,
                 "" if group.assurance is None else group.assurance.value,
             )
-        ]
-        for row in conn.execute(" UNION ALL ".join(branches), params):
-            found[int(row[0])] = _stored_check(tuple(row[1:]))
-    return [found.get(n) for n in range(len(wanted))]
+            candidates = sorted(
+                runs[(group.cluster, group.node_pool, format_ts(moment))], key=lambda r: r[1]
+            )
+            match = next(
+                (
+                    (*run[1:], *row)
+                    for run in candidates
+                    for row in results[(run[0], group.check_id)]
+                    if (row[10], row[11], row[12] or "") == outcome
+                ),
+                None,
+            )
+            found.append(None if match is None else _stored_check(match))
+    return found
 
 
 def last_two_runs(

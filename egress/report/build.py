@@ -169,12 +169,13 @@ def _evidence(check: q.StoredCheck, status: CheckStatus) -> Evidence:
 @lru_cache(maxsize=4096)
 def _hour_counts(
     results: tuple[tuple[Verdict, CheckStatus, Assurance | None, int], ...],
+    minimum: Assurance | None,
 ) -> tuple[int, int, int, int]:
-    """(total, passed, failed, unjudged) of one hour's results, counted by `Tally`.
-
-    Most hours of a long window hold the same few results (e.g. four passing runs), so
-    each distinct hour is counted once however many hours and findings share it."""
-    tally = Tally.of(results)
+    """(total, passed, failed, unjudged) of one hour's stored results under `minimum`,
+    counted by `Tally`. Most hours of a long window hold the same few results (e.g. four
+    passing runs), so each distinct hour is judged and counted once, however many hours and
+    findings share it."""
+    tally = Tally.of((v, at_minimum(s, v, a, minimum), a, n) for v, s, a, n in results)
     return tally.total, tally.passed, tally.failed, tally.unjudged
 
 
@@ -183,9 +184,11 @@ def _timeline(hours: list[q.HourCount], minimum: Assurance | None) -> tuple[Hour
         list
     )
     for h in hours:
-        status = at_minimum(h.status, h.verdict, h.assurance, minimum)
-        by_hour[h.hour].append((h.verdict, status, h.assurance, h.results))
-    return tuple(HourPoint(hour, *_hour_counts(tuple(by_hour[hour]))) for hour in sorted(by_hour))
+        by_hour[h.hour].append((h.verdict, h.status, h.assurance, h.results))
+    return tuple(
+        HourPoint(hour, *_hour_counts(tuple(results), minimum))
+        for hour, results in sorted(by_hour.items())
+    )
 
 
 def _newest(groups: list[_Judged], category: Category, *, strict: bool) -> _Judged:

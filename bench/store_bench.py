@@ -13,7 +13,7 @@ and a leaking canary whose evidence differs run to run.
 
 Bytes are measured as written with autovacuum off for the store's tables (the worst case
 between two autovacuum passes), then, in PostgreSQL, again after VACUUM FULL. --report
-then times whole `egress report --format html` processes (wall, peak RSS) for the last 7
+then times whole `egress report --format html` processes (wall, CPU, peak RSS) for the last 7
 and 30 days of the slice.
 
 The whole 30-day fleet for the report, quickly (PostgreSQL): --days 1 --replicate-to 30

@@ -13,8 +13,16 @@ and a leaking canary whose evidence differs run to run.
 
 Bytes are measured as written with autovacuum off for the store's tables (the worst case
 between two autovacuum passes), then, in PostgreSQL, again after VACUUM FULL. --report
-then times whole `egress report --format html` processes (wall, peak RSS) for the last 7
+then times whole `egress report --format html` processes (wall, CPU, peak RSS) for the last 7
 and 30 days of the slice.
+
+The whole 30-day fleet for the report, quickly (PostgreSQL): --days 1 --replicate-to 30
+writes the first day through append_runs, then copies it forward inside the server (new
+runs with shifted times, result rows sharing the definitions and outcomes the real store
+would share), recomputes the summaries with `rebuild_summaries` and runs VACUUM ANALYZE:
+
+    python bench/store_bench.py --backend postgresql --days 1 --replicate-to 30 --report
+    python bench/store_bench.py --backend postgresql --dsn ... --days 30 --report-only
 
 Without --dsn a throw-away PostgreSQL server is started from Debian's binaries (the test
 helper tests/store/pg_server.py). Results go to bench/results/store_bench.json.
@@ -26,19 +34,25 @@ import argparse
 import json
 import os
 import random
+import resource
 import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 from egress.compliance import Assurance, CheckStatus
 from egress.probe_plan import CheckKind, Expectation
 from egress.results import Attempt, CheckRecord, Location, Phase, RunReport, Verdict
-from egress.store import ResultStore
-from egress.store._store import _stage  # the encoding step of append_runs, timed alone
+from egress.store import Connection, ResultStore
+from egress.store._schema import SCHEMA_V6_RUNS, rebuild_summaries
+from egress.store._store import (
+    _stage,  # the encoding step of append_runs, timed alone
+    format_ts,
+)
 
 CLUSTERS, POOLS, RUNS_PER_DAY, CHECKS = 100, 2, 96, 30
 START = datetime(2026, 11, 1, tzinfo=UTC)
@@ -247,6 +261,108 @@ def measure(location: str, days: float, clusters: int) -> dict[str, float]:
     }
 
 
+def _columns(conn: Connection, table: str) -> list[str]:
+    rows = conn.execute(
+        "SELECT column_name FROM information_schema.columns "
+        "WHERE table_schema = current_schema() AND table_name = ? ORDER BY ordinal_position",
+        (table,),
+    ).fetchall()
+    return [name for (name,) in rows]
+
+
+def _run_all(statements: list[tuple[str, list[object]]], tx: Connection) -> None:
+    for sql, params in statements:
+        tx.execute(sql, params)
+
+
+def replicate(dsn: str, written_days: int, to_days: int) -> dict[str, float]:
+    """Copy the written days forward inside the server until `to_days` days are stored.
+
+    Each copy is a new run (new row id, run id and pod name, timestamps shifted by whole
+    days) whose result rows reference the same check definitions and outcomes as the
+    original's, as the real store would share them; the flapping endpoint and the leaking
+    canary come along in every copy. The summaries are then recomputed from every stored
+    check (`rebuild_summaries`, the bulk loaders' path) and the tables vacuumed and analysed,
+    as autovacuum keeps a store in steady state.
+    """
+    began = time.perf_counter()
+    with ResultStore(dsn) as store:
+        conn = store.connection
+        runs = [c for c in _columns(conn, "runs") if c != "id"]
+        results = [c for c in _columns(conn, "checks") if c != "run"]
+        new_run_id = "left(o.run_id, -5) || lpad((right(o.run_id, 5)::int + ?)::text, 5, '0')"
+        select = []
+        for column in runs:
+            if column == "run_id":  # the bench's run ids end in a five-digit slot number
+                select.append(new_run_id)
+            elif column in ("started_at", "finished_at"):
+                select.append(f"to_char(o.{column}::timestamp + ? * interval '1 day', ?)")
+            elif column == "pod":  # the bench's pod names carry the run id
+                select.append(f"replace(o.pod, o.run_id, {new_run_id})")
+            else:
+                select.append(f"o.{column}")
+        copy_runs = (
+            f"INSERT INTO runs ({', '.join(runs)}) SELECT {', '.join(select)} "
+            "FROM runs AS o WHERE o.started_at < ? AND o.started_at < ?"
+        )
+        copy_results = (
+            f"INSERT INTO checks (run, {', '.join(results)}) "
+            f"SELECT n.id, {', '.join('c.' + c for c in results)} "
+            "FROM runs AS o JOIN checks AS c ON c.run = o.id "
+            f"JOIN runs AS n ON n.run_id = {new_run_id} "
+            "WHERE o.started_at < ? AND o.started_at < ?"
+        )
+        stamp = 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'
+        source_end = format_ts(START + timedelta(days=written_days))
+        copies = 0
+        for offset in range(written_days, to_days, written_days):
+            slots = offset * RUNS_PER_DAY
+            bounds = [source_end, format_ts(START + timedelta(days=to_days - offset))]
+            params: list[object] = []
+            for column in runs:
+                if column in ("run_id", "pod"):
+                    params.append(slots)
+                elif column in ("started_at", "finished_at"):
+                    params += [offset, stamp]
+
+            statements = [(copy_runs, [*params, *bounds]), (copy_results, [slots, *bounds])]
+            store._db.transaction(partial(_run_all, statements))  # one transaction per copy
+            copies += 1
+            print(f"replicated day {offset} of {to_days}", file=sys.stderr, flush=True)
+        copied_s = time.perf_counter() - began
+        store._db.transaction(rebuild_summaries)
+        summarised_s = time.perf_counter() - began - copied_s
+        conn.execute("VACUUM (ANALYZE)")
+        rows = conn.execute("SELECT count(*) FROM checks").fetchone()[0]
+        run_count = conn.execute("SELECT count(*) FROM runs").fetchone()[0]
+        size = _size_bytes(store, dsn)
+    return {
+        "replicated_to_days": to_days,
+        "copies": copies,
+        "runs": int(run_count),
+        "check_rows": int(rows),
+        "copy_s": round(copied_s, 1),
+        "rebuild_summaries_s": round(summarised_s, 1),
+        "total_s": round(time.perf_counter() - began, 1),
+        "bytes_per_check_row": round(size / int(rows), 1),
+    }
+
+
+def create_report_indexes(dsn: str) -> list[str]:
+    """The indexes on runs the fleet report reads (SCHEMA_V6_RUNS) where the store's schema
+    does not have them yet (until its version-6 migration creates them); their names."""
+    created = []
+    with ResultStore(dsn) as store:
+        for statement in store.dialect.ddl(SCHEMA_V6_RUNS):
+            name = statement.split()[2]  # CREATE INDEX <name> ON ...
+            if store.connection.execute("SELECT to_regclass(?)", (name,)).fetchone()[0] is None:
+                store.connection.execute(statement)
+                created.append(name)
+        if created:
+            store.connection.execute("ANALYZE runs")
+    return created
+
+
 def time_reports(location: str, days: float) -> dict[str, object]:
     """Wall seconds and peak RSS of whole `egress report` processes over the slice."""
     from report_bench import _REPORT_WITH_PEAK  # the same peak-RSS wrapper as report_bench
@@ -257,14 +373,17 @@ def time_reports(location: str, days: float) -> dict[str, object]:
         command = [sys.executable, "-c", _REPORT_WITH_PEAK, "report", "--store", location]
         command += ["--format", "html", "--days", str(window), "--output", "/dev/null"]
         command += ["--now", end]
-        began = time.perf_counter()
+        began, cpu = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
         done = subprocess.run(
             command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False
         )
         elapsed = time.perf_counter() - began
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu_s = after.ru_utime - cpu.ru_utime + after.ru_stime - cpu.ru_stime
         peaks = [line for line in done.stderr.decode().splitlines() if line.startswith("VmHWM")]
         timings[f"report_{window}d"] = {
             "wall_s": round(elapsed, 2),
+            "cpu_s": round(cpu_s, 2),  # the report process alone; the server's is not in it
             "peak_rss_mb": round(int(peaks[-1].split()[1]) / 1024, 1) if peaks else None,
             "exit_code": done.returncode,
         }
@@ -278,7 +397,18 @@ def main() -> None:
     parser.add_argument("--clusters", type=int, default=CLUSTERS)
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--report", action="store_true", help="also time egress report")
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="only time egress report over the --days already stored at --dsn",
+    )
     parser.add_argument("--dsn", help="an empty PostgreSQL database (default: a temporary one)")
+    parser.add_argument(
+        "--replicate-to",
+        type=int,
+        metavar="DAYS",
+        help="PostgreSQL: copy the written --days forward in SQL to this many days",
+    )
     args = parser.parse_args()
     here = Path(__file__).resolve().parent / "results"
     here.mkdir(parents=True, exist_ok=True)
@@ -299,9 +429,19 @@ def main() -> None:
             server = start_server()
             dsn = server.dsn(server.create_database())
         try:
+            if args.report_only:
+                print("created:", create_report_indexes(dsn), flush=True)
+                print("report:", time_reports(dsn, args.days), flush=True)
+                return
             results["postgresql"] = measure(dsn, args.days, args.clusters)
+            stored_days = args.days
+            if args.replicate_to:
+                results["postgresql_replicated"] = replicate(dsn, int(args.days), args.replicate_to)
+                stored_days = args.replicate_to
+                print("replicated:", results["postgresql_replicated"], flush=True)
             if args.report:
-                results["postgresql_report"] = time_reports(dsn, args.days)
+                results["report_indexes_created"] = create_report_indexes(dsn)
+                results["postgresql_report"] = time_reports(dsn, stored_days)
         finally:
             if server is not None:
                 server.stop()

@@ -7,6 +7,7 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 from egress.compliance import (
     Assurance,
@@ -34,7 +35,7 @@ from egress.report.model import (
     ScopeFilter,
     Window,
 )
-from egress.store import Connection, ResultStore
+from egress.store import ResultStore
 from egress.store import queries as q
 
 # Windows and retention are bounded: 100 years covers any store, and every bound stays
@@ -165,33 +166,48 @@ def _evidence(check: q.StoredCheck, status: CheckStatus) -> Evidence:
     )
 
 
+@lru_cache(maxsize=4096)
+def _hour_counts(
+    results: tuple[tuple[Verdict, CheckStatus, Assurance | None, int], ...],
+    minimum: Assurance | None,
+) -> tuple[int, int, int, int]:
+    """(total, passed, failed, unjudged) of one hour's stored results under `minimum`,
+    counted by `Tally`. Most hours of a long window hold the same few results (e.g. four
+    passing runs), so each distinct hour is judged and counted once, however many hours and
+    findings share it."""
+    tally = Tally.of((v, at_minimum(s, v, a, minimum), a, n) for v, s, a, n in results)
+    return tally.total, tally.passed, tally.failed, tally.unjudged
+
+
 def _timeline(hours: list[q.HourCount], minimum: Assurance | None) -> tuple[HourPoint, ...]:
     by_hour: dict[datetime, list[tuple[Verdict, CheckStatus, Assurance | None, int]]] = defaultdict(
         list
     )
     for h in hours:
-        status = at_minimum(h.status, h.verdict, h.assurance, minimum)
-        by_hour[h.hour].append((h.verdict, status, h.assurance, h.results))
-    points = []
-    for hour in sorted(by_hour):
-        tally = Tally.of(by_hour[hour])
-        points.append(HourPoint(hour, tally.total, tally.passed, tally.failed, tally.unjudged))
-    return tuple(points)
+        by_hour[h.hour].append((h.verdict, h.status, h.assurance, h.results))
+    return tuple(
+        HourPoint(hour, *_hour_counts(tuple(results), minimum))
+        for hour, results in sorted(by_hour.items())
+    )
+
+
+def _newest(groups: list[_Judged], category: Category, *, strict: bool) -> _Judged:
+    """The latest result that makes an endpoint a finding of `category` (its evidence)."""
+    return max(_of_category(groups, category, strict=strict), key=lambda g: g.stored.last_at)
 
 
 def _finding(
-    conn: Connection,
     groups: list[_Judged],
     category: Category,
     hours: list[q.HourCount],
+    latest: q.StoredCheck | None,
     *,
     strict: bool,
     minimum: Assurance | None,
 ) -> Finding:
     first = groups[0].stored
     relevant = _of_category(groups, category, strict=strict)
-    newest = max(relevant, key=lambda g: g.stored.last_at)
-    latest = q.check_at(conn, newest.stored, newest.stored.last_at)
+    newest = _newest(groups, category, strict=strict)
     return Finding(
         cluster=first.cluster,
         node_pool=first.node_pool,
@@ -214,12 +230,7 @@ def _finding(
     )
 
 
-def _drift(
-    store: ResultStore, pool: Coverage, window: Window, minimum: Assurance | None
-) -> Drift | None:
-    runs = q.last_two_runs(
-        store.connection, (pool.cluster, pool.node_pool), window.since, window.until
-    )
+def _drift(pool: Coverage, runs: list[q.RunVerdicts], minimum: Assurance | None) -> Drift | None:
     if len(runs) < 2:
         return None
     latest, previous = runs
@@ -285,28 +296,40 @@ def build_report(
     categories = {key: _category(groups, strict=strict) for key, groups in by_endpoint.items()}
     findings_keys = [key for key in by_endpoint if categories[key] is not None]
     hours = q.hourly_counts(conn, window.since, window.until, findings_keys)
+    newest = [
+        _newest(by_endpoint[key], category, strict=strict)
+        for key in findings_keys
+        if (category := categories[key]) is not None
+    ]
+    latest = q.checks_at(conn, [(g.stored, g.stored.last_at) for g in newest])
     findings: dict[Category, list[Finding]] = {c: [] for c in Category}
-    for key in findings_keys:
+    for key, check in zip(findings_keys, latest, strict=True):
         category = categories[key]
         assert category is not None  # filtered above
         findings[category].append(
             _finding(
-                conn,
                 by_endpoint[key],
                 category,
                 hours[key],
+                check,
                 strict=strict,
                 minimum=require_assurance,
             )
         )
     coverage = tuple(
         Coverage(c.cluster, c.node_pool, c.runs, c.nodes, c.first_run, c.last_run)
-        for c in q.coverage(conn, window.since, window.until, clusters)
+        for c in q.coverage(
+            conn, window.since, window.until, [(s.cluster, s.node_pool) for s in stored], clusters
+        )
     )
+    probed = [(pool.cluster, pool.node_pool) for pool in coverage if pool.runs > 1]
+    last_runs = q.last_two_runs(conn, probed, window.since, window.until)
     drift = tuple(
         d
         for pool in coverage
-        if pool.runs > 1 and (d := _drift(store, pool, window, require_assurance)) is not None
+        if pool.runs > 1
+        and (d := _drift(pool, last_runs[(pool.cluster, pool.node_pool)], require_assurance))
+        is not None
     )
     runs = sum(c.runs for c in coverage)
     verdict = judge_run((g.statused for g in judged), strict=strict)

@@ -320,3 +320,11 @@ def backfill_status(conn: Connection) -> None:
 Migration = Callable[[Connection, Dialect], None]
 MIGRATIONS: tuple[Migration, ...] = (_to_v1, _to_v2, _to_v3, _to_v4, _to_v5)
 LATEST_VERSION = len(MIGRATIONS)
+
+
+# Indexes on runs for the fleet report (to be applied by the version-6 migration): the
+# report lists every (cluster, node pool, region) by skipping through this index, one probe
+# per distinct scope, instead of reading every stored run (`queries.scopes`).
+SCHEMA_V6_RUNS = """
+CREATE INDEX runs_by_region ON runs (cluster, node_pool, region)
+"""

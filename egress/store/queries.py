@@ -11,10 +11,11 @@ compliance rule (`egress.compliance`) to the counts.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from egress.compliance import Assurance, CheckStatus, Verdict
 from egress.probe_plan import Expectation
@@ -271,24 +272,66 @@ def hourly_counts(
     return result
 
 
+# Statements that read the newest runs of many pools or the runs behind many findings are one
+# UNION ALL of small indexed branches each (portable where LATERAL is not): a report makes a
+# few round trips however many pools the fleet has. At most this many branches per statement
+# keeps every statement within both backends' parameter limits.
+_BRANCHES = 200
+_T = TypeVar("_T")
+
+
+def _chunks(items: Sequence[_T]) -> Iterator[Sequence[_T]]:
+    for start in range(0, len(items), _BRANCHES):
+        yield items[start : start + _BRANCHES]
+
+
 def scopes(conn: Connection) -> list[StoredScope]:
-    """Every (cluster, node pool, region) the store holds a run of, sorted."""
+    """Every (cluster, node pool, region) the store holds a run of, sorted.
+
+    A skip scan through the `runs_by_region` index: one index probe per distinct scope, so
+    the cost follows the fleet's size, not how many runs it has stored."""
     rows = conn.execute(
-        "SELECT DISTINCT cluster, node_pool, region FROM runs ORDER BY cluster, node_pool, region"
+        """WITH RECURSIVE s(id) AS (
+            SELECT id FROM (
+                SELECT id FROM runs ORDER BY cluster, node_pool, region LIMIT 1
+            ) AS first_scope
+            UNION ALL
+            SELECT (
+                SELECT n.id FROM runs AS n
+                WHERE (n.cluster, n.node_pool, n.region) > (r.cluster, r.node_pool, r.region)
+                ORDER BY n.cluster, n.node_pool, n.region LIMIT 1
+            )
+            FROM s JOIN runs AS r ON r.id = s.id
+        )
+        SELECT r.cluster, r.node_pool, r.region FROM s JOIN runs AS r ON r.id = s.id
+        ORDER BY r.cluster, r.node_pool, r.region"""
     )
     return [StoredScope(cluster, pool, region) for cluster, pool, region in rows]
 
 
 def coverage(
-    conn: Connection, since: datetime, until: datetime, clusters: Clusters = None
+    conn: Connection,
+    since: datetime,
+    until: datetime,
+    stored: Iterable[Scope],
+    clusters: Clusters = None,
 ) -> list[PoolCoverage]:
-    """Runs per node pool in the window, and pools last seen before it (with zero runs)."""
+    """Runs per node pool in the window, and pools last seen before it (with zero runs).
+
+    `stored` is every pool the store holds (from `scopes`): only those without a run in the
+    window are looked up before it, one index probe each."""
     window = (format_ts(since), format_ts(until))
     in_clusters, cluster_params = _only(clusters, "cluster")
+    # Grouped by node first: a hash aggregate of a few rows per node, where a count of
+    # distinct nodes per pool would sort every run of the window.
     rows = conn.execute(
-        f"""SELECT cluster, node_pool, count(*), count(DISTINCT node), min(started_at),
-                  max(started_at)
-        FROM runs WHERE started_at >= ? AND started_at < ?{in_clusters}
+        f"""SELECT cluster, node_pool, sum(runs), count(node), min(first_run), max(last_run)
+        FROM (
+            SELECT cluster, node_pool, node, count(*) AS runs, min(started_at) AS first_run,
+                   max(started_at) AS last_run
+            FROM runs WHERE started_at >= ? AND started_at < ?{in_clusters}
+            GROUP BY cluster, node_pool, node
+        ) AS by_node
         GROUP BY cluster, node_pool""",
         [*window, *cluster_params],
     )
@@ -298,39 +341,33 @@ def coverage(
         )
         for cluster, pool, runs, nodes, first, last in rows
     }
-    earlier = conn.execute(
-        f"SELECT cluster, node_pool, max(started_at) FROM runs WHERE started_at < ?{in_clusters} "
-        "GROUP BY cluster, node_pool",
-        [window[0], *cluster_params],
+    silent = sorted(
+        {
+            scope
+            for scope in stored
+            if scope not in pools and (clusters is None or scope[0] in clusters)
+        }
     )
-    for cluster, pool, last in earlier:
-        pools.setdefault((cluster, pool), PoolCoverage(cluster, pool, 0, 0, None, parse_ts(last)))
+    for chunk in _chunks(silent):
+        branch = (
+            "SELECT * FROM (SELECT cluster, node_pool, started_at FROM runs "
+            "WHERE cluster = ? AND node_pool = ? AND started_at < ? "
+            "ORDER BY started_at DESC LIMIT 1) AS last_before"
+        )
+        earlier = conn.execute(
+            " UNION ALL ".join(branch for _ in chunk),
+            [value for cluster, pool in chunk for value in (cluster, pool, window[0])],
+        )
+        for cluster, pool, last in earlier:
+            pools[(cluster, pool)] = PoolCoverage(cluster, pool, 0, 0, None, parse_ts(last))
     return [pools[key] for key in sorted(pools)]
 
 
-def check_at(conn: Connection, group: StatusCount, run_started_at: datetime) -> StoredCheck | None:
-    """The stored result of `group`'s endpoint, with `group`'s verdict, status and assurance,
-    in the run of its node pool that started at that moment (its evidence)."""
-    row = conn.execute(
-        """SELECT r.run_id, r.node, r.pod, r.started_at, c.check_id, c.host, c.port,
-                   c.transport, c.kind, c.expectation, c.destination, c.rule, c.feature,
-                   c.required, c.verdict, c.status, c.assurance, c.body, c.timing
-        FROM runs AS r JOIN check_results AS c ON c.run = r.id AND c.check_id = ?
-        WHERE r.cluster = ? AND r.node_pool = ? AND r.started_at = ?
-              AND c.verdict = ? AND c.status = ? AND coalesce(c.assurance, '') = ?
-        ORDER BY r.run_id LIMIT 1""",
-        (
-            group.check_id,
-            group.cluster,
-            group.node_pool,
-            format_ts(run_started_at),
-            group.verdict.value,
-            group.status.value,
-            "" if group.assurance is None else group.assurance.value,
-        ),
-    ).fetchone()
-    if row is None:
-        return None
+_RESULT_COLUMNS = """run, check_id, host, port, transport, kind, expectation, destination, rule,
+    feature, required, verdict, status, assurance, body, timing"""
+
+
+def _stored_check(row: tuple[Any, ...]) -> StoredCheck:
     joined = join(row[17], row[18], parse_ts(row[3]))
     return StoredCheck(
         run_id=row[0],
@@ -358,24 +395,97 @@ def check_at(conn: Connection, group: StatusCount, run_started_at: datetime) -> 
     )
 
 
-def last_two_runs(
-    conn: Connection, scope: Scope, since: datetime, until: datetime
-) -> list[RunVerdicts]:
-    """The newest two runs of one node pool in the window, newest first."""
-    runs = conn.execute(
-        """SELECT id, run_id, started_at FROM runs
-        WHERE cluster = ? AND node_pool = ? AND started_at >= ? AND started_at < ?
-        ORDER BY started_at DESC, run_id DESC LIMIT 2""",
-        (scope[0], scope[1], format_ts(since), format_ts(until)),
-    ).fetchall()
-    result = []
-    for pk, run_id, started_at in runs:
-        verdicts = {
-            check_id: (Verdict(verdict), CheckStatus(status), Assurance(a) if a else None)
-            for check_id, verdict, status, a in conn.execute(
-                "SELECT check_id, verdict, status, assurance FROM check_results WHERE run = ?",
-                (pk,),
+def checks_at(
+    conn: Connection, wanted: Sequence[tuple[StatusCount, datetime]]
+) -> list[StoredCheck | None]:
+    """For each (group, moment): the stored result of `group`'s endpoint, with `group`'s
+    verdict, status and assurance, in the run of its node pool that started at that moment
+    (the first such run by run id); None where there is none. Two statements per chunk: the
+    runs at those moments, then those runs' results of those endpoints."""
+    found: list[StoredCheck | None] = []
+    for chunk in _chunks(wanted):
+        at = sorted({(g.cluster, g.node_pool, format_ts(moment)) for g, moment in chunk})
+        runs: dict[tuple[str, str, str], list[tuple[Any, ...]]] = defaultdict(list)
+        for pk, cluster, pool, *run in conn.execute(
+            "SELECT id, cluster, node_pool, run_id, node, pod, started_at FROM runs WHERE "
+            + " OR ".join("(cluster = ? AND node_pool = ? AND started_at = ?)" for _ in at),
+            [value for key in at for value in key],
+        ):
+            runs[(cluster, pool, run[3])].append((int(pk), *run))
+        ids = sorted({run[0] for candidates in runs.values() for run in candidates})
+        check_ids = sorted({g.check_id for g, _ in chunk})
+        results: dict[tuple[int, str], list[tuple[Any, ...]]] = defaultdict(list)
+        if ids:
+            marks, check_marks = ", ".join("?" for _ in ids), ", ".join("?" for _ in check_ids)
+            for run_pk, *row in conn.execute(
+                f"SELECT {_RESULT_COLUMNS} FROM check_results "
+                f"WHERE run IN ({marks}) AND check_id IN ({check_marks})",
+                [*ids, *check_ids],
+            ):
+                results[(int(run_pk), row[0])].append(tuple(row))
+        for group, moment in chunk:
+            outcome = (
+                group.verdict.value,
+                group.status.value,
+                "" if group.assurance is None else group.assurance.value,
             )
-        }
-        result.append(RunVerdicts(run_id, parse_ts(started_at), verdicts))
-    return result
+            candidates = sorted(
+                runs[(group.cluster, group.node_pool, format_ts(moment))], key=lambda r: r[1]
+            )
+            match = next(
+                (
+                    (*run[1:], *row)
+                    for run in candidates
+                    for row in results[(run[0], group.check_id)]
+                    if (row[10], row[11], row[12] or "") == outcome
+                ),
+                None,
+            )
+            found.append(None if match is None else _stored_check(match))
+    return found
+
+
+def last_two_runs(
+    conn: Connection, pools: Sequence[Scope], since: datetime, until: datetime
+) -> dict[Scope, list[RunVerdicts]]:
+    """The newest two runs of each node pool in the window, newest first (a pool without
+    runs in the window maps to an empty list)."""
+    window = (format_ts(since), format_ts(until))
+    newest: dict[Scope, list[tuple[int, str, str]]] = {pool: [] for pool in pools}
+    for scopes_chunk in _chunks(list(pools)):
+        branch = (
+            "SELECT * FROM (SELECT cluster, node_pool, id, run_id, started_at FROM runs "
+            "WHERE cluster = ? AND node_pool = ? AND started_at >= ? AND started_at < ? "
+            "ORDER BY started_at DESC, run_id DESC LIMIT 2) AS newest"
+        )
+        rows = conn.execute(
+            " UNION ALL ".join(branch for _ in scopes_chunk),
+            [value for cluster, pool in scopes_chunk for value in (cluster, pool, *window)],
+        )
+        for cluster, pool, pk, run_id, started_at in rows:
+            newest[(cluster, pool)].append((int(pk), run_id, started_at))
+    for runs in newest.values():  # UNION ALL keeps no order: newest first again
+        runs.sort(key=lambda run: (run[2], run[1]), reverse=True)
+    ids = [pk for runs in newest.values() for pk, _, _ in runs]
+    verdicts: dict[int, dict[str, tuple[Verdict, CheckStatus, Assurance | None]]] = {
+        pk: {} for pk in ids
+    }
+    for chunk in _chunks(ids):
+        rows = conn.execute(
+            "SELECT run, check_id, verdict, status, assurance FROM check_results "
+            f"WHERE run IN ({', '.join('?' for _ in chunk)})",
+            list(chunk),
+        )
+        for run, check_id, verdict, status, a in rows:
+            verdicts[int(run)][check_id] = (
+                Verdict(verdict),
+                CheckStatus(status),
+                Assurance(a) if a else None,
+            )
+    return {
+        pool: [
+            RunVerdicts(run_id, parse_ts(started_at), verdicts[pk])
+            for pk, run_id, started_at in runs
+        ]
+        for pool, runs in newest.items()
+    }

@@ -39,10 +39,14 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
 
 from egress.compliance import Assurance, CheckStatus
 from egress.probe_plan import CheckKind, Expectation
@@ -68,17 +72,90 @@ ENDPOINTS = [
 ]
 
 
+M = TypeVar("M", bound=BaseModel)
+
+
+def _builder(model: type[M]) -> Callable[..., M]:
+    """`model.model_construct` without its per-field Python loop: the same instance (fields
+    in declaration order, defaults filled in, nothing validated), ~10 times faster."""
+    names = tuple(model.model_fields)
+    defaults = {
+        name: field.get_default(call_default_factory=True)
+        for name, field in model.model_fields.items()
+        if not field.is_required()
+    }
+    new, assign = model.__new__, object.__setattr__
+
+    def build(**values: Any) -> M:
+        given = defaults | values
+        made = new(model)
+        assign(made, "__dict__", {name: given[name] for name in names})
+        assign(made, "__pydantic_fields_set__", set(values))
+        assign(made, "__pydantic_extra__", None)
+        assign(made, "__pydantic_private__", None)
+        return made
+
+    return build
+
+
+_PHASE, _ATTEMPT = _builder(Phase), _builder(Attempt)
+_CHECK, _RUN, _LOCATION = _builder(CheckRecord), _builder(RunReport), _builder(Location)
+
+
+@dataclass(frozen=True)
+class _Endpoint:
+    """What a check's records share run after run (built once, reused by every run)."""
+
+    index: int
+    check_id: str
+    host: str
+    expectation: Expectation
+    required: bool
+    address: str
+    fields: dict[str, Any]  # the CheckRecord fields that never change
+
+
+def _endpoints() -> list[_Endpoint]:
+    found = []
+    for index, (check_id, expectation, required) in enumerate(ENDPOINTS):
+        host = check_id.split("/")[0]
+        found.append(
+            _Endpoint(
+                index=index,
+                check_id=check_id,
+                host=host,
+                expectation=expectation,
+                required=required,
+                address=f"20.{index}.14.{7 + index % 3}",
+                fields={
+                    "check_id": check_id,
+                    "host": host,
+                    "port": 443,
+                    "transport": "tcp",
+                    "kind": CheckKind.HTTPS,
+                    "expectation": expectation,
+                    "destination": host,
+                    "rule": f"aks-required/application/{host}",
+                    "feature": "canary" if expectation is Expectation.DENY else "required",
+                    "required": required,
+                },
+            )
+        )
+    return found
+
+
 def _check(
     rng: random.Random,
     *,
-    run_id: str,
+    identity: dict[str, Any],
     started: datetime,
-    location: Location,
-    index: int,
+    endpoint: _Endpoint,
     leaking: bool,
 ) -> CheckRecord:
-    check_id, expectation, required = ENDPOINTS[index]
-    host = check_id.split("/")[0]
+    """One result, built from parts that are valid by construction (as `model_construct` would: the
+    validators would take ~20 times longer than the store's own write; `fleet_runs` checks a
+    sample against them)."""
+    index, expectation = endpoint.index, endpoint.expectation
     blocked = expectation is Expectation.DENY and not leaking
     flapping = index == 0 and rng.random() < 0.02
     verdict = Verdict.BLOCKED if blocked or flapping else Verdict.REACHABLE
@@ -87,30 +164,32 @@ def _check(
     else:
         status = CheckStatus.FAIL if flapping else CheckStatus.PASS
     moment = started + timedelta(milliseconds=37 * index + rng.randint(0, 30))
+    http_status = 470 if verdict is Verdict.BLOCKED else 200
+    phase = _PHASE
     phases = (
-        Phase(
+        phase(
             name="dns",
             ok=True,
             duration_ms=round(rng.uniform(0.3, 9), 3),
-            detail={"outcome": "answers", "address": f"20.{index}.14.{7 + index % 3}"},
+            detail={"outcome": "answers", "address": endpoint.address},
         ),
-        Phase(
+        phase(
             name="tcp",
             ok=True,
             duration_ms=round(rng.uniform(0.5, 30), 3),
             detail={"outcome": "connected", "local_port": rng.randint(32768, 60999)},
         ),
-        Phase(
+        phase(
             name="http",
             ok=not blocked,
             duration_ms=round(rng.uniform(5, 120), 3),
-            detail={"outcome": "response", "status": 470 if verdict is Verdict.BLOCKED else 200},
+            detail={"outcome": "response", "status": http_status},
         ),
     )
     evidence: dict[str, object] = {
-        "dns": {"outcome": "answers", "address": f"20.{index}.14.{7 + index % 3}"},
+        "dns": {"outcome": "answers", "address": endpoint.address},
         "tcp": {"outcome": "connected"},
-        "http": {"outcome": "response", "status": 470 if verdict is Verdict.BLOCKED else 200},
+        "http": {"outcome": "response", "status": http_status},
     }
     if leaking:  # a leak's evidence changes run to run and is kept whole
         evidence["http"] = {
@@ -120,72 +199,69 @@ def _check(
         }
     reason = "Azure Firewall denied it (HTTP 470)" if verdict is Verdict.BLOCKED else "answered"
     finished = moment + timedelta(milliseconds=sum(p.duration_ms for p in phases))
-    return CheckRecord(
-        run_id=run_id,
-        plan_hash="f" * 64,
-        tool_version="0.2.0",
-        cloud="AzureCloud",
-        region="eastus",
-        location=location,
-        check_id=check_id,
-        host=host,
-        port=443,
-        transport="tcp",
-        kind=CheckKind.HTTPS,
-        expectation=expectation,
-        destination=host,
-        rule=f"aks-required/application/{host}",
-        feature="canary" if expectation is Expectation.DENY else "required",
-        required=required,
+    attempt = _ATTEMPT(started_at=moment, verdict=verdict, reason=reason, phases=phases)
+    return _CHECK(
+        **identity,
+        **endpoint.fields,
         verdict=verdict,
         status=status,
         assurance=Assurance.STATED if verdict is Verdict.BLOCKED else None,
         reason=reason,
         evidence=evidence,
-        attempts=(Attempt(started_at=moment, verdict=verdict, reason=reason, phases=phases),),
+        attempts=(attempt,),
         started_at=moment,
         finished_at=finished,
     )
 
 
 def fleet_runs(days: float, clusters: int, seed: int = 20261201) -> Iterator[RunReport]:
+    """The slice, run by run; the first runs are checked against the models' validators."""
     rng = random.Random(seed)
+    endpoints = _endpoints()
     slots = int(days * RUNS_PER_DAY)
+    checked = 0
     for slot in range(slots):
         for cluster in range(clusters):
             for pool in range(POOLS):
                 started = START + timedelta(minutes=15 * slot, seconds=cluster * 3 + pool)
                 run_id = f"c{cluster:03d}-p{pool}-{slot:05d}"
-                location = Location(
+                location = _LOCATION(
                     cluster=f"aks-{cluster:03d}",
                     node_pool=f"pool{pool}",
                     node=f"aks-pool{pool}-{slot % 3}",
                     pod=f"egress-probe-{run_id}",
                     namespace="egress-probe",
                 )
+                identity: dict[str, Any] = {
+                    "run_id": run_id,
+                    "plan_hash": "f" * 64,
+                    "tool_version": "0.2.0",
+                    "cloud": "AzureCloud",
+                    "region": "eastus",
+                    "location": location,
+                }
                 leaking = cluster == 7 and pool == 1 and slot % RUNS_PER_DAY in range(40, 44)
                 checks = tuple(
                     _check(
                         rng,
-                        run_id=run_id,
+                        identity=identity,
                         started=started,
-                        location=location,
-                        index=index,
-                        leaking=leaking and index == 27,
+                        endpoint=endpoint,
+                        leaking=leaking and endpoint.index == 27,
                     )
-                    for index in range(CHECKS)
+                    for endpoint in endpoints[:CHECKS]
                 )
-                yield RunReport(
-                    run_id=run_id,
-                    plan_hash="f" * 64,
-                    tool_version="0.2.0",
-                    cloud="AzureCloud",
-                    region="eastus",
-                    location=location,
+                run = _RUN(
+                    **identity,
                     started_at=started,
                     finished_at=max(c.finished_at for c in checks),
                     checks=checks,
                 )
+                if checked < 3 or (leaking and checked < 4):  # constructed == validated
+                    validated = RunReport.model_validate_json(run.model_dump_json())
+                    assert validated == run, f"run {run_id} is not what validation builds"
+                    checked += 1
+                yield run
 
 
 def _size_bytes(store: ResultStore, location: str) -> int:

@@ -311,18 +311,24 @@ DEF_COLUMNS = (
 
 def definition(check: CheckRecord) -> tuple[str, tuple[Any, ...]]:
     """(digest, row) of what the check is, independent of any run."""
-    values: tuple[Any, ...] = (
+    return _definition(
         check.check_id,
         check.host,
         check.port,
         check.transport,
-        check.kind.value,
-        check.expectation.value,
+        check.kind,
+        check.expectation,
         check.destination,
         check.rule,
         check.feature,
-        int(check.required),
+        check.required,
     )
+
+
+@lru_cache(maxsize=4096)
+def _definition(*fields: Any) -> tuple[str, tuple[Any, ...]]:
+    """Definitions repeat every run: the row and its digest are computed once for each."""
+    values = (*fields[:4], fields[4].value, fields[5].value, *fields[6:9], int(fields[9]))
     return definition_digest(values), values
 
 

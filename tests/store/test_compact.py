@@ -19,8 +19,10 @@ from egress.results import (
     CheckStatus,
     Location,
     Phase,
+    RunReport,
     Verdict,
 )
+from egress.store import ResultStore
 from egress.store._compact import (
     _NotPlainError,
     _split_fast,
@@ -227,3 +229,34 @@ def test_the_canonical_body_of_schema_v5_is_unchanged() -> None:
     )
     assert outcome.row == ("reachable", "pass", "stated", outcome.body)
     assert outcome.digest == "3026f4d64c9987779307aae5abc94ffa"
+
+
+def test_edge_case_results_come_back_whole_from_both_backends(store_location: str) -> None:
+    """The fast split and the COPY rows hold escapes, tabs, non-ASCII and odd numbers."""
+    rng = random.Random(77)
+    checks = []
+    for n in range(40):
+        evidence = {f"k{i}": _plain(rng, 0) for i in range(rng.randrange(5))}
+        detail = {f"d{i}": _plain(rng, 1) for i in range(rng.randrange(4))}
+        check = _record(rng, evidence, detail)
+        attempts = tuple(
+            a.model_copy(update={"local_address": rng.choice(["a\\b\tc\n", "é", None])})
+            for a in check.attempts
+        )
+        checks.append(check.model_copy(update={"check_id": f"c-{n}", "attempts": attempts}))
+    run = RunReport(
+        run_id="r1",
+        plan_hash="h",
+        tool_version="0.2.0",
+        cloud="AzureCloud",
+        region="eastus",
+        location=Location(),
+        started_at=_RUN_START,
+        finished_at=_RUN_START + timedelta(minutes=5),
+        checks=tuple(checks),
+    )
+    with ResultStore(store_location) as store:
+        assert store.append_runs([run]) == ("r1",)
+        stored = store.read_run("r1")
+    assert stored is not None
+    assert stored.model_dump(mode="json") == run.model_dump(mode="json")

@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import marshal
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -148,6 +150,57 @@ def _scalar(value: Any, kind: type, numbers: list[str]) -> str:
     raise _NotPlainError
 
 
+_Pieces = tuple[str, tuple[str, ...], str]  # text, the numbers cut from it, text after one more
+
+
+class _SeenValues:
+    """The canonical pieces of values met before, found by their marshal bytes.
+
+    A passing check's evidence and most phases are the same run after run but for a few
+    numbers. marshal (format 2: no back-references, so equal values give equal bytes) is
+    one fast C call that accepts only exact str/int/float/bool/None/tuple/list/dict values
+    and keeps types and float bits, so equal bytes mean values :func:`_json` writes alike;
+    anything else marshal refuses and `make` decides (writing it, or refusing it too).
+    """
+
+    def __init__(self, make: Callable[[Any], _Pieces], size: int = 8192) -> None:
+        self._make = make
+        self._size = size
+        self._pieces: dict[bytes, _Pieces] = {}
+
+    def __call__(self, value: Any) -> _Pieces:
+        try:
+            key = marshal.dumps(value, 2)
+        except ValueError:  # not a plain value
+            return self._make(value)
+        known = self._pieces.get(key)
+        if known is None:
+            known = self._make(value)
+            if len(self._pieces) >= self._size:
+                self._pieces.clear()  # values that change every run (ports): start afresh
+            self._pieces[key] = known
+        return known
+
+
+def _value_pieces(value: Any) -> _Pieces:
+    out: list[str] = []
+    numbers: list[str] = []
+    _json(value, out, numbers)
+    return "".join(out), tuple(numbers), ""
+
+
+def _phase_pieces(parts: tuple[str, bool, dict[str, Any]]) -> _Pieces:
+    """A phase but for its duration: `{"detail":...,"duration_ms":` and `,"name":...}`."""
+    name, ok, detail = parts
+    text, numbers, _ = _value_pieces(detail)
+    tail = ',"name":' + _quote(name) + (',"ok":true}' if ok else ',"ok":false}')
+    return '{"detail":' + text + ',"duration_ms":', numbers, tail
+
+
+_EVIDENCE = _SeenValues(_value_pieces)
+_PHASE = _SeenValues(_phase_pieces)
+
+
 def _split_fast(check: CheckRecord, run_started_at: datetime) -> tuple[Outcome, str]:
     started = check.started_at
     numbers = [
@@ -169,29 +222,24 @@ def _split_fast(check: CheckRecord, run_started_at: datetime) -> tuple[Outcome, 
             raise _NotPlainError
         mark = ""
         for phase in attempt.phases:
-            out.append(mark + '{"detail":')
-            _json(phase.detail, out, numbers)
+            head, found, tail = _PHASE((phase.name, phase.ok, phase.detail))
             duration = phase.duration_ms
-            out.append(
-                ',"duration_ms":'
-                + _scalar(duration, type(duration), numbers)
-                + ',"name":'
-                + _quote(phase.name)
-                + (',"ok":true}' if phase.ok else ',"ok":false}')
-            )
+            numbers += found
+            if type(duration) is float and math.isfinite(duration):
+                out.append(f"{mark}{head}#{tail}")
+                numbers.append(float.__repr__(duration))
+            else:
+                out.append(f"{mark}{head}{_scalar(duration, type(duration), numbers)}{tail}")
             mark = ","
-        out.append(
-            '],"reason":'
-            + _quote(attempt.reason)
-            + ',"started_at":#,"verdict":'
-            + _quote(attempt.verdict._value_)
-            + "}"
-        )
+        reason, verdict = _quote(attempt.reason), _quote(attempt.verdict._value_)
+        out.append(f'],"reason":{reason},"started_at":#,"verdict":{verdict}}}')
         numbers.append(str((attempt.started_at - started) // _MICROSECOND))
         addresses.append(attempt.local_address)
         mark = ","
     out.append('],"evidence":' if addresses else ',"attempts":[],"evidence":')
-    _json(check.evidence, out, numbers)
+    text, found, _ = _EVIDENCE(check.evidence)
+    out.append(text)
+    numbers += found
     out.append(',"reason":' + _quote(check.reason) + "}")
     assurance = check.assurance
     outcome = _outcome(
@@ -200,7 +248,7 @@ def _split_fast(check: CheckRecord, run_started_at: datetime) -> tuple[Outcome, 
         None if assurance is None else assurance._value_,
         "".join(out),
     )
-    if all(address is None for address in addresses):
+    if addresses.count(None) == len(addresses):  # the usual case, no dumps
         numbers.append("[" + ",".join(["null"] * len(addresses)) + "]")
     else:
         numbers.append(json.dumps(addresses, separators=(",", ":")))

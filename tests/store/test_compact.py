@@ -260,3 +260,19 @@ def test_edge_case_results_come_back_whole_from_both_backends(store_location: st
         stored = store.read_run("r1")
     assert stored is not None
     assert stored.model_dump(mode="json") == run.model_dump(mode="json")
+
+
+def test_remembered_values_are_told_apart_exactly() -> None:
+    """Values equal to Python (1 == 1.0 == True, 0.0 == -0.0) are written as themselves."""
+    rng = random.Random(9)
+    looks_alike: list[Any] = [1, 1.0, True, "1", -0.0, 0.0, [1], (1,), {"a": 1}, None, 1]
+    bodies = set()
+    for value in looks_alike * 2:
+        check = _record(rng, {"v": value}, {"v": value})
+        assert split(check, _RUN_START) == split_slow(check, _RUN_START)
+        outcome, timing = split(check, _RUN_START)
+        assert join(outcome.body, timing, _RUN_START).evidence == json.loads(
+            json.dumps({"v": value})
+        )
+        bodies.add(outcome.body)
+    assert len(bodies) > 1

@@ -50,7 +50,15 @@ from pydantic import BaseModel
 
 from egress.compliance import Assurance, CheckStatus
 from egress.probe_plan import CheckKind, Expectation
-from egress.results import Attempt, CheckRecord, Location, Phase, RunReport, Verdict
+from egress.results import (
+    Attempt,
+    CheckRecord,
+    Location,
+    Phase,
+    RunReport,
+    RunSummary,
+    Verdict,
+)
 from egress.store import Connection, ResultStore
 from egress.store import _store as store_internals  # its _stage (encoding) is timed apart
 from egress.store._schema import SCHEMA_V6_RUNS, rebuild_summaries
@@ -456,6 +464,40 @@ def create_report_indexes(dsn: str) -> list[str]:
     return created
 
 
+def time_ingest(location: str, days: float, clusters: int, lines: Path) -> dict[str, Any]:
+    """`egress report ingest` (a whole process) of the slice as JSON lines, into `location`.
+
+    The lines are what `probe run` prints (one per check, then the run's summary), read
+    back through the models' validators; wall and CPU seconds include the interpreter's
+    start (about a second here).
+    """
+    rows = 0
+    with lines.open("w", encoding="utf-8") as out:
+        for run in fleet_runs(days, clusters):
+            for check in run.checks:
+                out.write(check.model_dump_json() + "\n")
+            out.write(RunSummary.of(run).model_dump_json() + "\n")
+            rows += len(run.checks)
+    egress = str(Path(sys.executable).with_name("egress"))  # the console script beside python
+    command = [egress, "report", "ingest", "--store", location]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    began = time.perf_counter()
+    done = subprocess.run([*command, str(lines)], capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - began
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    lines.unlink()
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return {
+        "check_rows": rows,
+        "exit_code": done.returncode,
+        "said": done.stderr.strip().splitlines()[-1:],
+        "wall_s": round(wall, 2),
+        "cpu_s": round(cpu, 2),  # egress only: the server is not its child
+        "check_rows_per_s": round(rows / wall),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
 def time_reports(location: str, days: float) -> dict[str, object]:
     """Wall seconds and peak RSS of whole `egress report` processes over the slice."""
     from report_bench import _REPORT_WITH_PEAK  # the same peak-RSS wrapper as report_bench
@@ -494,6 +536,9 @@ def main() -> None:
         "--report-only",
         action="store_true",
         help="only time egress report over the --days already stored at --dsn",
+    )
+    parser.add_argument(
+        "--ingest", action="store_true", help="also time egress report ingest of JSON lines"
     )
     parser.add_argument("--dsn", help="an empty PostgreSQL database (default: a temporary one)")
     parser.add_argument(
@@ -535,12 +580,20 @@ def main() -> None:
             if args.report:
                 results["report_indexes_created"] = create_report_indexes(dsn)
                 results["postgresql_report"] = time_reports(dsn, stored_days)
+            if args.ingest and server is not None:  # into a second, empty database
+                ingest_dsn = server.dsn(server.create_database())
+                lines = here / "store-bench-lines.jsonl"
+                results["postgresql_ingest"] = time_ingest(
+                    ingest_dsn, args.days, args.clusters, lines
+                )
         finally:
             if server is not None:
                 server.stop()
         print("postgresql:", results["postgresql"], flush=True)
         if args.report:
             print("report:", results["postgresql_report"], flush=True)
+        if "postgresql_ingest" in results:
+            print("report ingest:", results["postgresql_ingest"], flush=True)
     (here / "store_bench.json").write_text(json.dumps(results, indent=2) + "\n")
 
 

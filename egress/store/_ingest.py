@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from egress.errors import PlanFileError, UsageError
 from egress.results import CheckRecord, RunReport, RunSummary
-from egress.store._store import ResultStore, check_run
+from egress.store._store import ResultStore, acyclic_work, check_run
 
 # Runs are written in transactions of about this many check rows (each run whole).
 BATCH_CHECKS = 20_000
@@ -237,6 +237,11 @@ def ingest_files(
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         raise UsageError(f"cannot read {', '.join(missing)}: no such file; nothing was ingested.")
+    with acyclic_work():  # every record is kept until its run is whole
+        return _ingest(store, paths, ignore_non_json=ignore_non_json)
+
+
+def _ingest(store: ResultStore, paths: Sequence[Path], *, ignore_non_json: bool) -> IngestResult:
     collector = _Collector()
     for path in paths:
         _read_file(collector, path, ignore_non_json=ignore_non_json)
@@ -282,9 +287,10 @@ def read_runs(paths: Sequence[Path]) -> tuple[list[RunReport], tuple[RejectedLin
     if missing:
         raise UsageError(f"cannot read {', '.join(missing)}: no such file.")
     collector = _Collector()
-    for path in paths:
-        _read_file(collector, path, ignore_non_json=False)
-    runs = [run for run, _ in collector.runs()]
+    with acyclic_work():
+        for path in paths:
+            _read_file(collector, path, ignore_non_json=False)
+        runs = [run for run, _ in collector.runs()]
     return runs, tuple(_sorted(collector.rejected))
 
 

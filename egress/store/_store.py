@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -364,6 +366,24 @@ def _run_row(run: RunReport) -> tuple[Any, ...]:
         where.node_ip,
         where.pod_ip,
     )
+
+
+@contextmanager
+def acyclic_work() -> Iterator[None]:
+    """Pause Python's cycle collector while building many acyclic objects (runs, rows).
+
+    Each full collection walks every live object; a batch of runs is ~20 tracked objects
+    per check, none in a cycle, so the collections during a bulk write or read find nothing
+    and cost more than the encoding (40 % of append_runs' CPU on the store benchmark).
+    Reference counting still frees everything; the collector's previous state is restored.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 @dataclass(frozen=True)

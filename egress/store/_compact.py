@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from json.encoder import encode_basestring as _quote  # C, as json.dumps(ensure_ascii=False)
+from marshal import dumps as _dumps
 from typing import Any
 
 from egress.results import CheckRecord
@@ -69,7 +70,7 @@ def split(check: CheckRecord, run_started_at: datetime) -> tuple[Outcome, str]:
     """
     try:
         return _split_fast(check, run_started_at)
-    except _NotPlainError:
+    except (_NotPlainError, ValueError):  # ValueError: marshal refused a value
         return split_slow(check, run_started_at)
 
 
@@ -153,33 +154,28 @@ def _scalar(value: Any, kind: type, numbers: list[str]) -> str:
 _Pieces = tuple[str, tuple[str, ...], str]  # text, the numbers cut from it, text after one more
 
 
-class _SeenValues:
-    """The canonical pieces of values met before, found by their marshal bytes.
+class _SeenValues(dict[bytes, _Pieces]):
+    """The canonical pieces of values met before, by their marshal bytes: `seen[dumps(v, 2)]`.
 
     A passing check's evidence and most phases are the same run after run but for a few
     numbers. marshal (format 2: no back-references, so equal values give equal bytes) is
     one fast C call that accepts only exact str/int/float/bool/None/tuple/list/dict values
-    and keeps types and float bits, so equal bytes mean values :func:`_json` writes alike;
-    anything else marshal refuses and `make` decides (writing it, or refusing it too).
+    (ValueError otherwise: the caller takes the reference path) and keeps types and float
+    bits, so equal bytes mean equal values of equal types, which :func:`_json` writes alike.
+    A value first met is read back from its bytes (exactly) and written by `make`.
     """
 
     def __init__(self, make: Callable[[Any], _Pieces], size: int = 8192) -> None:
+        super().__init__()
         self._make = make
         self._size = size
-        self._pieces: dict[bytes, _Pieces] = {}
 
-    def __call__(self, value: Any) -> _Pieces:
-        try:
-            key = marshal.dumps(value, 2)
-        except ValueError:  # not a plain value
-            return self._make(value)
-        known = self._pieces.get(key)
-        if known is None:
-            known = self._make(value)
-            if len(self._pieces) >= self._size:
-                self._pieces.clear()  # values that change every run (ports): start afresh
-            self._pieces[key] = known
-        return known
+    def __missing__(self, key: bytes) -> _Pieces:
+        made = self._make(marshal.loads(key))
+        if len(self) >= self._size:
+            self.clear()  # values that change every run (ports): start afresh
+        self[key] = made
+        return made
 
 
 def _value_pieces(value: Any) -> _Pieces:
@@ -222,7 +218,7 @@ def _split_fast(check: CheckRecord, run_started_at: datetime) -> tuple[Outcome, 
             raise _NotPlainError
         mark = ""
         for phase in attempt.phases:
-            head, found, tail = _PHASE((phase.name, phase.ok, phase.detail))
+            head, found, tail = _PHASE[_dumps((phase.name, phase.ok, phase.detail), 2)]
             duration = phase.duration_ms
             numbers += found
             if type(duration) is float and math.isfinite(duration):
@@ -237,7 +233,7 @@ def _split_fast(check: CheckRecord, run_started_at: datetime) -> tuple[Outcome, 
         addresses.append(attempt.local_address)
         mark = ","
     out.append('],"evidence":' if addresses else ',"attempts":[],"evidence":')
-    text, found, _ = _EVIDENCE(check.evidence)
+    text, found, _ = _EVIDENCE[_dumps(check.evidence, 2)]
     out.append(text)
     numbers += found
     out.append(',"reason":' + _quote(check.reason) + "}")

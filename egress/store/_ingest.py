@@ -259,6 +259,7 @@ def _ingest(store: ResultStore, paths: Sequence[Path], *, ignore_non_json: bool)
             batch.clear()
 
     known: set[str] = set()
+    batched = 0  # check rows in `batch`
     for run, where in collector.runs():
         try:
             check_run(run)
@@ -270,8 +271,10 @@ def _ingest(store: ResultStore, paths: Sequence[Path], *, ignore_non_json: bool)
             continue
         known.add(run.run_id)
         batch.append(run)
-        if sum(len(r.checks) for r in batch) >= BATCH_CHECKS:
+        batched += len(run.checks)
+        if batched >= BATCH_CHECKS:
             flush()
+            batched = 0
     flush()
     return IngestResult(
         runs_added=added,

@@ -251,7 +251,7 @@ def _split_fast(check: CheckRecord, run_started_at: datetime) -> tuple[Outcome, 
     return outcome, "[" + ",".join(numbers) + "]"
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=16384)  # ~10 MB at most: a fleet has few distinct outcomes
 def _outcome(verdict: str, status: str, assurance: str | None, body: str) -> Outcome:
     """Outcomes repeat run after run: digest each distinct one once."""
     return Outcome(

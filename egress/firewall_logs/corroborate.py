@@ -28,10 +28,11 @@ full records are only rebuilt for ``--records`` output.
 from __future__ import annotations
 
 import sys
+from array import array
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -69,9 +70,9 @@ class RunInfo:
 
 @dataclass(frozen=True, slots=True)
 class Observed:
-    """What corroboration needs of one stored check result."""
+    """What corroboration needs of one stored check result (equal checks of many runs may
+    share one value: the run each belongs to is kept by the index)."""
 
-    run: int  # index into the runs
     check_id: str
     host: str  # lowercased
     port: int
@@ -83,17 +84,6 @@ class Observed:
     inspected: bool  # the probe saw TLS inspection (input to the status rule)
     reason: str
     attempted: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Flow:
-    """What the firewall would have seen of one attempt."""
-
-    check: int  # index into the observed checks
-    host: str
-    addresses: tuple[str, ...]
-    start: datetime
-    end: datetime
 
 
 def attempt_source(
@@ -134,20 +124,41 @@ def _time(value: Any) -> datetime:
     return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _micros(moment: datetime) -> int:
+    """An aware time as microseconds since the epoch (flows are held as plain integers)."""
+    return (moment - _EPOCH) // _MICROSECOND
+
+
 class FlowIndex:
-    """Attempts keyed by (source address, source port, destination port) for a streaming join."""
+    """Attempts keyed by (source address, source port, destination port) for a streaming join.
+
+    A month of one pool is ~260,000 flows, so a flow is a number (its position in parallel
+    arrays of check, window start and end in microseconds, and destination addresses), and
+    the first Allow and Deny matched per check sit in two lists.
+    """
 
     def __init__(self, skew: timedelta) -> None:
         self.skew = skew
         self.observed: list[Observed] = []
-        self.matches: dict[int, _Matches] = {}
-        self.keys: dict[tuple[str, int, int], list[Flow]] = {}
+        self.runs = array("q")  # the run (index into the runs) of each observed check
+        self.keys: dict[tuple[str, int, int], list[int]] = {}  # -> flow numbers
         self.recorded_ports: list[bool] = []
         self.earliest: datetime | None = None
         self.latest: datetime | None = None
-        self._longest = timedelta(0)  # the longest flow window
+        self._skew = skew // _MICROSECOND
+        self._check = array("q")
+        self._start = array("q")
+        self._end = array("q")
+        self._addresses: list[tuple[str, ...]] = []
+        self._shared: dict[tuple[str, ...], tuple[str, ...]] = {}  # one copy of each tuple
+        self._allow: list[FirewallDecision | None] = []
+        self._deny: list[FirewallDecision | None] = []
+        self._longest = 0  # the longest flow window, microseconds
         self._sorted = True
-        self._starts: dict[tuple[str, int, int], list[datetime]] = {}
 
     def add(
         self,
@@ -156,31 +167,48 @@ class FlowIndex:
         finished_at: datetime,
         node_ip: str | None,
         pod_ip: str | None = None,
+        *,
+        run: int,
     ) -> None:
         position = len(self.observed)
         self.observed.append(observed)
+        self.runs.append(run)
+        self._allow.append(None)
+        self._deny.append(None)
         recorded = False
         for number, attempt in enumerate(attempts):
             sources, port, addresses = attempt_source(attempt, node_ip, pod_ip)
             if not sources or port is None:
                 continue
             recorded = True
-            start = _time(attempt["started_at"])
+            begun = _time(attempt["started_at"])
             if number + 1 < len(attempts):
-                end = _time(attempts[number + 1]["started_at"])
+                ended = _time(attempts[number + 1]["started_at"])
             else:
                 spent = sum(float(p.get("duration_ms") or 0) for p in attempt.get("phases") or ())
-                end = max(start + timedelta(milliseconds=spent), finished_at)
-            flow = Flow(position, observed.host, addresses, start - self.skew, end + self.skew)
-            self._longest = max(self._longest, flow.end - flow.start)
+                ended = max(begun + timedelta(milliseconds=spent), finished_at)
+            start, end = begun - self.skew, ended + self.skew
+            flow = len(self._check)
+            self._check.append(position)
+            self._start.append(_micros(start))
+            self._end.append(_micros(end))
+            self._addresses.append(self._shared.setdefault(addresses, addresses))
+            self._longest = max(self._longest, self._end[flow] - self._start[flow])
             self._sorted = False
             for source in sources:
                 self.keys.setdefault((source, port, observed.port), []).append(flow)
-            if self.earliest is None or flow.start < self.earliest:
-                self.earliest = flow.start
-            if self.latest is None or flow.end > self.latest:
-                self.latest = flow.end
+            if self.earliest is None or start < self.earliest:
+                self.earliest = start
+            if self.latest is None or end > self.latest:
+                self.latest = end
         self.recorded_ports.append(recorded)
+
+    def _sort(self) -> None:
+        """Each key's flows by window start (for bisecting), once all are added."""
+        starts = self._start.__getitem__
+        for flows in self.keys.values():
+            flows.sort(key=starts)
+        self._sorted = True
 
     def could_match(self, columns: Mapping[str, Any]) -> bool:
         """Whether a raw row's source, ports and time fit any attempt (before parsing it)."""
@@ -205,15 +233,17 @@ class FlowIndex:
         if moment.tzinfo is None:
             return True  # the source knows the zone; let it decide
         if not self._sorted:
-            for each in self.keys.values():
-                each.sort(key=_start)
-            self._starts = {key: [f.start for f in each] for key, each in self.keys.items()}
-            self._sorted = True
+            self._sort()
         # Flows of a key sorted by start: look back from the last one starting by `moment`.
-        position = bisect_right(self._starts[key], moment) - 1
-        earliest = moment - self._longest
-        while position >= 0 and flows[position].start >= earliest:
-            if flows[position].end >= moment:
+        at = _micros(moment)
+        starts, ends = self._start, self._end
+        position = bisect_right(flows, at, key=starts.__getitem__) - 1
+        earliest = at - self._longest
+        while position >= 0:
+            flow = flows[position]
+            if starts[flow] < earliest:
+                break
+            if ends[flow] >= at:
                 return True
             position -= 1
         return False
@@ -223,30 +253,33 @@ class FlowIndex:
         return tuple(sorted({key[0] for key in self.keys}))
 
     def offer(self, decision: FirewallDecision) -> None:
-        if decision.action not in (Action.ALLOW, Action.DENY) or decision.source_port is None:
+        action = decision.action
+        if action is not Action.ALLOW and action is not Action.DENY:
             return
-        if decision.destination_port is None:
+        if decision.source_port is None or decision.destination_port is None:
             return
-        key = (decision.source_ip, decision.source_port, decision.destination_port)
-        for flow in self.keys.get(key, ()):
-            if not flow.start <= decision.time <= flow.end:
+        flows = self.keys.get((decision.source_ip, decision.source_port, decision.destination_port))
+        if not flows:
+            return
+        at = _micros(decision.time)
+        fqdn, ip = decision.destination_fqdn, decision.destination_ip
+        found = self._allow if action is Action.ALLOW else self._deny
+        for flow in flows:
+            if not self._start[flow] <= at <= self._end[flow]:
                 continue
-            named = decision.destination_fqdn == flow.host
-            addressed = decision.destination_ip is not None and (
-                decision.destination_ip in flow.addresses or decision.destination_ip == flow.host
-            )
-            if not (named or addressed):
+            check = self._check[flow]
+            host = self.observed[check].host
+            addressed = ip is not None and (ip in self._addresses[flow] or ip == host)
+            if not (fqdn == host or addressed):
                 continue
-            found = self.matches.setdefault(flow.check, _Matches())
-            if decision.action is Action.ALLOW:
-                if found.allow is None or decision.time < found.allow.time:
-                    found.allow = decision
-            elif found.deny is None or decision.time < found.deny.time:
-                found.deny = decision
+            first = found[check]
+            if first is None or decision.time < first.time:
+                found[check] = decision
 
-
-def _start(flow: Flow) -> datetime:
-    return flow.start
+    def found(self, position: int) -> _Matches | None:
+        """The first Allow and Deny matched for the check at `position`, if any."""
+        allow, deny = self._allow[position], self._deny[position]
+        return None if allow is None and deny is None else _Matches(allow, deny)
 
 
 @dataclass(slots=True)
@@ -383,9 +416,8 @@ class CorroborationResult:
             yield from run.checks
 
 
-def observe(run: int, record: CheckRecord) -> Observed:
+def observe(record: CheckRecord) -> Observed:
     return Observed(
-        run=run,
         check_id=record.check_id,
         host=record.host.lower().rstrip("."),
         port=record.port,
@@ -410,7 +442,12 @@ def index_runs(runs: Iterable[RunReport], skew: timedelta) -> tuple[list[RunInfo
             attempts = [a.model_dump() for a in record.attempts]
             where = record.location
             index.add(
-                observe(number, record), attempts, record.finished_at, where.node_ip, where.pod_ip
+                observe(record),
+                attempts,
+                record.finished_at,
+                where.node_ip,
+                where.pod_ip,
+                run=number,
             )
     return infos, index
 
@@ -448,8 +485,8 @@ def join(
         watermark = source.notes.newest  # a file reaches as far as its newest decision
     per_run: list[list[Corroborated]] = [[] for _ in infos]
     incomplete = source.notes.incomplete
-    for position, observed in enumerate(index.observed):
-        per_run[observed.run].append(_placeholder(observed, position, index))
+    for position, (run, observed) in enumerate(zip(index.runs, index.observed, strict=True)):
+        per_run[run].append(_placeholder(observed, position, index))
     results = []
     for info, checks in zip(infos, per_run, strict=True):
         # Arrived: the source holds later decisions, or every attempt it could match did.
@@ -475,7 +512,7 @@ _UNMATCHED = "(unmatched)"
 
 
 def _placeholder(observed: Observed, position: int, index: FlowIndex) -> Corroborated:
-    found = index.matches.get(position)
+    found = index.found(position)
     if found is not None:
         return judge(observed, found)
     if not index.recorded_ports[position]:

@@ -212,20 +212,23 @@ class FlowIndex:
 
     def could_match(self, columns: Mapping[str, Any]) -> bool:
         """Whether a raw row's source, ports and time fit any attempt (before parsing it)."""
-        source_port = columns.get("SourcePort")
-        port = columns.get("DestinationPort")
-        try:
-            key = (
-                str(columns.get("SourceIp")),
-                source_port if type(source_port) is int else int(source_port or -1),
-                port if type(port) is int else int(port or -1),
-            )
-        except (TypeError, ValueError):
-            return True  # the parser names the bad value
+        get = columns.get
+        address, source_port, port = get("SourceIp"), get("SourcePort"), get("DestinationPort")
+        if type(address) is str and type(source_port) is int and type(port) is int:
+            key = (address, source_port, port)  # JSON's usual types: no conversions
+        else:
+            try:
+                key = (
+                    str(address),
+                    source_port if type(source_port) is int else int(source_port or -1),
+                    port if type(port) is int else int(port or -1),
+                )
+            except (TypeError, ValueError):
+                return True  # the parser names the bad value
         flows = self.keys.get(key)
         if not flows:
             return False
-        value = columns.get("TimeGenerated")
+        value = get("TimeGenerated")
         try:
             moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
         except ValueError:
@@ -235,7 +238,7 @@ class FlowIndex:
         if not self._sorted:
             self._sort()
         # Flows of a key sorted by start: look back from the last one starting by `moment`.
-        at = _micros(moment)
+        at = (moment - _EPOCH) // _MICROSECOND
         starts, ends = self._start, self._end
         position = bisect_right(flows, at, key=starts.__getitem__) - 1
         earliest = at - self._longest
@@ -317,9 +320,7 @@ class Corroborated:
     def explanation(self) -> str:
         if self.decision is None:
             return self.why
-        return _SENTENCES[self.why].format(
-            fw=_describe(self.decision), probe=self.observed.verdict.value
-        )
+        return _SENTENCES[self.why].format(fw=_describe(self.decision), probe=self.observed.verdict)
 
     @property
     def rule(self) -> str | None:
@@ -346,10 +347,9 @@ class Corroborated:
 
 def _describe(decision: FirewallDecision) -> str:
     verb = "allowed" if decision.action is Action.ALLOW else "denied"
-    return (
-        f"the firewall {verb} it ({decision.table.value} {decision.time.isoformat()}, "
-        f"{decision.rule_path})"
-    )
+    # A StrEnum formats as its value (the member itself: no property lookup per check).
+    when = decision.time.isoformat()
+    return f"the firewall {verb} it ({decision.table} {when}, {decision.rule_path})"
 
 
 def _with(

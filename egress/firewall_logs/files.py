@@ -47,6 +47,11 @@ _SUPPORTED = ", ".join(t.value for t in LogTable)
 _DENY_WORDS = frozenset({"Deny", "Drop"})
 
 
+def _time_in(zone: tzinfo | None) -> Callable[[Any], datetime]:
+    """The time parser for one export (times without a zone are in `zone`)."""
+    return lambda value: parse_time(value, zone)
+
+
 def _is_deny(action: Any) -> bool:
     return action in _DENY_WORDS or str(action).strip().lower() in ("deny", "drop")
 
@@ -150,11 +155,17 @@ class FileSource:
         # refuses before parsing are counted and skipped here, without building anything.
         known: dict[str, LogTable] = {}
         counted = 0
+        time = _time_in(self.zone)
         try:
             for number, line in enumerate(handle, start=1):
                 try:
                     item, end = scan(line, 0)
-                    if end != len(line) and not line[end:].isspace():
+                    after = len(line) - end  # usually just the newline
+                    if (
+                        after
+                        and not (after == 1 and line[end] == "\n")
+                        and not line[end:].isspace()
+                    ):
                         raise ValueError(line[end:])
                 except (StopIteration, ValueError):
                     if not line.strip():
@@ -173,7 +184,7 @@ class FileSource:
                         if (not denies_only or _is_deny(item.get("Action"))) and (
                             row_filter is None or row_filter(item)
                         ):
-                            yield self._parsed(f"{path}:{number}", table, item, self.zone)
+                            yield self._parsed_line(path, number, table, item, time)
                         continue
                 if isinstance(item, dict) and "tables" in item and number == 1:
                     yield from self._api_document(path, item)
@@ -250,9 +261,25 @@ class FileSource:
         self, at: str, table: LogTable, columns: Mapping[str, Any], zone: tzinfo | None
     ) -> FirewallDecision:
         try:
-            return decision_from_columns(table, columns, lambda value: parse_time(value, zone))
+            return decision_from_columns(table, columns, _time_in(zone))
         except RowError as error:
             raise FirewallLogError(f"{at}: {error}; fix or re-export the file.") from None
+
+    @staticmethod
+    def _parsed_line(
+        path: Path,
+        number: int,
+        table: LogTable,
+        columns: Mapping[str, Any],
+        time: Callable[[Any], datetime],
+    ) -> FirewallDecision:
+        """:meth:`_parsed` of a JSON line (the hot loop: its place is named only on error)."""
+        try:
+            return decision_from_columns(table, columns, time)
+        except RowError as error:
+            raise FirewallLogError(
+                f"{path}:{number}: {error}; fix or re-export the file."
+            ) from None
 
     def _table(self, at: str, named: str) -> LogTable:
         if not named:

@@ -139,7 +139,7 @@ class FirewallDecision:
             reason = self.action_reason or "no rule matched"
             return f"default action ({reason.rstrip('.')})"
         parts = (self.policy, self.rule_collection_group, self.rule_collection, self.rule)
-        return "/".join(p for p in parts if p)
+        return "/".join(filter(None, parts))
 
     @property
     def destination(self) -> str:
@@ -214,6 +214,42 @@ def _name(value: Any) -> str:
     return sys.intern(_text(value))
 
 
+# The name columns of a row, raw -> as a decision holds them. A month of rows repeats a few
+# combinations, so each is normalised once (a bounded memo, not configuration: past the
+# bound, rows are normalised each time).
+_NameColumns = tuple[Any, Any, Any, Any, Any, Any, Any, Any, Any]
+_Names = tuple[str | None, str, str | None, str, str, str, str, str, str]
+_NAMES_SEEN: dict[_NameColumns, _Names] = {}
+_NAMES_BOUND = 50_000
+
+
+def _names(raw: _NameColumns) -> _Names:
+    """(destination fqdn, source ip, destination ip, protocol, action reason, policy, rule
+    collection group, rule collection, rule), normalised; RowError for an empty source."""
+    fqdn_column, source_column, destination_column, protocol_column, *rest = raw
+    reason, policy, group, collection, rule = (_name(value) for value in rest)
+    fqdn = _name(fqdn_column)
+    source_ip = _name(source_column)
+    if not source_ip:
+        raise RowError("column SourceIp is empty")
+    protocol = _name(protocol_column)
+    names: _Names = (
+        (fqdn if fqdn.islower() else sys.intern(fqdn.lower())).rstrip(".") or None,
+        source_ip,
+        _name(destination_column) or None,
+        protocol if protocol.isupper() else sys.intern(protocol.upper()),
+        reason,
+        policy,
+        group,
+        collection,
+        rule,
+    )
+    # Only text keys: 1, 1.0 and True are equal dict keys but not equal names.
+    if len(_NAMES_SEEN) < _NAMES_BOUND and all(v is None or type(v) is str for v in raw):
+        _NAMES_SEEN[raw] = names
+    return names
+
+
 def decision_from_columns(
     table: LogTable,
     row: Mapping[str, Any],
@@ -224,31 +260,42 @@ def decision_from_columns(
         missing = missing_columns(table, row)
         raise RowError(f"{table.value} row has no column {', '.join(missing)}")
     get = row.get
-    fqdn = _name(get("Fqdn") if table is LogTable.APPLICATION_RULE else get("QueryName"))
-    source_ip = _name(get("SourceIp"))
-    if not source_ip:
-        raise RowError("column SourceIp is empty")
+    raw = (
+        get("Fqdn") if table is LogTable.APPLICATION_RULE else get("QueryName"),
+        get("SourceIp"),
+        get("DestinationIp"),
+        get("Protocol"),
+        get("ActionReason"),
+        get("Policy"),
+        get("RuleCollectionGroup"),
+        get("RuleCollection"),
+        get("Rule"),
+    )
+    try:
+        names = _NAMES_SEEN.get(raw) or _names(raw)
+    except TypeError:  # an unhashable value (a JSON list or object in a column)
+        names = _names(raw)
+    fqdn, source_ip, destination_ip, protocol, reason, policy, group, collection, rule = names
     port = _port(get("DestinationPort"), "DestinationPort")
     if table is LogTable.DNS_QUERY and port is None:
         port = 53
-    protocol = _name(get("Protocol"))
     return FirewallDecision(
-        time=time(get("TimeGenerated")),
-        table=table,
-        source_ip=source_ip,
-        source_port=_port(get("SourcePort"), "SourcePort"),
-        destination_fqdn=(fqdn if fqdn.islower() else sys.intern(fqdn.lower())).rstrip(".") or None,
-        destination_ip=_name(get("DestinationIp")) or None,
-        destination_port=port,
-        protocol=protocol if protocol.isupper() else sys.intern(protocol.upper()),
-        action=_action(table, get("Action")),
-        action_reason=_name(get("ActionReason")),
-        policy=_name(get("Policy")),
-        rule_collection_group=_name(get("RuleCollectionGroup")),
-        rule_collection=_name(get("RuleCollection")),
-        rule=_name(get("Rule")),
-        tls_inspected=_bool(get("IsTlsInspected")),
-        target_url=_text(get("TargetUrl")),
+        time(get("TimeGenerated")),
+        table,
+        source_ip,
+        _port(get("SourcePort"), "SourcePort"),
+        fqdn,
+        destination_ip,
+        port,
+        protocol,
+        _action(table, get("Action")),
+        reason,
+        policy,
+        group,
+        collection,
+        rule,
+        _bool(get("IsTlsInspected")),
+        _text(get("TargetUrl")),
     )
 
 

@@ -120,6 +120,15 @@ def attempt_source(
     return sources, int(port) if port is not None else None, tuple(addresses)
 
 
+def last_attempt_end(begun: datetime, durations: Iterable[Any], finished_at: datetime) -> datetime:
+    """When a check's last attempt ended: its phases' time after its start, or the check's
+    end if later (an earlier attempt ends where the next one starts)."""
+    spent = 0.0
+    for duration in durations:
+        spent += float(duration or 0)
+    return max(begun + timedelta(milliseconds=spent), finished_at)
+
+
 def _time(value: Any) -> datetime:
     return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
 
@@ -159,6 +168,7 @@ class FlowIndex:
         self._deny: list[FirewallDecision | None] = []
         self._longest = 0  # the longest flow window, microseconds
         self._sorted = True
+        self._starts: dict[tuple[str, int, int], list[int]] = {}  # of each key's flows, sorted
 
     def add(
         self,
@@ -170,44 +180,67 @@ class FlowIndex:
         *,
         run: int,
     ) -> None:
+        """A check of run number `run` and its attempts (as the store's codec gives them)."""
+        flows = []
+        last = len(attempts) - 1
+        for number, attempt in enumerate(attempts):
+            sources, port, addresses = attempt_source(attempt, node_ip, pod_ip)
+            if not sources or port is None:
+                continue
+            begun = _time(attempt["started_at"])
+            if number < last:
+                ended = _time(attempts[number + 1]["started_at"])
+            else:
+                durations = (p.get("duration_ms") for p in attempt.get("phases") or ())
+                ended = last_attempt_end(begun, durations, finished_at)
+            flows.append((sources, port, addresses, begun, ended))
+        self.add_flows(observed, flows, run=run)
+
+    def add_flows(
+        self,
+        observed: Observed,
+        flows: Sequence[tuple[tuple[str, ...], int, tuple[str, ...], datetime, datetime]],
+        *,
+        run: int,
+    ) -> None:
+        """A check and its attempts' flows, each (source addresses, source port, destination
+        addresses, start, end) by :func:`attempt_source` and the window rule of :meth:`add`."""
         position = len(self.observed)
         self.observed.append(observed)
         self.runs.append(run)
         self._allow.append(None)
         self._deny.append(None)
-        recorded = False
-        for number, attempt in enumerate(attempts):
-            sources, port, addresses = attempt_source(attempt, node_ip, pod_ip)
-            if not sources or port is None:
-                continue
-            recorded = True
-            begun = _time(attempt["started_at"])
-            if number + 1 < len(attempts):
-                ended = _time(attempts[number + 1]["started_at"])
-            else:
-                spent = sum(float(p.get("duration_ms") or 0) for p in attempt.get("phases") or ())
-                ended = max(begun + timedelta(milliseconds=spent), finished_at)
+        self.recorded_ports.append(bool(flows))
+        keys = self.keys
+        for sources, port, addresses, begun, ended in flows:
             start, end = begun - self.skew, ended + self.skew
             flow = len(self._check)
+            first, final = (start - _EPOCH) // _MICROSECOND, (end - _EPOCH) // _MICROSECOND
             self._check.append(position)
-            self._start.append(_micros(start))
-            self._end.append(_micros(end))
+            self._start.append(first)
+            self._end.append(final)
             self._addresses.append(self._shared.setdefault(addresses, addresses))
-            self._longest = max(self._longest, self._end[flow] - self._start[flow])
+            self._longest = max(self._longest, final - first)
             self._sorted = False
             for source in sources:
-                self.keys.setdefault((source, port, observed.port), []).append(flow)
+                key = (source, port, observed.port)
+                same = keys.get(key)
+                if same is None:
+                    keys[key] = [flow]
+                else:
+                    same.append(flow)
             if self.earliest is None or start < self.earliest:
                 self.earliest = start
             if self.latest is None or end > self.latest:
                 self.latest = end
-        self.recorded_ports.append(recorded)
 
     def _sort(self) -> None:
-        """Each key's flows by window start (for bisecting), once all are added."""
-        starts = self._start.__getitem__
-        for flows in self.keys.values():
-            flows.sort(key=starts)
+        """Each key's flows by window start, and their starts (for bisecting), once all are
+        added."""
+        starts = self._start
+        for key, flows in self.keys.items():
+            flows.sort(key=starts.__getitem__)
+            self._starts[key] = [starts[flow] for flow in flows]
         self._sorted = True
 
     def could_match(self, columns: Mapping[str, Any]) -> bool:
@@ -239,14 +272,11 @@ class FlowIndex:
             self._sort()
         # Flows of a key sorted by start: look back from the last one starting by `moment`.
         at = (moment - _EPOCH) // _MICROSECOND
-        starts, ends = self._start, self._end
-        position = bisect_right(flows, at, key=starts.__getitem__) - 1
+        starts, ends = self._starts[key], self._end
+        position = bisect_right(starts, at) - 1
         earliest = at - self._longest
-        while position >= 0:
-            flow = flows[position]
-            if starts[flow] < earliest:
-                break
-            if ends[flow] >= at:
+        while position >= 0 and starts[position] >= earliest:
+            if ends[flows[position]] >= at:
                 return True
             position -= 1
         return False

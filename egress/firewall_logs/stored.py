@@ -16,13 +16,19 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from egress.compliance import Assurance, CheckStatus, Verdict
-from egress.firewall_logs.corroborate import FlowIndex, Observed, RunInfo
+from egress.firewall_logs.corroborate import (
+    FlowIndex,
+    Observed,
+    RunInfo,
+    attempt_source,
+    last_attempt_end,
+)
 from egress.probe_plan import Expectation
 from egress.store import ResultStore, format_ts
 from egress.store._compact import join
@@ -40,7 +46,7 @@ _MARK = 1 << 40
 
 # A value of a row: ("hole", index into the row's numbers) or ("value", constant).
 _Slot = tuple[bool, Any]
-_NONE: _Slot = (False, None)
+_SCANNER: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 
 
 class _UnexpectedShapeError(ValueError):
@@ -48,55 +54,63 @@ class _UnexpectedShapeError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
-class _Phase:
-    duration: _Slot
-    detail: tuple[_Slot, _Slot, _Slot] | None  # local_address, local_port, address
-
-
-@dataclass(frozen=True, slots=True)
 class _AttemptShape:
+    """One attempt of an outcome: where its start and local port are among a row's numbers,
+    its phases' durations, and its destination addresses (text: never a row's number)."""
+
+    sample: dict[str, Any]  # the attempt decoded with markers for numbers
     start: int  # index of the start offset in the row's numbers
-    local_port: _Slot
-    phases: tuple[_Phase, ...]
+    port: _Slot | None  # the local port as attempt_source finds it; None: not recorded
+    durations: tuple[_Slot, ...]
+    addresses: tuple[str, ...]
+    # The source addresses by (attempt's own address, node IP, pod IP): attempt_source's
+    # answer, computed once per distinct combination.
+    sources: dict[tuple[Any, Any, Any], tuple[str, ...]] = field(default_factory=dict)
+
+    def sources_for(self, address: Any, node_ip: str | None, pod_ip: str | None) -> tuple[str, ...]:
+        key = (address, node_ip, pod_ip)
+        found = self.sources.get(key)
+        if found is None:
+            attempt = {**self.sample, "local_address": address}
+            found = self.sources[key] = attempt_source(attempt, node_ip, pod_ip)[0]
+        return found
 
 
 @dataclass(frozen=True, slots=True)
 class _Template:
     """Where one outcome's attempts take their per-row numbers from."""
 
-    numbers: int  # how many numbers a row of this outcome holds (check start, duration, holes)
     attempts: tuple[_AttemptShape, ...]
     reason: str
     inspected: _Slot  # constant bool, or the hole whose truth it is
 
-    def fill(
-        self, numbers: list[Any], addresses: list[Any], started: datetime
-    ) -> list[dict[str, Any]]:
-        """The attempts as the codec gives them back, with only what the index reads."""
-        attempts = []
-        for shape, address in zip(self.attempts, addresses, strict=True):
-            phases = [
-                {
-                    "duration_ms": _get(p.duration, numbers),
-                    "detail": None
-                    if p.detail is None
-                    else {
-                        "local_address": _get(p.detail[0], numbers),
-                        "local_port": _get(p.detail[1], numbers),
-                        "address": _get(p.detail[2], numbers),
-                    },
-                }
-                for p in shape.phases
-            ]
-            attempts.append(
-                {
-                    "started_at": started + int(numbers[shape.start]) * _MICROSECOND,
-                    "local_address": address,
-                    "local_port": _get(shape.local_port, numbers),
-                    "phases": phases,
-                }
-            )
-        return attempts
+    def flows(
+        self,
+        numbers: list[Any],
+        addresses: list[Any],
+        where: tuple[datetime, datetime, str | None, str | None],
+    ) -> list[tuple[tuple[str, ...], int, tuple[str, ...], datetime, datetime]]:
+        """The attempts' flows as FlowIndex.add derives them from the decoded attempts;
+        `where` is the check's start and end, and the run's node and pod IP."""
+        started, finished_at, node_ip, pod_ip = where
+        flows = []
+        last = len(self.attempts) - 1
+        for number, (shape, address) in enumerate(zip(self.attempts, addresses, strict=True)):
+            if shape.port is None:
+                continue
+            sources = shape.sources_for(address, node_ip, pod_ip)
+            port = int(_get(shape.port, numbers))
+            if not sources:
+                continue
+            begun = started + int(numbers[shape.start]) * _MICROSECOND
+            if number < last:
+                after = numbers[self.attempts[number + 1].start]
+                ended = started + int(after) * _MICROSECOND
+            else:
+                durations = (_get(slot, numbers) for slot in shape.durations)
+                ended = last_attempt_end(begun, durations, finished_at)
+            flows.append((sources, port, shape.addresses, begun, ended))
+        return flows
 
 
 def _get(slot: _Slot, numbers: list[Any]) -> Any:
@@ -122,29 +136,7 @@ def _template(body: str, numbers: int, attempts: int) -> _Template | None:
     timing = "[" + ",".join(["0", "0", *marks, json.dumps([None] * attempts)]) + "]"
     try:
         sample = join(body, timing, _EPOCH)
-        shapes = []
-        for attempt in sample.attempts:
-            start = (attempt["started_at"] - _EPOCH) // _MICROSECOND - _MARK
-            if not 0 <= start < holes:
-                raise _UnexpectedShapeError("attempt start")
-            phases = []
-            for phase in attempt.get("phases") or ():
-                detail = phase.get("detail")
-                phases.append(
-                    _Phase(
-                        _slot(phase.get("duration_ms"), holes),
-                        None
-                        if not detail
-                        else (
-                            _slot(detail.get("local_address"), holes),
-                            _slot(detail.get("local_port"), holes),
-                            _slot(detail.get("address"), holes),
-                        ),
-                    )
-                )
-            shapes.append(
-                _AttemptShape(2 + start, _slot(attempt.get("local_port"), holes), tuple(phases))
-            )
+        shapes = [_shape(attempt, holes) for attempt in sample.attempts]
         tls = sample.evidence.get("tls")
         if not tls:
             inspected: _Slot = (False, False)
@@ -159,9 +151,34 @@ def _template(body: str, numbers: int, attempts: int) -> _Template | None:
             return None
         if not isinstance(sample.reason, str):
             return None
-        return _Template(numbers, tuple(shapes), sys.intern(sample.reason), inspected)
+        return _Template(tuple(shapes), sys.intern(sample.reason), inspected)
     except (_UnexpectedShapeError, AttributeError, TypeError, ValueError, KeyError):
         return None
+
+
+def _shape(attempt: dict[str, Any], holes: int) -> _AttemptShape:
+    """An attempt's shape from its sample; _UnexpectedShapeError when a value attempt_source
+    reads is not text where text is expected."""
+    start = (attempt["started_at"] - _EPOCH) // _MICROSECOND - _MARK
+    if not 0 <= start < holes:
+        raise _UnexpectedShapeError("attempt start")
+    phases = attempt.get("phases") or ()
+    details = [detail for phase in phases if (detail := phase.get("detail"))]
+    chain = [_slot(attempt.get("local_port"), holes)]
+    for detail in details:
+        chain.append(_slot(detail.get("local_port"), holes))
+        for text in (detail.get("local_address"), detail.get("address")):
+            if _slot(text, holes)[0]:
+                raise _UnexpectedShapeError("a number where an address is")
+    # attempt_source's port: the first one given, on the attempt or else on its phases.
+    port = next((slot for slot in chain if slot[0] or slot[1] is not None), None)
+    return _AttemptShape(
+        sample=attempt,
+        start=2 + start,
+        port=port,
+        durations=tuple(_slot(phase.get("duration_ms"), holes) for phase in phases),
+        addresses=attempt_source(attempt, None)[2],
+    )
 
 
 def _window_filter(clusters: tuple[str, ...], regions: tuple[str, ...]) -> str:
@@ -231,7 +248,7 @@ def _index(
     last_pk = None
     run_started = since
     run = -1
-    loads = json.loads
+    scan = _SCANNER
     for pk, run_id, started, finished, node_ip, pod_ip, def_id, outcome_id, timing in rows:
         definition, outcome = defs.get(def_id), outcomes.get(outcome_id)
         if definition is None or outcome is None:
@@ -241,7 +258,11 @@ def _index(
             infos.append(RunInfo(run_id, run_started, datetime.fromisoformat(finished)))
             last_pk = pk
             run += 1
-        *numbers, addresses = loads(timing)
+        try:  # json's C scanner straight away (json.loads adds Python calls per row)
+            parsed, end = scan(timing, 0)
+        except StopIteration:
+            parsed, end = None, -1
+        *numbers, addresses = parsed if end == len(timing) else json.loads(timing)
         shape = (outcome_id, len(numbers), len(addresses))
         template = templates.get(shape, _NO_TEMPLATE)
         if template is _NO_TEMPLATE:
@@ -256,7 +277,8 @@ def _index(
         else:
             check_started = run_started.astimezone(UTC) + int(numbers[0]) * _MICROSECOND
             finished_at = check_started + int(numbers[1]) * _MICROSECOND
-            attempts = template.fill(numbers, addresses, check_started)
+            where = (check_started, finished_at, node_ip, pod_ip)
+            flows = template.flows(numbers, addresses, where)
             inspected = bool(_get(template.inspected, numbers))
             reason, attempted = template.reason, bool(template.attempts)
         key = (def_id, outcome_id, inspected)
@@ -264,7 +286,10 @@ def _index(
         if observed is None or observed.reason != reason or observed.attempted != attempted:
             observed = _observed(definition, outcome, inspected, reason, attempted)
             shared[key] = observed
-        index.add(observed, attempts, finished_at, node_ip, pod_ip, run=run)
+        if template is None:
+            index.add(observed, attempts, finished_at, node_ip, pod_ip, run=run)
+        else:
+            index.add_flows(observed, flows, run=run)
     return infos, index
 
 

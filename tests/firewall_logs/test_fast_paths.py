@@ -1,0 +1,121 @@
+"""Hand-built JSON lines and memoised name columns against json.dumps and the plain rule."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from egress.compliance import Assurance, CheckStatus, Verdict
+from egress.firewall_logs import model
+from egress.firewall_logs.corroborate import Corroborated, Observed, Outcome
+from egress.firewall_logs.model import FirewallDecision, LogTable, RowError, decision_from_columns
+from egress.firewall_logs.render import _check_document, _check_line, _Quoted
+from egress.probe_plan import Expectation
+
+T = datetime(2026, 11, 30, 12, 0, 0, 123456, tzinfo=UTC)
+
+
+def _decision(**changes: Any) -> FirewallDecision:
+    row = {
+        "TimeGenerated": T.isoformat(),
+        "SourceIp": "10.240.0.4",
+        "SourcePort": 40000,
+        "Fqdn": "svc.example.test",  # data only, never contacted
+        "DestinationPort": 443,
+        "Protocol": "HTTPS",
+        "Action": "Allow",
+        "ActionReason": "",
+        "Policy": "fp",
+        "RuleCollectionGroup": "g",
+        "RuleCollection": "c",
+        "Rule": "r",
+    } | changes
+    return decision_from_columns(LogTable.APPLICATION_RULE, row, datetime.fromisoformat)
+
+
+def _observed(check_id: str, assurance: Assurance | None) -> Observed:
+    return Observed(
+        check_id=check_id,
+        host="svc.example.test",
+        port=443,
+        expectation=Expectation.DENY,
+        required=False,
+        verdict=Verdict.BLOCKED,
+        status=CheckStatus.PASS,
+        assurance=assurance,
+        inspected=False,
+        reason='probe: "quoted", tab\there, ünïcode ✓, 443 ms',
+        attempted=True,
+    )
+
+
+CASES = [
+    Corroborated(
+        _observed("plain-443", Assurance.SIGNATURE),
+        Outcome.CONFIRMED,
+        "agrees",
+        Verdict.BLOCKED,
+        Assurance.CONFIRMED,
+        CheckStatus.PASS,
+        _decision(Action="Deny", Rule="", Policy=""),
+    ),
+    Corroborated(
+        _observed('quote"d\\check ✓', None),
+        Outcome.CONTRADICTED,
+        "leak",
+        Verdict.REACHABLE,
+        Assurance.CONFIRMED,
+        CheckStatus.LEAK,
+        _decision(Rule="rülé \u2028 line", Policy="fp/ø"),
+    ),
+    Corroborated(
+        _observed("unmatched", None),
+        Outcome.UNMATCHED,
+        'no firewall decision for "this" flow \x01',
+        Verdict.BLOCKED,
+        None,
+        CheckStatus.PASS,
+    ),
+]
+
+
+def test_a_hand_built_check_line_is_json_dumps_of_its_document() -> None:
+    quoted = _Quoted()
+    for _ in range(2):  # the second time from the encoded-once values
+        for check in CASES:
+            assert _check_line(check, quoted) == json.dumps(_check_document(check))
+
+
+@pytest.mark.parametrize(
+    ("column", "values"),
+    [
+        ("Policy", [1, "1", True, 1.0, " 1 ", None, ""]),
+        ("Rule", ["r", " r ", "R", ["r"], {"r": 1}]),
+        ("Fqdn", ["A.Example.TEST.", "a.example.test", " a.example.test"]),
+        ("Protocol", ["https", "HTTPS", 1]),
+    ],
+)
+def test_memoised_name_columns_match_the_plain_rule(column: str, values: list[Any]) -> None:
+    """Equal dict keys (1, 1.0, True) and unhashable values must not share a normalisation."""
+    model._NAMES_SEEN.clear()
+    for _ in range(2):
+        for value in values:
+            got = _decision(**{column: value})
+            plain = model._name(value)
+            expected = {
+                "Policy": ("policy", plain),
+                "Rule": ("rule", plain),
+                "Fqdn": ("destination_fqdn", plain.lower().rstrip(".") or None),
+                "Protocol": ("protocol", plain.upper()),
+            }[column]
+            assert getattr(got, expected[0]) == expected[1], value
+
+
+def test_an_empty_source_is_refused_memoised_or_not() -> None:
+    model._NAMES_SEEN.clear()
+    for _ in range(2):
+        with pytest.raises(RowError, match="SourceIp is empty"):
+            _decision(SourceIp=" ")

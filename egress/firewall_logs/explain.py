@@ -89,13 +89,14 @@ def group_denials(decisions: Iterable[FirewallDecision]) -> list[_Group]:
                 decision.table,
             )
         group.count += 1
-        if group.first is None or decision.time < group.first:
-            group.first = decision.time
-        if group.last is None or decision.time > group.last:
-            group.last = decision.time
+        moment = decision.time
+        if group.first is None or moment < group.first:
+            group.first = moment
+        if group.last is None or moment > group.last:
+            group.last = moment
         if len(group.sources) < 1000:
             group.sources.add(decision.source_ip)
-        group.rules.add(decision.rule_path if not decision.by_default else "")
+        group.rules.add(decision.rule_path if decision.rule else "")  # "": by default
     return list(groups.values())
 
 

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class LogTable(StrEnum):
@@ -106,9 +105,12 @@ COLUMNS: dict[LogTable, tuple[str, ...]] = {
 _ACTIONS = {"allow": Action.ALLOW, "deny": Action.DENY, "drop": Action.DENY, "dnat": Action.DNAT}
 
 
-@dataclass(frozen=True, slots=True)
-class FirewallDecision:
-    """One row of one table, in the firewall's own words."""
+class FirewallDecision(NamedTuple):
+    """One row of one table, in the firewall's own words.
+
+    Immutable like the other models, but a named tuple: a month of logs is a million rows
+    and a frozen dataclass takes five times as long to build one.
+    """
 
     time: datetime  # aware, UTC
     table: LogTable

@@ -196,9 +196,7 @@ class FileSource:
                         counted += 1
                         if denies_only:
                             action = item.get("Action")
-                            if not (
-                                _DENIES[action] if type(action) is str else _is_deny(action)
-                            ):
+                            if not (_DENIES[action] if type(action) is str else _is_deny(action)):
                                 continue
                         if row_filter is None or row_filter(item):
                             yield self._parsed_line(path, number, table, item, time)

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from egress.compliance import Assurance, CheckStatus, Verdict
-from egress.firewall_logs import model
+from egress.firewall_logs import corroborate, model
 from egress.firewall_logs.corroborate import Corroborated, Observed, Outcome
 from egress.firewall_logs.model import FirewallDecision, LogTable, RowError, decision_from_columns
 from egress.firewall_logs.render import _check_document, _check_line, _Quoted
@@ -119,3 +119,22 @@ def test_an_empty_source_is_refused_memoised_or_not() -> None:
     for _ in range(2):
         with pytest.raises(RowError, match="SourceIp is empty"):
             _decision(SourceIp=" ")
+
+
+def test_an_explanation_built_from_its_remembered_phrase_is_the_plain_sentence() -> None:
+    later = T.replace(microsecond=0, second=59)
+    checks = [
+        *CASES[:2],
+        CASES[0]._replace(
+            decision=_decision(Action="Deny", Rule="", Policy="", TimeGenerated=later.isoformat())
+        ),
+        CASES[1]._replace(decision=_decision(Policy="nul\x00in name")),  # the mark itself
+    ]
+    corroborate._PHRASES.clear()
+    for _ in range(2):
+        for check in checks:
+            assert check.decision is not None
+            plain = corroborate._sentence(check.why, check.observed.verdict, check.decision)
+            assert check.explanation == plain
+            assert check.decision.time.isoformat() in plain
+    assert checks[0].explanation != checks[2].explanation  # same phrase, its own time

@@ -42,3 +42,21 @@ def test_a_bad_line_names_the_file_and_its_line(tmp_path: Path, bad: str) -> Non
     good = json.dumps(row("Deny")) + "\n"
     with pytest.raises(FirewallLogError, match=r"rows\.jsonl:3: is not a JSON object"):
         _read(tmp_path, [good, good, bad, good])
+
+
+def test_rows_the_join_refuses_are_still_json_checked_but_not_parsed(tmp_path: Path) -> None:
+    """verify's row filter skips rows that cannot be an attempt before parsing them (a
+    missing column there is no error), yet a broken line anywhere still names its line."""
+    refusing = LogQuery(since=QUERY.since, until=QUERY.until, row_filter=lambda columns: False)
+    path = tmp_path / "rows.jsonl"
+    good = json.dumps(row("Deny")) + "\n"
+    incomplete = json.dumps({k: v for k, v in row("Deny").items() if k != "Fqdn"}) + "\n"
+    path.write_text(good + incomplete + good)
+    source = FileSource((path,))
+    assert list(source.decisions(refusing)) == []
+    assert source.notes.records == 3
+    path.write_text(good + incomplete + '{"Type": "AZFWApplicationRule", "Sour\n' + good)
+    with pytest.raises(FirewallLogError, match=r"rows\.jsonl:3: is not a JSON object"):
+        list(FileSource((path,)).decisions(refusing))
+    with pytest.raises(FirewallLogError, match=r"rows\.jsonl:2: .*no column Fqdn"):
+        list(FileSource((path,)).decisions(QUERY))

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from egress.firewall_logs.model import FirewallDecision, LogTable
+from egress.firewall_logs.model import Action, FirewallDecision, LogTable
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -113,6 +113,6 @@ def selects(query: LogQuery, decision: FirewallDecision, addresses: AddressFilte
         return False
     if not query.since <= decision.time <= query.until:
         return False
-    if query.denies_only and decision.action.value != "deny":
+    if query.denies_only and decision.action is not Action.DENY:
         return False
     return addresses(decision.source_ip)

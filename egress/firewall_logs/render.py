@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from egress.firewall_logs.corroborate import Corroborated, CorroborationResult, Outcome
-from egress.firewall_logs.explain import Explanation
-from egress.firewall_logs.reconcile import Reconciliation
+
+if TYPE_CHECKING:  # reconcile loads the Azure SDK (a third of a second verify never needs)
+    from egress.firewall_logs.explain import Explanation
+    from egress.firewall_logs.reconcile import Reconciliation
 
 
 def _dump(document: Any) -> str:

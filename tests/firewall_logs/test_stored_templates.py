@@ -24,6 +24,8 @@ from egress.results import Attempt, CheckRecord, Location, Phase, RunReport
 from egress.store import ResultStore, format_ts
 from egress.store._compact import join
 
+from store.pg_server import PgServer
+
 T0 = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 SKEW = timedelta(seconds=3)
 POD = "10.244.1.17"
@@ -225,8 +227,13 @@ def _run(number: int, *, node_ip: str | None, pod_ip: str | None) -> RunReport:
     )
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Any:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    if request.param == "sqlite":
+        location = str(tmp_path / "results.db")
+    else:
+        server: PgServer = request.getfixturevalue("pg_server")
+        location = server.dsn(server.create_database())
     runs = [
         _run(0, node_ip=NODE, pod_ip=POD),
         _run(1, node_ip=NODE, pod_ip=None),
@@ -234,7 +241,7 @@ def store(tmp_path: Path) -> Any:
         _run(3, node_ip=None, pod_ip=None),
         _run(4, node_ip=POD, pod_ip=POD),
     ]
-    with ResultStore(tmp_path / "results.db") as result_store:
+    with ResultStore(location) as result_store:
         result_store.append_runs(runs)
         yield result_store
 

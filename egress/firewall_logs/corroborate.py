@@ -158,7 +158,6 @@ class FlowIndex:
         self.recorded_ports: list[bool] = []
         self.earliest: datetime | None = None
         self.latest: datetime | None = None
-        self._skew = skew // _MICROSECOND
         self._check = array("q")
         self._start = array("q")
         self._end = array("q")

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+import random
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from egress.compliance import Assurance, CheckStatus, Verdict
 from egress.firewall_logs import corroborate, model
-from egress.firewall_logs.corroborate import Corroborated, Observed, Outcome
+from egress.firewall_logs.corroborate import Corroborated, FlowIndex, Observed, Outcome
 from egress.firewall_logs.model import FirewallDecision, LogTable, RowError, decision_from_columns
 from egress.firewall_logs.render import _check_document, _check_line, _Quoted
 from egress.probe_plan import Expectation
@@ -138,3 +139,30 @@ def test_an_explanation_built_from_its_remembered_phrase_is_the_plain_sentence()
             assert check.explanation == plain
             assert check.decision.time.isoformat() in plain
     assert checks[0].explanation != checks[2].explanation  # same phrase, its own time
+
+
+def test_the_row_filter_finds_every_window_a_plain_scan_finds() -> None:
+    """Bisecting a key's flows and looking back by the longest window, against trying every
+    flow: overlapping windows of one source port (reused across runs) and their edges."""
+    skew = timedelta(seconds=2)
+    index = FlowIndex(skew)
+    windows = [(0, 10), (5, 100), (50, 60), (200, 201), (150, 400), (399, 399)]
+    observed = _observed("reused-port", None)
+    for begin, end in windows:
+        when = (T + timedelta(seconds=begin), T + timedelta(seconds=end))
+        index.add_flows(observed, [(("10.240.0.4",), 40000, (), *when)], run=0)
+    could_match = index.row_filter()
+    rng = random.Random(7)
+    moments = [T + timedelta(seconds=s) for s in (-2, -3, 102, 103, 401, 402, 130)]
+    moments += [
+        T + timedelta(microseconds=rng.randrange(-5_000_000, 410_000_000)) for _ in range(400)
+    ]
+    for moment in moments:
+        row = {"SourceIp": "10.240.0.4", "SourcePort": 40000, "DestinationPort": 443}
+        row["TimeGenerated"] = moment.isoformat()
+        plain = any(
+            T + timedelta(seconds=b) - skew <= moment <= T + timedelta(seconds=e) + skew
+            for b, e in windows
+        )
+        assert could_match(row) is plain, moment
+        assert not could_match(row | {"SourcePort": 40001})

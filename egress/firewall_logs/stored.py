@@ -260,14 +260,16 @@ def _index(
             run += 1
         try:  # json's C scanner straight away (json.loads adds Python calls per row)
             parsed, end = scan(timing, 0)
-        except StopIteration:
+        except (StopIteration, ValueError):
             parsed, end = None, -1
-        *numbers, addresses = parsed if end == len(timing) else json.loads(timing)
-        shape = (outcome_id, len(numbers), len(addresses))
-        template = templates.get(shape, _NO_TEMPLATE)
-        if template is _NO_TEMPLATE:
-            template = templates[shape] = _template(outcome[3], len(numbers), len(addresses))
-        if template is None:
+        template = None
+        if end == len(timing) and type(parsed) is list and parsed and type(parsed[-1]) is list:
+            numbers, addresses = parsed[:-1], parsed[-1]
+            shape = (outcome_id, len(numbers), len(addresses))
+            template = templates.get(shape, _NO_TEMPLATE)
+            if template is _NO_TEMPLATE:
+                template = templates[shape] = _template(outcome[3], len(numbers), len(addresses))
+        if template is None:  # the codec's own way (and its own word on a bad row)
             joined = join(outcome[3], timing, run_started)
             evidence = joined.evidence
             inspected = bool((evidence.get("tls") or {}).get("inspection"))

@@ -5,8 +5,9 @@ from __future__ import annotations
 from egress.store._dialect import Connection, Dialect
 from egress.store._ingest import IngestResult, RejectedLine, ingest_files, read_runs
 from egress.store._postgres import PostgresAuth, is_dsn
-from egress.store._schema import LATEST_VERSION, MIGRATIONS, SCHEMA_V1, rebuild_summaries
+from egress.store._schema import LATEST_VERSION, MIGRATIONS, SCHEMA_V1
 from egress.store._store import ResultStore, format_ts, parse_ts
+from egress.store._summary import rebuild_summaries
 
 __all__ = [
     "LATEST_VERSION",

@@ -47,6 +47,8 @@ class Dialect:
     greatest: str
     # Version 5's storage tuning, statements run once (nothing where the backend needs none).
     write_tuning: str
+    # How version 6 stores a summary table (after its CREATE TABLE's closing parenthesis).
+    summary_storage: str
 
     def ddl(self, template: str, **extra: str) -> list[str]:
         """The statements of a DDL template, fragments filled in."""
@@ -69,6 +71,7 @@ SQLITE = Dialect(
     least="min",
     greatest="max",
     write_tuning="",
+    summary_storage="WITHOUT ROWID",  # the primary key is the table: no second copy of it
 )
 
 POSTGRES = Dialect(
@@ -90,6 +93,9 @@ ALTER TABLE check_daily SET (fillfactor = 50);
 ALTER TABLE checks DROP CONSTRAINT IF EXISTS results_def_fkey;
 ALTER TABLE checks DROP CONSTRAINT IF EXISTS results_outcome_fkey
 """,
+    # Room on each page for the new versions of its rows that one append writes, so each
+    # upsert stays a HOT update on its own page.
+    summary_storage="WITH (fillfactor = 50)",
 )
 
 _QMARK = re.compile(r"\?")

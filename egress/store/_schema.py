@@ -38,6 +38,13 @@ from collections.abc import Callable
 from egress.compliance import FAILING_STATUSES, Verdict, check_status
 from egress.probe_plan import Expectation
 from egress.store._dialect import Connection, Dialect
+from egress.store._summary import (
+    CLASS_COLUMNS,
+    SUMMARY_TABLES,
+    every_class,
+    intern_keys,
+    rebuild_summaries,
+)
 
 # Stored statuses that are findings against the policy, as an SQL list: the set is the
 # compliance module's, never restated here.
@@ -117,19 +124,19 @@ CREATE INDEX checks_failing ON checks (run, check_id)
     + _V2_SUMMARY_DDL.replace("{{table}}", "check_daily")
 )
 
-# The key of a summary row: everything the report groups or re-judges by.
-SUMMARY_KEY = (
+# The key of a version-3 summary row: everything the report groups or re-judges by.
+_V3_SUMMARY_KEY = (
     "period, cluster, node_pool, check_id, expectation, required, verdict, status, assurance"
 )
-SUMMARY_COLUMNS = f"{SUMMARY_KEY}, results, first_at, last_at"
+_V3_SUMMARY_COLUMNS = f"{_V3_SUMMARY_KEY}, results, first_at, last_at"
 SUMMARY_GROUP = "GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9"
-# Summary table -> how many characters of a timestamp make its period.
-SUMMARY_TABLES = {"check_hourly": 13, "check_daily": 10}
+# Version-3 summary table -> how many characters of a timestamp make its period.
+_V3_SUMMARY_TABLES = {"check_hourly": 13, "check_daily": 10}
 
 
 # Per-period counts from runs joined with checks (period = the first `width` characters of
-# the run's start: 13 gives the hour, 10 the day); reused for the backfill, for each append,
-# and for the partial hours at a window's edges.
+# the run's start: 13 gives the hour, 10 the day), with text first_at/last_at; the
+# version-3 backfill, and the partial hours at a window's edges (`egress.store.queries`).
 def summary_select(width: int) -> str:
     return f"""
 SELECT substr(r.started_at, 1, {width}) AS period, r.cluster, r.node_pool, c.check_id,
@@ -155,7 +162,7 @@ CREATE TABLE {{table}} (
     first_at {text} NOT NULL,
     last_at {text} NOT NULL,
     PRIMARY KEY ("""
-    + SUMMARY_KEY
+    + _V3_SUMMARY_KEY
     + """)
 );
 CREATE INDEX {{table}}_by_endpoint ON {{table}} (cluster, node_pool, check_id, period)
@@ -171,20 +178,6 @@ ALTER TABLE checks DROP COLUMN compliant;
 CREATE INDEX checks_failing ON checks (run, check_id) WHERE status IN ({FAILING_STATUS_LIST});
 DROP TABLE check_hourly;
 DROP TABLE check_daily
-"""
-
-
-def upsert_summary_for_runs(table: str, count: int) -> str:
-    """SQL adding the counts of `count` runs (parameters: their row ids) to a summary table."""
-    return f"""
-INSERT INTO {table} ({SUMMARY_COLUMNS})
-{summary_select(SUMMARY_TABLES[table])} WHERE r.id IN ({", ".join("?" * count)}) {SUMMARY_GROUP}
-ON CONFLICT ({SUMMARY_KEY}) DO UPDATE SET
-    results = {table}.results + excluded.results,
-    first_at = CASE WHEN excluded.first_at < {table}.first_at
-                    THEN excluded.first_at ELSE {table}.first_at END,
-    last_at = CASE WHEN excluded.last_at > {table}.last_at
-                   THEN excluded.last_at ELSE {table}.last_at END
 """
 
 
@@ -253,12 +246,51 @@ DROP INDEX check_hourly_by_endpoint
 """
 
 
-def rebuild_summaries(conn: Connection) -> None:
-    """Recompute the summary tables from every stored check (v2 backfill; bulk loaders)."""
-    for table, width in SUMMARY_TABLES.items():
+# Version 6: narrow summaries. The version-3 summary rows were keyed by nine text columns
+# and held text times (about 180 bytes a row, a row per four results); version 6 keys them
+# by small integers (`egress.store._summary`): the period, a scope (cluster, node pool) from
+# `scopes`, the check definition, and a class (verdict, status, assurance) from
+# `result_classes`; first and last run start as microseconds since the epoch.
+SCHEMA_V6 = """
+DROP TABLE check_hourly;
+DROP TABLE check_daily;
+CREATE TABLE scopes (
+    id {id},
+    cluster {text} NOT NULL,
+    node_pool {text} NOT NULL,
+    UNIQUE (cluster, node_pool)
+);
+CREATE TABLE result_classes (
+    id {id},
+    verdict {text} NOT NULL,
+    status {text} NOT NULL,
+    assurance {text} NOT NULL,
+    UNIQUE (verdict, status, assurance)
+)
+"""
+
+# The key first (SQLite 3.40's quick_check misreads WITHOUT ROWID tables otherwise), in an
+# order that packs to 40 bytes of columns after PostgreSQL's alignment.
+_V6_SUMMARY_DDL = """
+CREATE TABLE {{table}} (
+    period INTEGER NOT NULL,
+    scope INTEGER NOT NULL,
+    def INTEGER NOT NULL,
+    class SMALLINT NOT NULL,
+    results INTEGER NOT NULL,
+    first_at BIGINT NOT NULL,
+    last_at BIGINT NOT NULL,
+    PRIMARY KEY (period, scope, def, class)
+) {summary_storage}
+"""
+
+
+def _rebuild_v3_summaries(conn: Connection) -> None:
+    """Version 4's backfill of the version-3 summary tables (replaced by version 6)."""
+    for table, width in _V3_SUMMARY_TABLES.items():
         conn.execute(f"DELETE FROM {table}")
         conn.execute(
-            f"INSERT INTO {table} ({SUMMARY_COLUMNS}) {summary_select(width)} {SUMMARY_GROUP}"
+            f"INSERT INTO {table} ({_V3_SUMMARY_COLUMNS}) {summary_select(width)} {SUMMARY_GROUP}"
         )
 
 
@@ -277,7 +309,7 @@ def _to_v3(conn: Connection, dialect: Dialect) -> None:
     for statement in dialect.ddl(SCHEMA_V3_CHECKS):
         conn.execute(statement)
     backfill_status(conn)
-    for table in SUMMARY_TABLES:
+    for table in _V3_SUMMARY_TABLES:
         for statement in dialect.ddl(_SUMMARY_DDL.replace("{{table}}", table)):
             conn.execute(statement)
     # the summaries are built from the version-3 rows by version 4 (the view it creates)
@@ -291,12 +323,24 @@ def _to_v4(conn: Connection, dialect: Dialect) -> None:
     compact_v3_checks(conn, dialect)
     for statement in dialect.ddl(SCHEMA_V4_SWAP):
         conn.execute(statement)
-    rebuild_summaries(conn)
+    _rebuild_v3_summaries(conn)
 
 
 def _to_v5(conn: Connection, dialect: Dialect) -> None:
     for statement in dialect.ddl(SCHEMA_V5) + dialect.ddl(dialect.write_tuning):
         conn.execute(statement)
+
+
+def _to_v6(conn: Connection, dialect: Dialect) -> None:
+    statements = dialect.ddl(SCHEMA_V6)
+    for table in SUMMARY_TABLES:
+        ddl = _V6_SUMMARY_DDL.replace("{{table}}", table)
+        statements += dialect.ddl(ddl, summary_storage=dialect.summary_storage)
+    # fleet-report's SCHEMA_V6_RUNS (indexes on runs), if it lands, is applied here too.
+    for statement in statements:
+        conn.execute(statement)
+    intern_keys(conn, "result_classes", CLASS_COLUMNS, every_class())
+    rebuild_summaries(conn)
 
 
 def backfill_status(conn: Connection) -> None:
@@ -318,7 +362,7 @@ def backfill_status(conn: Connection) -> None:
 
 # MIGRATIONS[n] upgrades a store at version n to version n + 1; append, never reorder.
 Migration = Callable[[Connection, Dialect], None]
-MIGRATIONS: tuple[Migration, ...] = (_to_v1, _to_v2, _to_v3, _to_v4, _to_v5)
+MIGRATIONS: tuple[Migration, ...] = (_to_v1, _to_v2, _to_v3, _to_v4, _to_v5, _to_v6)
 LATEST_VERSION = len(MIGRATIONS)
 
 

@@ -26,13 +26,19 @@ from egress.store._compact import (
 )
 from egress.store._dialect import Connection, Dialect
 from egress.store._postgres import PostgresAuth, PostgresDatabase, TokenSource, is_dsn
-from egress.store._schema import (
-    LATEST_VERSION,
-    MIGRATIONS,
-    SUMMARY_TABLES,
-    upsert_summary_for_runs,
-)
+from egress.store._schema import LATEST_VERSION, MIGRATIONS
 from egress.store._sqlite import SqliteDatabase
+from egress.store._summary import (
+    CLASS_COLUMNS,
+    SCOPE_COLUMNS,
+    SUMMARY_TABLES,
+    Counts,
+    add_run,
+    class_key,
+    intern_keys,
+    micros,
+    write_counts,
+)
 
 T = TypeVar("T")
 
@@ -226,11 +232,7 @@ class ResultStore:
                 )
             ]
             db.insert_many(conn, "checks", _RESULT_COLUMNS, rows)
-            ids = [pks[run.run_id] for run in new]
-            for start in range(0, len(ids), _RUN_CHUNK):
-                pk_chunk = ids[start : start + _RUN_CHUNK]
-                for table in SUMMARY_TABLES:
-                    conn.execute(upsert_summary_for_runs(table, len(pk_chunk)), pk_chunk)
+            write_counts(conn, _summary_counts(conn, new, def_ids))
             return tuple(run.run_id for run in new)
 
         return self.write_transaction(write)
@@ -248,8 +250,8 @@ class ResultStore:
             old_runs = "SELECT id FROM runs WHERE started_at < ?"
             conn.execute(f"DELETE FROM checks WHERE run IN ({old_runs})", (stamp,))
             deleted = conn.execute("DELETE FROM runs WHERE started_at < ?", (stamp,)).rowcount
-            for table, width in SUMMARY_TABLES.items():
-                conn.execute(f"DELETE FROM {table} WHERE period < ?", (stamp[:width],))
+            for table, (unit, _) in SUMMARY_TABLES.items():
+                conn.execute(f"DELETE FROM {table} WHERE period < ?", (micros(cutoff) // unit,))
             return int(deleted)
 
         return self.write_transaction(delete), cutoff
@@ -416,7 +418,36 @@ def _stage(run: RunReport) -> _StagedRun:
     )
 
 
+def _summary_counts(
+    conn: Connection, runs: Sequence[_StagedRun], def_ids: dict[str, int]
+) -> dict[str, Counts]:
+    """What `runs` add to each summary table (scope and class ids interned first)."""
+    scope_ids = intern_keys(conn, "scopes", SCOPE_COLUMNS, [_scope(run) for run in runs])
+    class_ids = intern_keys(
+        conn,
+        "result_classes",
+        CLASS_COLUMNS,
+        {class_key(o.verdict, o.status, o.assurance) for run in runs for o in run.outcomes},
+    )
+    counts: dict[str, Counts] = {}
+    for run in runs:
+        results = [
+            (def_ids[d], class_ids[class_key(o.verdict, o.status, o.assurance)])
+            for d, o in zip(run.def_digests, run.outcomes, strict=True)
+        ]
+        started = micros(parse_ts(run.row[_STARTED_AT]))
+        add_run(counts, started, scope_ids[_scope(run)], results)
+    return counts
+
+
+def _scope(run: _StagedRun) -> tuple[str, str]:
+    return (run.row[_CLUSTER], run.row[_NODE_POOL])
+
+
 _RESULT_COLUMNS = ("run", "position", "def", "outcome", "timing")
+_CLUSTER, _NODE_POOL, _STARTED_AT = (
+    _names(_RUN_COLUMNS).index(name) for name in ("cluster", "node_pool", "started_at")
+)
 _READ_COLUMNS = (*DEF_COLUMNS, "verdict", "status", "assurance", "body", "timing")
 _RUN_CHUNK = 500  # runs per multi-row INSERT (SQLite allows 32,766 parameters)
 

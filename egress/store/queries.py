@@ -11,7 +11,7 @@ compliance rule (`egress.compliance`) to the counts.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -22,13 +22,9 @@ from egress.probe_plan import Expectation
 from egress.results import Attempt
 from egress.store._compact import join
 from egress.store._dialect import Connection
-from egress.store._schema import (
-    SUMMARY_COLUMNS,
-    SUMMARY_GROUP,
-    SUMMARY_TABLES,
-    summary_select,
-)
+from egress.store._schema import SUMMARY_GROUP, summary_select
 from egress.store._store import format_ts, parse_ts
+from egress.store._summary import HOUR_US, SUMMARY_COLUMNS, SUMMARY_TABLES, micros, moment
 
 Scope = tuple[str, str]  # (cluster, node pool); "" when the probe did not know it
 EndpointKey = tuple[str, str, str]  # (cluster, node pool, check id)
@@ -180,54 +176,62 @@ def _source(
     use_days: bool,
     key: EndpointKey | None = None,
     clusters: Clusters = None,
-) -> tuple[str, list[str]]:
-    """SQL (and parameters) yielding summary-shaped rows for exactly [since, until)."""
-    parts, params = [], []
+) -> tuple[tuple[str, list[Any]], tuple[str, list[Any]]]:
+    """Two SQL sources (with parameters) that together cover exactly [since, until).
+
+    The first yields summary rows, (period, scope, def, class, results, first_at, last_at)
+    in integers (`egress.store._summary`); the second the raw rows of the partial hours at
+    the window's edges, summary-shaped with text columns (`summary_select`).
+    """
+    summary: list[str] = []
+    raw: list[str] = []
+    summary_params: list[Any] = []
+    raw_params: list[Any] = []
     for table, start, end in _pieces(since, until, use_days=use_days):
-        raw = table == "raw"
-        in_clusters, cluster_params = _only(clusters, "r.cluster" if raw else "cluster")
-        if raw:
+        if table == "raw":
+            in_clusters, cluster_params = _only(clusters, "r.cluster")
             only = " AND r.cluster = ? AND r.node_pool = ? AND c.check_id = ?" if key else ""
-            parts.append(
+            raw.append(
                 f"{summary_select(13)} WHERE r.started_at >= ? AND r.started_at < ?{only}"
                 f"{in_clusters} {SUMMARY_GROUP}"
             )
-            params += [format_ts(start), format_ts(end)]
-        else:
-            only = " AND cluster = ? AND node_pool = ? AND check_id = ?" if key else ""
-            width = SUMMARY_TABLES[table]
-            parts.append(
-                f"SELECT {SUMMARY_COLUMNS} FROM {table} WHERE period >= ? AND period < ?{only}"
-                f"{in_clusters}"
+            raw_params += [format_ts(start), format_ts(end), *(key or ()), *cluster_params]
+            continue
+        where, where_params = "", []
+        if key:
+            where = (
+                " AND scope IN (SELECT id FROM scopes WHERE cluster = ? AND node_pool = ?)"
+                " AND def IN (SELECT id FROM check_defs WHERE check_id = ?)"
             )
-            params += [format_ts(start)[:width], format_ts(end)[:width]]
-        params += list(key or ()) + cluster_params
-    if not parts:  # an empty window: keep the query valid
-        parts.append(f"SELECT {SUMMARY_COLUMNS} FROM check_hourly WHERE 1 = 0")
-    return " UNION ALL ".join(parts), params
-
-
-def _maybe_ts(text: str | None) -> datetime | None:
-    return None if text is None else parse_ts(text)
-
-
-_COUNT_COLUMNS = "cluster, node_pool, check_id, expectation, required, verdict, status, assurance"
-
-
-def _count(row: tuple[Any, ...]) -> StatusCount:
-    return StatusCount(
-        cluster=row[0],
-        node_pool=row[1],
-        check_id=row[2],
-        expectation=Expectation(row[3]),
-        required=bool(row[4]),
-        verdict=Verdict(row[5]),
-        status=CheckStatus(row[6]),
-        assurance=Assurance(row[7]) if row[7] else None,
-        results=int(row[8]),
-        first_at=parse_ts(row[9]),
-        last_at=parse_ts(row[10]),
+            where_params = list(key)
+        elif clusters is not None:
+            in_clusters, where_params = _only(clusters, "cluster")
+            where = f" AND scope IN (SELECT id FROM scopes WHERE 1 = 1{in_clusters})"
+        unit = SUMMARY_TABLES[table][0]
+        summary.append(
+            f"SELECT {', '.join(SUMMARY_COLUMNS)} FROM {table} "
+            f"WHERE period >= ? AND period < ?{where}"
+        )
+        summary_params += [micros(start) // unit, micros(end) // unit, *where_params]
+    nothing = " WHERE 1 = 0"  # an empty part: keep the query valid
+    empty = f"SELECT {', '.join(SUMMARY_COLUMNS)} FROM check_hourly"
+    return (
+        (" UNION ALL ".join(summary or [f"{empty}{nothing}"]), summary_params),
+        (" UNION ALL ".join(raw or [f"{summary_select(13)}{nothing} {SUMMARY_GROUP}"]), raw_params),
     )
+
+
+# The text columns of a summary row, from its scope, definition and class.
+_NAMED = """JOIN scopes AS s ON s.id = g.scope JOIN check_defs AS d ON d.id = g.def
+JOIN result_classes AS x ON x.id = g.class"""
+_COUNT_COLUMNS = "cluster, node_pool, check_id, expectation, required, verdict, status, assurance"
+_NAMED_COLUMNS = (
+    "s.cluster, s.node_pool, d.check_id, d.expectation, d.required, x.verdict, x.status, "
+    "x.assurance"
+)
+
+# (cluster, node pool, check id, expectation, required, verdict, status, assurance)
+_CountKey = tuple[str, str, str, str, int, str, str, str]
 
 
 def status_counts(
@@ -235,14 +239,59 @@ def status_counts(
 ) -> list[StatusCount]:
     """Every (endpoint, expectation, required, verdict, status, assurance) in the window with
     its count, sorted by endpoint. The report judges these in Python; SQL only sums."""
-    source, params = _source(since, until, use_days=True, clusters=clusters)
-    rows = conn.execute(
-        f"""WITH h AS ({source})
-        SELECT {_COUNT_COLUMNS}, sum(results), min(first_at), max(last_at)
-        FROM h GROUP BY {_COUNT_COLUMNS} ORDER BY {_COUNT_COLUMNS}""",
-        params,
+    (summary, summary_params), (raw, raw_params) = _source(
+        since, until, use_days=True, clusters=clusters
     )
-    return [_count(row) for row in rows]
+    totals: dict[_CountKey, list[Any]] = {}
+
+    def add(key: _CountKey, results: int, first: datetime, last: datetime) -> None:
+        total = totals.get(key)
+        if total is None:
+            totals[key] = [results, first, last]
+        else:
+            total[0] += results
+            total[1] = min(total[1], first)
+            total[2] = max(total[2], last)
+
+    rows = conn.execute(
+        f"""WITH h AS ({summary})
+        SELECT {_NAMED_COLUMNS}, g.results, g.first_at, g.last_at
+        FROM (SELECT scope, def, class, sum(results) AS results, min(first_at) AS first_at,
+                     max(last_at) AS last_at
+              FROM h GROUP BY scope, def, class) AS g {_NAMED}""",
+        summary_params,
+    )
+    for row in rows:
+        add(_count_key(row), int(row[8]), moment(row[9]), moment(row[10]))
+    rows = conn.execute(
+        f"""WITH h AS ({raw})
+        SELECT {_COUNT_COLUMNS}, sum(results), min(first_at), max(last_at)
+        FROM h GROUP BY {_COUNT_COLUMNS}""",
+        raw_params,
+    )
+    for row in rows:
+        add(_count_key(row), int(row[8]), parse_ts(row[9]), parse_ts(row[10]))
+    return [_count(key, *totals[key]) for key in sorted(totals)]
+
+
+def _count_key(row: tuple[Any, ...]) -> _CountKey:
+    return (row[0], row[1], row[2], row[3], int(row[4]), row[5], row[6], row[7] or "")
+
+
+def _count(key: _CountKey, results: int, first_at: datetime, last_at: datetime) -> StatusCount:
+    return StatusCount(
+        cluster=key[0],
+        node_pool=key[1],
+        check_id=key[2],
+        expectation=Expectation(key[3]),
+        required=bool(key[4]),
+        verdict=Verdict(key[5]),
+        status=CheckStatus(key[6]),
+        assurance=Assurance(key[7]) if key[7] else None,
+        results=results,
+        first_at=first_at,
+        last_at=last_at,
+    )
 
 
 def hourly_counts(
@@ -250,24 +299,40 @@ def hourly_counts(
 ) -> dict[EndpointKey, list[HourCount]]:
     """The hour-by-hour counts of the given endpoints (for their timeline charts)."""
     result: dict[EndpointKey, list[HourCount]] = {}
-    hours: dict[str, datetime] = {}
+    hours: dict[int, datetime] = {}
     for key in keys:  # one indexed lookup per endpoint with a finding
-        source, params = _source(since, until, use_days=False, key=key)
-        rows = conn.execute(
-            f"""WITH h AS ({source})
-            SELECT period, verdict, status, assurance, sum(results)
-            FROM h GROUP BY period, verdict, status, assurance ORDER BY 1, 2, 3, 4""",
-            params,
+        (summary, summary_params), (raw, raw_params) = _source(
+            since, until, use_days=False, key=key
         )
+        counts: Counter[tuple[int, str, str, str]] = Counter()
+        rows = conn.execute(
+            f"""WITH h AS ({summary})
+            SELECT g.period, x.verdict, x.status, x.assurance, g.results
+            FROM (SELECT period, class, sum(results) AS results FROM h
+                  GROUP BY period, class) AS g
+            JOIN result_classes AS x ON x.id = g.class""",
+            summary_params,
+        )
+        for period, verdict, status, assurance, results in rows:
+            counts[(int(period), verdict, status, assurance or "")] += int(results)
+        rows = conn.execute(
+            f"""WITH h AS ({raw})
+            SELECT period, verdict, status, assurance, sum(results)
+            FROM h GROUP BY period, verdict, status, assurance""",
+            raw_params,
+        )
+        for period, verdict, status, assurance, results in rows:
+            hour = micros(parse_ts(f"{period}:00:00Z")) // HOUR_US
+            counts[(hour, verdict, status, assurance or "")] += int(results)
         result[key] = [
             HourCount(
-                hours.get(period) or hours.setdefault(period, parse_ts(f"{period}:00:00Z")),
+                hours.get(hour) or hours.setdefault(hour, moment(hour * HOUR_US)),
                 Verdict(verdict),
                 CheckStatus(status),
                 Assurance(assurance) if assurance else None,
-                int(results),
+                results,
             )
-            for period, verdict, status, assurance, results in rows
+            for (hour, verdict, status, assurance), results in sorted(counts.items())
         ]
     return result
 

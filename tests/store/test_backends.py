@@ -25,22 +25,25 @@ from egress.store import (
     LATEST_VERSION,
     Connection,
     ResultStore,
+    _schema,
     format_ts,
     ingest_files,
     rebuild_summaries,
 )
 from egress.store._schema import MIGRATIONS
-from egress.store._store import _RUN_COLUMNS, _run_row, open_database
+from egress.store._store import _RUN_COLUMNS, Database, _run_row, open_database
+from egress.store._summary import SUMMARY_TABLES
+from egress.store.queries import status_counts
 
 from store.sample_runs import BASE, cluster_writer_worker, fixed_history, make_run
+from store.summaries import named_rows
 
 SPAWN = multiprocessing.get_context("spawn")
 
 
 def _summary_rows(store: ResultStore, table: str) -> list[tuple[object, ...]]:
-    rows = store.connection.execute(f"SELECT * FROM {table} ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9")
-    rows = rows.fetchall()
-    return [tuple(int(v) if isinstance(v, int) else v for v in row) for row in rows]
+    rows = store.connection.execute(f"SELECT * FROM {table} ORDER BY 1, 2, 3, 4")
+    return [tuple(int(v) for v in row) for row in rows.fetchall()]
 
 
 def _recount(runs: list[RunReport]) -> dict[tuple[str, ...], int]:
@@ -55,11 +58,10 @@ def _recount(runs: list[RunReport]) -> dict[tuple[str, ...], int]:
 
 
 def _stored_counts(store: ResultStore) -> dict[tuple[str, ...], int]:
-    rows = store.connection.execute(
-        "SELECT period, cluster, node_pool, check_id, status, sum(results) FROM check_hourly "
-        "GROUP BY period, cluster, node_pool, check_id, status"
-    ).fetchall()
-    return {tuple(row[:5]): int(row[5]) for row in rows}
+    counts: Counter[tuple[str, ...]] = Counter()
+    for row in named_rows(store.connection, "check_hourly"):
+        counts[(*row[:4], row[7])] += row[9]
+    return dict(counts)
 
 
 def test_a_run_reads_back_whole_and_a_duplicate_is_ignored(store_location: str) -> None:
@@ -363,28 +365,73 @@ def _hourly_indexes(store: ResultStore) -> set[str]:
     return {str(row[0]) for row in store.connection.execute(query)}
 
 
-def test_a_version_4_store_migrates_to_leaner_writes_and_keeps_its_runs(
-    store_location: str, monkeypatch: pytest.MonkeyPatch
+def _old_store(
+    store_location: str, version: int, runs: list[RunReport], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A store written by the egress of schema `version` (4 or 5): the same result rows, and
+    version-3 summaries exactly as that egress kept them (its appends equalled a rebuild)."""
     import egress.store._store as store_module
 
-    runs = fixed_history()
-    with monkeypatch.context() as old_egress:  # the egress that wrote schema version 4
-        old_egress.setattr(store_module, "MIGRATIONS", MIGRATIONS[:4])
-        old_egress.setattr(store_module, "LATEST_VERSION", 4)
+    with monkeypatch.context() as old_egress:
+        old_egress.setattr(store_module, "MIGRATIONS", MIGRATIONS[:version])
+        old_egress.setattr(store_module, "LATEST_VERSION", version)
+        old_egress.setattr(store_module, "_summary_counts", lambda *args: {})
         with ResultStore(store_location) as store:
-            store.append_runs(runs[:-2])
-            assert store.schema_version == 4
-            assert "check_hourly_by_endpoint" in _hourly_indexes(store)
+            store.append_runs(runs)
+            store.write_transaction(_schema._rebuild_v3_summaries)
+            assert store.schema_version == version
+
+
+def _v3_summary_rows(db: Database, table: str) -> list[tuple[object, ...]]:
+    rows = db.connection.execute(
+        "SELECT period, cluster, node_pool, check_id, expectation, required, verdict, status, "
+        f"assurance, results, first_at, last_at FROM {table}"
+    ).fetchall()
+    return sorted((*row[:5], int(row[5]), *row[6:9], int(row[9]), *row[10:]) for row in rows)
+
+
+def test_a_version_4_store_migrates_and_keeps_its_runs(
+    store_location: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runs = fixed_history()
+    _old_store(store_location, 4, runs[:-2], monkeypatch)
     with ResultStore(store_location) as store:
-        assert store.schema_version == LATEST_VERSION == 5
-        assert "check_hourly_by_endpoint" not in _hourly_indexes(store)
+        assert store.schema_version == LATEST_VERSION
         store.append_runs(runs[-2:])  # the new version keeps writing the same rows
         assert _stored_counts(store) == _recount(runs)
         assert [store.read_run(r.run_id) for r in runs] == runs
-        before = _summary_rows(store, "check_daily")
-        rebuild_summaries(store.connection)
-        assert _summary_rows(store, "check_daily") == before
+        if store.dialect.name == "postgresql":
+            references = store.connection.execute(
+                "SELECT count(*) FROM pg_constraint WHERE conrelid = 'checks'::regclass "
+                "AND contype = 'f'"
+            ).fetchone()
+            assert references is not None and int(references[0]) == 1  # run, for prune
+
+
+def test_a_version_5_store_migrates_to_narrow_summaries_saying_the_same(
+    store_location: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    runs = fixed_history()
+    _old_store(store_location, 5, runs[:-3], monkeypatch)
+    db = open_database(store_location, create=False, verify=False)
+    try:  # what version 5 holds, read before anything migrates it
+        version_5 = {t: _v3_summary_rows(db, t) for t in SUMMARY_TABLES}
+    finally:
+        db.close()
+    assert len(version_5["check_hourly"]) > len(version_5["check_daily"]) > 0
+    with ResultStore(store_location, create=False) as store:
+        assert store.schema_version == LATEST_VERSION == 6
+        # row for row the narrow summaries say what the text ones said, times included
+        assert {t: named_rows(store.connection, t) for t in SUMMARY_TABLES} == version_5
+        store.append_runs(runs[-3:])
+        assert _stored_counts(store) == _recount(runs)
+        assert [store.read_run(r.run_id) for r in runs] == runs
+        migrated = {t: named_rows(store.connection, t) for t in SUMMARY_TABLES}
+        since, until = BASE - timedelta(minutes=30), BASE + timedelta(days=1, minutes=7)
+        counts = status_counts(store.connection, since, until)
+        incremental = [_summary_rows(store, t) for t in SUMMARY_TABLES]
+        store.write_transaction(rebuild_summaries)
+        assert [_summary_rows(store, t) for t in SUMMARY_TABLES] == incremental
         if store.dialect.name == "postgresql":
             options = store.connection.execute(
                 "SELECT relname, reloptions FROM pg_class WHERE relname LIKE 'check_%ly'"
@@ -393,8 +440,8 @@ def test_a_version_4_store_migrates_to_leaner_writes_and_keeps_its_runs(
                 "check_hourly": ["fillfactor=50"],
                 "check_daily": ["fillfactor=50"],
             }
-            references = store.connection.execute(
-                "SELECT count(*) FROM pg_constraint WHERE conrelid = 'checks'::regclass "
-                "AND contype = 'f'"
-            ).fetchone()
-            assert references is not None and int(references[0]) == 1  # run, for prune
+    # the same runs written by version 6 alone: the same summaries and the same counts
+    with ResultStore(tmp_path / "fresh.sqlite") as fresh:
+        fresh.append_runs(runs)
+        assert {t: named_rows(fresh.connection, t) for t in SUMMARY_TABLES} == migrated
+        assert status_counts(fresh.connection, since, until) == counts

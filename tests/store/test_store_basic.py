@@ -13,6 +13,7 @@ from egress.results import Verdict
 from egress.store import LATEST_VERSION, ResultStore, rebuild_summaries
 
 from store.sample_runs import BASE, fixed_history, make_run
+from store.summaries import named_rows
 
 
 def test_append_then_read_back_gives_the_same_run(tmp_path: Path) -> None:
@@ -56,13 +57,11 @@ def test_hourly_summary_kept_by_appends_equals_a_full_rebuild(tmp_path: Path) ->
         for run in fixed_history():
             store.append_run(run)
         conn = store.connection
-        daily = "SELECT * FROM check_daily ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9"
-        query = "SELECT * FROM check_hourly ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9"
-        incremental = conn.execute(query).fetchall()
-        incremental_daily = conn.execute(daily).fetchall()
+        incremental = named_rows(conn, "check_hourly")
+        incremental_daily = named_rows(conn, "check_daily")
         store.write_transaction(rebuild_summaries)
-        assert conn.execute(query).fetchall() == incremental
-        assert conn.execute(daily).fetchall() == incremental_daily
+        assert named_rows(conn, "check_hourly") == incremental
+        assert named_rows(conn, "check_daily") == incremental_daily
     leaks = [row for row in incremental if row[7] == "leak"]  # the stored status column
     assert [(row[2], row[3], row[9]) for row in leaks] == [("gpu", "canary-bing-443", 1)]
     # every stored check row is counted exactly once, whatever its status

@@ -28,7 +28,8 @@ def test_concurrent_writer_processes_all_land(tmp_path: Path) -> None:
     with ResultStore(path) as store:
         assert len(store.run_ids()) == 60
         totals = store.connection.execute(
-            "SELECT node_pool, sum(results) FROM check_hourly GROUP BY node_pool ORDER BY 1"
+            "SELECT s.node_pool, sum(h.results) FROM check_hourly AS h "
+            "JOIN scopes AS s ON s.id = h.scope GROUP BY s.node_pool ORDER BY 1"
         ).fetchall()
     assert totals == [(f"pool{n}", 15 * 5) for n in range(4)]
 

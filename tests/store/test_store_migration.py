@@ -15,6 +15,8 @@ from egress.report.model import Window
 from egress.store import LATEST_VERSION, MIGRATIONS, SCHEMA_V1, ResultStore, _schema
 from egress.store._dialect import SQLITE
 
+from store.summaries import named_rows
+
 # The version-1 DDL exactly as egress 0.1 shipped it: real v1 files look like this forever.
 V1_DDL = """
 CREATE TABLE runs (
@@ -108,7 +110,7 @@ def test_a_version_1_store_is_migrated_and_keeps_every_run(tmp_path: Path) -> No
     path = tmp_path / "old.sqlite"
     _v1_file(path)
     with ResultStore(path, create=False) as store:
-        assert store.schema_version == LATEST_VERSION == 5
+        assert store.schema_version == LATEST_VERSION == 6
         conn = store.connection
         indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
         assert {"runs_by_time", "runs_by_scope"} <= indexes
@@ -125,10 +127,9 @@ def test_a_version_1_store_is_migrated_and_keeps_every_run(tmp_path: Path) -> No
             ("v1-run-1", "canary-443", "leak", None),
             ("v1-run-1", "mcr-443", "pass", None),
         ]
-        hourly = conn.execute(
-            "SELECT period, check_id, verdict, status, assurance, results, substr(last_at, 12, 5) "
-            "FROM check_hourly ORDER BY 1, 2"
-        ).fetchall()
+        hourly = [
+            (row[0], row[3], *row[6:10], row[11][11:16]) for row in named_rows(conn, "check_hourly")
+        ]
         assert hourly == [
             ("2026-11-20T00", "canary-443", "blocked", "pass", "", 1, "00:05"),
             ("2026-11-20T00", "mcr-443", "reachable", "pass", "", 1, "00:05"),
@@ -160,9 +161,9 @@ def test_migration_happens_once_and_is_idempotent(tmp_path: Path) -> None:
         total = store.connection.execute("SELECT sum(results) FROM check_hourly").fetchone()[0]
     assert total == 4
     with ResultStore(path) as store:
-        daily = store.connection.execute(
-            "SELECT period, check_id, status, results FROM check_daily ORDER BY 1, 2, 3"
-        ).fetchall()
+        daily = sorted(
+            (row[0], row[3], row[7], row[9]) for row in named_rows(store.connection, "check_daily")
+        )
     assert daily == [
         ("2026-11-20", "canary-443", "leak", 1),
         ("2026-11-20", "canary-443", "pass", 1),

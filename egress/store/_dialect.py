@@ -49,6 +49,8 @@ class Dialect:
     write_tuning: str
     # How version 6 stores a summary table (after its CREATE TABLE's closing parenthesis).
     summary_storage: str
+    # After a CREATE TEMPORARY TABLE of per-transaction staging rows.
+    temporary: str
 
     def ddl(self, template: str, **extra: str) -> list[str]:
         """The statements of a DDL template, fragments filled in."""
@@ -72,6 +74,7 @@ SQLITE = Dialect(
     greatest="max",
     write_tuning="",
     summary_storage="WITHOUT ROWID",  # the primary key is the table: no second copy of it
+    temporary="",
 )
 
 POSTGRES = Dialect(
@@ -96,6 +99,8 @@ ALTER TABLE checks DROP CONSTRAINT IF EXISTS results_outcome_fkey
     # Room on each page for the new versions of its rows that one append writes, so each
     # upsert stays a HOT update on its own page.
     summary_storage="WITH (fillfactor = 50)",
+    # emptied by each commit (a TRUNCATE, so no dead rows pile up in a long session)
+    temporary="ON COMMIT DELETE ROWS",
 )
 
 _QMARK = re.compile(r"\?")

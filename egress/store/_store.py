@@ -232,7 +232,7 @@ class ResultStore:
                 )
             ]
             db.insert_many(conn, "checks", _RESULT_COLUMNS, rows)
-            write_counts(conn, _summary_counts(conn, new, def_ids))
+            write_counts(conn, db.dialect, db.insert_many, _summary_counts(conn, new, def_ids))
             return tuple(run.run_id for run in new)
 
         return self.write_transaction(write)

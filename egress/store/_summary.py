@@ -20,10 +20,10 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from egress.compliance import Assurance, CheckStatus, Verdict
-from egress.store._dialect import Connection
+from egress.store._dialect import Connection, Dialect
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
@@ -135,10 +135,13 @@ def add_run(
                 row[2] = max(row[2], at)
 
 
-def upsert_sql(table: str, rows: int) -> str:
-    marks = "(" + ", ".join("?" * len(SUMMARY_COLUMNS)) + ")"
+def merge_sql(table: str, staging: str) -> str:
+    """Add the rows of `staging` to `table`, in key order (concurrent writers then lock
+    summary rows in one order, so they wait for each other instead of deadlocking)."""
+    columns = ", ".join(SUMMARY_COLUMNS)
     return f"""
-INSERT INTO {table} ({", ".join(SUMMARY_COLUMNS)}) VALUES {", ".join([marks] * rows)}
+INSERT INTO {table} ({columns})
+SELECT {columns} FROM {staging} WHERE 1 = 1 ORDER BY {", ".join(SUMMARY_KEY)}
 ON CONFLICT ({", ".join(SUMMARY_KEY)}) DO UPDATE SET
     results = {table}.results + excluded.results,
     first_at = CASE WHEN excluded.first_at < {table}.first_at
@@ -148,16 +151,40 @@ ON CONFLICT ({", ".join(SUMMARY_KEY)}) DO UPDATE SET
 """
 
 
-_UPSERT_ROWS = 1000  # rows per statement (7 parameters each; SQLite allows 32,766)
+# A session's staging table for one summary table's increments (bulk-loaded, then merged).
+_STAGING_DDL = """
+CREATE TEMPORARY TABLE IF NOT EXISTS {staging} (
+    period INTEGER NOT NULL,
+    scope INTEGER NOT NULL,
+    def INTEGER NOT NULL,
+    class SMALLINT NOT NULL,
+    results INTEGER NOT NULL,
+    first_at BIGINT NOT NULL,
+    last_at BIGINT NOT NULL
+) {temporary}
+"""
 
 
-def write_counts(conn: Connection, counts: dict[str, Counts]) -> None:
-    """Add `counts` to the summary tables, in key order (concurrent writers lock rows in one
-    order, so they wait for each other instead of deadlocking)."""
+class BulkInsert(Protocol):
+    def __call__(
+        self, conn: Connection, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> None: ...
+
+
+def write_counts(
+    conn: Connection, dialect: Dialect, insert_many: BulkInsert, counts: dict[str, Counts]
+) -> None:
+    """Add `counts` to the summary tables: each table's rows bulk-loaded into a staging
+    table (COPY in PostgreSQL), then merged by one upsert."""
     for table, table_counts in counts.items():
-        rows = [(*key, *table_counts[key]) for key in sorted(table_counts)]
-        for chunk in _chunks(rows, _UPSERT_ROWS):
-            conn.execute(upsert_sql(table, len(chunk)), [v for row in chunk for v in row])
+        staging = f"{table}_increments"
+        ddl = dialect.ddl(_STAGING_DDL, staging=staging, temporary=dialect.temporary)
+        for statement in ddl:
+            conn.execute(statement)
+        rows = [(*key, *table_counts[key]) for key in table_counts]
+        insert_many(conn, staging, SUMMARY_COLUMNS, rows)
+        conn.execute(merge_sql(table, staging))
+        conn.execute(f"DELETE FROM {staging}")
 
 
 def rebuild_summaries(conn: Connection) -> None:

@@ -24,7 +24,14 @@ from egress.store._compact import join
 from egress.store._dialect import Connection
 from egress.store._schema import SUMMARY_GROUP, summary_select
 from egress.store._store import format_ts, parse_ts
-from egress.store._summary import HOUR_US, SUMMARY_COLUMNS, SUMMARY_TABLES, micros, moment
+from egress.store._summary import (
+    HOUR_US,
+    SUMMARY_COLUMNS,
+    SUMMARY_TABLES,
+    absolute_sql,
+    micros,
+    moment,
+)
 
 Scope = tuple[str, str]  # (cluster, node pool); "" when the probe did not know it
 EndpointKey = tuple[str, str, str]  # (cluster, node pool, check id)
@@ -180,8 +187,9 @@ def _source(
     """Two SQL sources (with parameters) that together cover exactly [since, until).
 
     The first yields summary rows, (period, scope, def, class, results, first_at, last_at)
-    in integers (`egress.store._summary`); the second the raw rows of the partial hours at
-    the window's edges, summary-shaped with text columns (`summary_select`).
+    in integers, times in microseconds since the epoch (`egress.store._summary`); the
+    second the raw rows of the partial hours at the window's edges, summary-shaped with
+    text columns (`summary_select`).
     """
     summary: list[str] = []
     raw: list[str] = []
@@ -208,9 +216,10 @@ def _source(
             in_clusters, where_params = _only(clusters, "cluster")
             where = f" AND scope IN (SELECT id FROM scopes WHERE 1 = 1{in_clusters})"
         unit = SUMMARY_TABLES[table][0]
+        first, last = absolute_sql("first_at", unit), absolute_sql("last_at", unit)
         summary.append(
-            f"SELECT {', '.join(SUMMARY_COLUMNS)} FROM {table} "
-            f"WHERE period >= ? AND period < ?{where}"
+            f"SELECT period, scope, def, class, results, {first} AS first_at, {last} AS last_at "
+            f"FROM {table} WHERE period >= ? AND period < ?{where}"
         )
         summary_params += [micros(start) // unit, micros(end) // unit, *where_params]
     nothing = " WHERE 1 = 0"  # an empty part: keep the query valid

@@ -14,7 +14,7 @@ import os
 import signal
 import time
 from collections import Counter
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -32,7 +32,7 @@ from egress.store import (
 )
 from egress.store._schema import MIGRATIONS
 from egress.store._store import _RUN_COLUMNS, Database, _run_row, open_database
-from egress.store._summary import SUMMARY_TABLES
+from egress.store._summary import SUMMARY_TABLES, micros, micros_sql
 from egress.store.queries import status_counts
 
 from store.sample_runs import BASE, cluster_writer_worker, fixed_history, make_run
@@ -445,3 +445,23 @@ def test_a_version_5_store_migrates_to_narrow_summaries_saying_the_same(
         fresh.append_runs(runs)
         assert {t: named_rows(fresh.connection, t) for t in SUMMARY_TABLES} == migrated
         assert status_counts(fresh.connection, since, until) == counts
+
+
+def test_stored_timestamps_become_the_same_microseconds_in_sql_as_in_python(
+    store_location: str,
+) -> None:
+    """The rebuild's date arithmetic agrees with Python on leap days, month and year ends."""
+    moments = [
+        datetime(1970, 1, 1, tzinfo=UTC),
+        datetime(2000, 2, 29, 23, 59, 59, 999999, tzinfo=UTC),
+        datetime(2024, 2, 29, 12, 0, 0, 1, tzinfo=UTC),
+        datetime(2024, 3, 1, tzinfo=UTC),
+        datetime(2026, 12, 31, 23, 30, 5, 250000, tzinfo=UTC),
+        datetime(2100, 3, 1, 0, 0, 0, 7, tzinfo=UTC),
+    ]
+    with ResultStore(store_location) as store:
+        for moment in moments:
+            row = store.connection.execute(
+                f"WITH t (v) AS (VALUES (?)) SELECT {micros_sql('v')} FROM t", (format_ts(moment),)
+            ).fetchone()
+            assert int(row[0]) == micros(moment), moment

@@ -343,7 +343,7 @@ def _to_v6(conn: Connection, dialect: Dialect) -> None:
     for table, (unit, _) in SUMMARY_TABLES.items():
         ddl = _V6_SUMMARY_DDL.replace("{{table}}", table).replace("{{offset}}", offset_type(unit))
         statements += dialect.ddl(ddl, summary_storage=dialect.summary_storage)
-    # fleet-report's SCHEMA_V6_RUNS (indexes on runs), if it lands, is applied here too.
+    statements += dialect.ddl(SCHEMA_V6_RUNS)  # the fleet report's index on runs
     for statement in statements:
         conn.execute(statement)
     intern_keys(conn, "result_classes", CLASS_COLUMNS, every_class())
@@ -373,7 +373,7 @@ MIGRATIONS: tuple[Migration, ...] = (_to_v1, _to_v2, _to_v3, _to_v4, _to_v5, _to
 LATEST_VERSION = len(MIGRATIONS)
 
 
-# Indexes on runs for the fleet report (to be applied by the version-6 migration): the
+# Indexes on runs for the fleet report (created by the version-6 migration): the
 # report lists every (cluster, node pool, region) by skipping through this index, one probe
 # per distinct scope, instead of reading every stored run (`queries.scopes`).
 SCHEMA_V6_RUNS = """

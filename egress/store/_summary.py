@@ -49,7 +49,7 @@ def micros(moment: datetime) -> int:
     return (moment - EPOCH) // _MICROSECOND
 
 
-def moment(us: int) -> datetime:
+def from_micros(us: int) -> datetime:
     """Inverse of :func:`micros`."""
     return EPOCH + int(us) * _MICROSECOND
 

@@ -29,8 +29,8 @@ from egress.store._summary import (
     SUMMARY_COLUMNS,
     SUMMARY_TABLES,
     absolute_sql,
+    from_micros,
     micros,
-    moment,
 )
 
 Scope = tuple[str, str]  # (cluster, node pool); "" when the probe did not know it
@@ -271,7 +271,7 @@ def status_counts(
         summary_params,
     )
     for row in rows:
-        add(_count_key(row), int(row[8]), moment(row[9]), moment(row[10]))
+        add(_count_key(row), int(row[8]), from_micros(row[9]), from_micros(row[10]))
     rows = conn.execute(
         f"""WITH h AS ({raw})
         SELECT {_COUNT_COLUMNS}, sum(results), min(first_at), max(last_at)
@@ -335,7 +335,7 @@ def hourly_counts(
             counts[(hour, verdict, status, assurance or "")] += int(results)
         result[key] = [
             HourCount(
-                hours.get(hour) or hours.setdefault(hour, moment(hour * HOUR_US)),
+                hours.get(hour) or hours.setdefault(hour, from_micros(hour * HOUR_US)),
                 Verdict(verdict),
                 CheckStatus(status),
                 Assurance(assurance) if assurance else None,

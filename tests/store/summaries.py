@@ -6,7 +6,7 @@ from typing import Any
 
 from egress.store import Connection
 from egress.store._store import format_ts
-from egress.store._summary import SUMMARY_TABLES, middle, moment
+from egress.store._summary import SUMMARY_TABLES, from_micros, middle
 
 # One row: (period, cluster, node pool, check id, expectation, required, verdict, status,
 # assurance, results, first_at, last_at), the period as the stored timestamps' prefix.
@@ -24,13 +24,13 @@ def named_rows(conn: Connection, table: str) -> list[NamedRow]:
     ).fetchall()
     named = [
         (
-            format_ts(moment(int(row[0]) * unit))[:width],
+            format_ts(from_micros(int(row[0]) * unit))[:width],
             *row[1:5],
             int(row[5]),
             *row[6:9],
             int(row[9]),
-            format_ts(moment(middle(int(row[0]), unit) + int(row[10]))),
-            format_ts(moment(middle(int(row[0]), unit) + int(row[11]))),
+            format_ts(from_micros(middle(int(row[0]), unit) + int(row[10]))),
+            format_ts(from_micros(middle(int(row[0]), unit) + int(row[11]))),
         )
         for row in rows
     ]

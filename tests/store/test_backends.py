@@ -421,6 +421,11 @@ def test_a_version_5_store_migrates_to_narrow_summaries_saying_the_same(
     assert len(version_5["check_hourly"]) > len(version_5["check_daily"]) > 0
     with ResultStore(store_location, create=False) as store:
         assert store.schema_version == LATEST_VERSION == 6
+        if store.dialect.name == "postgresql":
+            query = "SELECT indexname FROM pg_indexes WHERE tablename = 'runs'"
+        else:
+            query = "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'runs'"
+        assert "runs_by_region" in {row[0] for row in store.connection.execute(query)}
         # row for row the narrow summaries say what the text ones said, times included
         assert {t: named_rows(store.connection, t) for t in SUMMARY_TABLES} == version_5
         store.append_runs(runs[-3:])

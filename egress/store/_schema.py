@@ -30,7 +30,7 @@ on stored statuses, by the sets `egress.compliance` names (e.g. its failing stat
 Version 6 replaces those summary tables with narrow ones keyed by small integers (period,
 scope, check definition, result class; `egress.store._summary` describes them): PostgreSQL
 189.3 bytes per check row for a day of the fleet as written with autovacuum off (274 with
-version 5), SQLite 102.1 (164.5), measured by pg-size with `bench/store_bench.py` at a
+version 5), SQLite 103.2 (164.5), measured by pg-size with `bench/store_bench.py` at a
 load average of 2 to 5 on the shared 2-core machine.
 
 New DDL and queries stay portable (PostgreSQL as well as SQLite): no WITHOUT ROWID, no

@@ -61,7 +61,7 @@ from egress.results import (
 )
 from egress.store import Connection, ResultStore
 from egress.store import _store as store_internals  # its _stage (encoding) is timed apart
-from egress.store._schema import SCHEMA_V6_RUNS, rebuild_summaries
+from egress.store._schema import rebuild_summaries
 from egress.store._store import format_ts
 
 CLUSTERS, POOLS, RUNS_PER_DAY, CHECKS = 100, 2, 96, 30
@@ -449,21 +449,6 @@ def replicate(dsn: str, written_days: int, to_days: int) -> dict[str, float]:
     }
 
 
-def create_report_indexes(dsn: str) -> list[str]:
-    """The indexes on runs the fleet report reads (SCHEMA_V6_RUNS) where the store's schema
-    does not have them yet (until its version-6 migration creates them); their names."""
-    created = []
-    with ResultStore(dsn) as store:
-        for statement in store.dialect.ddl(SCHEMA_V6_RUNS):
-            name = statement.split()[2]  # CREATE INDEX <name> ON ...
-            if store.connection.execute("SELECT to_regclass(?)", (name,)).fetchone()[0] is None:
-                store.connection.execute(statement)
-                created.append(name)
-        if created:
-            store.connection.execute("ANALYZE runs")
-    return created
-
-
 def time_ingest(location: str, days: float, clusters: int, lines: Path) -> dict[str, Any]:
     """`egress report ingest` (a whole process) of the slice as JSON lines, into `location`.
 
@@ -568,7 +553,6 @@ def main() -> None:
             dsn = server.dsn(server.create_database())
         try:
             if args.report_only:
-                print("created:", create_report_indexes(dsn), flush=True)
                 print("report:", time_reports(dsn, args.days), flush=True)
                 return
             results["postgresql"] = measure(dsn, args.days, args.clusters)
@@ -578,7 +562,6 @@ def main() -> None:
                 stored_days = args.replicate_to
                 print("replicated:", results["postgresql_replicated"], flush=True)
             if args.report:
-                results["report_indexes_created"] = create_report_indexes(dsn)
                 results["postgresql_report"] = time_reports(dsn, stored_days)
             if args.ingest and server is not None:  # into a second, empty database
                 ingest_dsn = server.dsn(server.create_database())

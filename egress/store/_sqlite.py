@@ -180,6 +180,20 @@ class SqliteDatabase:
         marks = ", ".join("?" * len(columns))
         self._conn.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
 
+    def insert_new(
+        self, conn: Connection, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> list[tuple[int, Any]]:
+        """One multi-row INSERT (rows x columns stays under SQLite's 32,766 parameters)."""
+        if not rows:
+            return []
+        marks = ", ".join(["(" + ", ".join("?" * len(columns)) + ")"] * len(rows))
+        inserted = conn.execute(
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES {marks} "
+            f"ON CONFLICT ({columns[0]}) DO NOTHING RETURNING id, {columns[0]}",
+            [value for row in rows for value in row],
+        )
+        return [(int(pk), key) for pk, key in inserted]
+
     def transaction(self, work: Callable[[Connection], T]) -> T:
         """Run `work` inside BEGIN IMMEDIATE ... COMMIT, retrying while the store is busy."""
         try:

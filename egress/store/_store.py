@@ -6,6 +6,7 @@ import gc
 import os
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -82,6 +83,13 @@ class Database(Protocol):
     def insert_many(
         self, conn: Connection, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
     ) -> None: ...
+
+    def insert_new(
+        self, conn: Connection, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> list[tuple[int, Any]]:
+        """Insert rows of text columns whose first column (a unique key) is not stored yet;
+        (id, key) of each row inserted (ON CONFLICT DO NOTHING: any writer's row wins)."""
+        ...
 
     def transaction(self, work: Callable[[Connection], T]) -> T: ...
 
@@ -204,38 +212,40 @@ class ResultStore:
     def _append_runs(self, runs: Sequence[RunReport]) -> tuple[str, ...]:
         for run in runs:
             check_run(run)
-        staged = [_stage(run) for run in runs]
         db = self._db
+        with _Staging(runs, in_thread=_STAGE_IN_THREAD) as staging:
 
-        def write(conn: Connection) -> tuple[str, ...]:
-            pks: dict[str, int] = {}
-            for start in range(0, len(staged), _RUN_CHUNK):
-                chunk = staged[start : start + _RUN_CHUNK]
-                marks = ", ".join([f"({_marks(14)})"] * len(chunk))
-                inserted = conn.execute(
-                    f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES {marks} "
-                    "ON CONFLICT (run_id) DO NOTHING RETURNING id, run_id",
-                    [value for run in chunk for value in run.row],
-                )
-                # a run id already stored (also after a retried, ambiguous commit) is skipped
-                pks.update((str(run_id), int(pk)) for pk, run_id in inserted)
-            new = [run for run in staged if run.run_id in pks]
-            defs = {d: row for run in new for d, row in run.defs.items()}
-            outcomes = {o.digest: o.row for run in new for o in run.outcomes}
-            def_ids = intern(conn, "check_defs", DEF_COLUMNS, defs)
-            outcome_ids = intern(conn, "outcomes", OUTCOME_COLUMNS, outcomes)
-            rows = [
-                (pks[run.run_id], position, def_ids[d], outcome_ids[o.digest], timing)
-                for run in new
-                for position, (d, o, timing) in enumerate(
-                    zip(run.def_digests, run.outcomes, run.timings, strict=True)
-                )
-            ]
-            db.insert_many(conn, "checks", _RESULT_COLUMNS, rows)
-            write_counts(conn, db.dialect, db.insert_many, _summary_counts(conn, new, def_ids))
-            return tuple(run.run_id for run in new)
+            def write(conn: Connection) -> tuple[str, ...]:
+                new: list[_StagedRun] = []
+                def_ids: dict[str, int] = {}
+                outcome_ids: dict[str, int] = {}
+                for chunk in staging:  # chunk k+1 is staged meanwhile (GIL free while we wait)
+                    fresh = _insert_runs(db, conn, chunk)
+                    defs = {
+                        d: r for run, _ in fresh for d, r in run.defs.items() if d not in def_ids
+                    }
+                    outcomes = {
+                        o.digest: o.row
+                        for run, _ in fresh
+                        for o in run.outcomes
+                        if o.digest not in outcome_ids
+                    }
+                    def_ids.update(intern(conn, "check_defs", DEF_COLUMNS, defs))
+                    outcome_ids.update(intern(conn, "outcomes", OUTCOME_COLUMNS, outcomes))
+                    rows = [
+                        (pk, position, def_ids[d], outcome_ids[o.digest], timing)
+                        for run, pk in fresh
+                        for position, (d, o, timing) in enumerate(
+                            zip(run.def_digests, run.outcomes, run.timings, strict=True)
+                        )
+                    ]
+                    db.insert_many(conn, "checks", _RESULT_COLUMNS, rows)
+                    new.extend(run for run, _ in fresh)
+                counts = _summary_counts(conn, new, def_ids)
+                write_counts(conn, db.dialect, db.insert_many, counts)
+                return tuple(run.run_id for run in new)
 
-        return self.write_transaction(write)
+            return self.write_transaction(write)
 
     def prune(self, before: datetime) -> tuple[int, datetime]:
         """Delete whole days of runs that started before `before`'s day; (runs, cutoff).
@@ -350,10 +360,6 @@ def _names(columns: str) -> list[str]:
     return [name.strip() for name in columns.split(",")]
 
 
-def _marks(count: int) -> str:
-    return ", ".join("?" * count)
-
-
 def _run_row(run: RunReport) -> tuple[Any, ...]:
     where = run.location
     return (
@@ -418,6 +424,66 @@ def _stage(run: RunReport) -> _StagedRun:
     )
 
 
+def _stage_chunk(runs: Sequence[RunReport]) -> list[_StagedRun]:
+    return [_stage(run) for run in runs]
+
+
+class _Staging:
+    """The runs of one `append_runs`, staged in chunks of `_STAGE_CHUNK` runs, in order.
+
+    In a worker thread, chunk k+1 is encoded while the transaction writes chunk k (the
+    connection releases the GIL while it waits for the server); otherwise all are staged
+    up front. Either way chunk 0 is staged before the transaction begins, and each chunk is
+    staged once: a retried transaction writes the very same rows again.
+    """
+
+    def __init__(self, runs: Sequence[RunReport], *, in_thread: bool) -> None:
+        chunks = [runs[i : i + _STAGE_CHUNK] for i in range(0, len(runs), _STAGE_CHUNK)]
+        self._worker: ThreadPoolExecutor | None = None
+        self._staged: list[Future[list[_StagedRun]] | list[_StagedRun]]
+        if in_thread and len(chunks) > 1:
+            self._worker = ThreadPoolExecutor(1, thread_name_prefix="egress-stage")
+            self._staged = [_stage_chunk(chunks[0])]
+            self._staged += [self._worker.submit(_stage_chunk, c) for c in chunks[1:]]
+        else:
+            self._staged = [_stage_chunk(chunk) for chunk in chunks]
+
+    def __iter__(self) -> Iterator[list[_StagedRun]]:
+        for index, entry in enumerate(self._staged):
+            if isinstance(entry, Future):
+                self._staged[index] = entry.result()
+            staged = self._staged[index]
+            assert not isinstance(staged, Future)
+            yield staged
+
+    def __enter__(self) -> _Staging:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._worker is not None:  # after a failure, stop staging what will not be written
+            self._worker.shutdown(wait=True, cancel_futures=True)
+
+
+def _insert_runs(
+    db: Database, conn: Connection, chunk: Sequence[_StagedRun]
+) -> list[tuple[_StagedRun, int]]:
+    """Insert the chunk's runs rows; the runs that were new, with their row ids.
+
+    A run id already stored (also after a retried, ambiguous commit) is skipped, and so is
+    a second copy of a run id within the same call.
+    """
+    pks = {
+        str(run_id): pk
+        for pk, run_id in db.insert_new(conn, "runs", _RUN_NAMES, [run.row for run in chunk])
+    }
+    fresh = []
+    for run in chunk:
+        pk = pks.pop(run.run_id, None)
+        if pk is not None:
+            fresh.append((run, pk))
+    return fresh
+
+
 def _summary_counts(
     conn: Connection, runs: Sequence[_StagedRun], def_ids: dict[str, int]
 ) -> dict[str, Counts]:
@@ -445,11 +511,13 @@ def _scope(run: _StagedRun) -> tuple[str, str]:
 
 
 _RESULT_COLUMNS = ("run", "position", "def", "outcome", "timing")
+_RUN_NAMES = tuple(_names(_RUN_COLUMNS))
 _CLUSTER, _NODE_POOL, _STARTED_AT = (
     _names(_RUN_COLUMNS).index(name) for name in ("cluster", "node_pool", "started_at")
 )
 _READ_COLUMNS = (*DEF_COLUMNS, "verdict", "status", "assurance", "body", "timing")
-_RUN_CHUNK = 500  # runs per multi-row INSERT (SQLite allows 32,766 parameters)
+_STAGE_CHUNK = 100  # runs staged, then written, at a time (one INSERT: 1,400 parameters)
+_STAGE_IN_THREAD = True  # tests turn the worker thread off to compare with the serial path
 
 
 def _check_dict(

@@ -429,7 +429,7 @@ def _stage_chunk(runs: Sequence[RunReport]) -> list[_StagedRun]:
 
 
 class _Staging:
-    """The runs of one `append_runs`, staged in chunks of `_STAGE_CHUNK` runs, in order.
+    """The runs of one `append_runs`, staged in chunks of up to `_STAGE_CHUNK` runs, in order.
 
     In a worker thread, chunk k+1 is encoded while the transaction writes chunk k (the
     connection releases the GIL while it waits for the server); otherwise all are staged
@@ -438,7 +438,10 @@ class _Staging:
     """
 
     def __init__(self, runs: Sequence[RunReport], *, in_thread: bool) -> None:
-        chunks = [runs[i : i + _STAGE_CHUNK] for i in range(0, len(runs), _STAGE_CHUNK)]
+        # a short first chunk: the transaction waits for it alone, then the worker keeps ahead
+        first = runs[:_FIRST_CHUNK]
+        rest = runs[_FIRST_CHUNK:]
+        chunks = [first, *(rest[i : i + _STAGE_CHUNK] for i in range(0, len(rest), _STAGE_CHUNK))]
         self._worker: ThreadPoolExecutor | None = None
         self._staged: list[Future[list[_StagedRun]] | list[_StagedRun]]
         if in_thread and len(chunks) > 1:
@@ -516,7 +519,8 @@ _CLUSTER, _NODE_POOL, _STARTED_AT = (
     _names(_RUN_COLUMNS).index(name) for name in ("cluster", "node_pool", "started_at")
 )
 _READ_COLUMNS = (*DEF_COLUMNS, "verdict", "status", "assurance", "body", "timing")
-_STAGE_CHUNK = 100  # runs staged, then written, at a time (one INSERT: 1,400 parameters)
+_STAGE_CHUNK = 100  # runs staged, then written, at a time
+_FIRST_CHUNK = 10  # staged before the transaction begins
 _STAGE_IN_THREAD = True  # tests turn the worker thread off to compare with the serial path
 
 

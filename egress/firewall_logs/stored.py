@@ -87,12 +87,15 @@ class _Template:
     def flows(
         self,
         numbers: list[Any],
-        addresses: list[Any],
+        addresses: list[Any] | None,
         where: tuple[datetime, datetime, str | None, str | None],
     ) -> list[tuple[tuple[str, ...], int, tuple[str, ...], datetime, datetime]]:
         """The attempts' flows as FlowIndex.add derives them from the decoded attempts;
-        `where` is the check's start and end, and the run's node and pod IP."""
+        `where` is the check's start and end, and the run's node and pod IP (`addresses`
+        None: the row recorded no attempt's source address)."""
         started, finished_at, node_ip, pod_ip = where
+        if addresses is None:
+            addresses = [None] * len(self.attempts)
         flows = []
         last = len(self.attempts) - 1
         for number, (shape, address) in enumerate(zip(self.attempts, addresses, strict=True)):
@@ -126,14 +129,15 @@ def _slot(value: Any, holes: int) -> _Slot:
     raise _UnexpectedShapeError(repr(value))
 
 
-def _template(body: str, numbers: int, attempts: int) -> _Template | None:
+def _template(body: str, numbers: int, attempts: int | None) -> _Template | None:
     """The template of an outcome whose rows hold `numbers` numbers and `attempts` addresses
-    (None: decode its rows one by one)."""
+    (None: no address list; the result is None when its rows are decoded one by one)."""
     holes = numbers - 2
     if holes < 0:
         return None
     marks = [str(_MARK + k) for k in range(holes)]
-    timing = "[" + ",".join(["0", "0", *marks, json.dumps([None] * attempts)]) + "]"
+    listed = [] if attempts is None else [json.dumps([None] * attempts)]
+    timing = "[" + ",".join(["0", "0", *marks, *listed]) + "]"
     try:
         sample = join(body, timing, _EPOCH)
         shapes = [_shape(attempt, holes) for attempt in sample.attempts]
@@ -263,12 +267,16 @@ def _index(
         except (StopIteration, ValueError):
             parsed, end = None, -1
         template = None
-        if end == len(timing) and type(parsed) is list and parsed and type(parsed[-1]) is list:
-            numbers, addresses = parsed[:-1], parsed[-1]
-            shape = (outcome_id, len(numbers), len(addresses))
+        if end == len(timing) and type(parsed) is list and parsed:
+            # the addresses' list closes the timing when any was recorded (egress.store._compact)
+            listed = type(parsed[-1]) is list
+            numbers = parsed[:-1] if listed else parsed
+            addresses = parsed[-1] if listed else None
+            shape = (outcome_id, len(numbers), -1 if addresses is None else len(addresses))
             template = templates.get(shape, _NO_TEMPLATE)
             if template is _NO_TEMPLATE:
-                template = templates[shape] = _template(outcome[3], len(numbers), len(addresses))
+                count = None if addresses is None else len(addresses)
+                template = templates[shape] = _template(outcome[3], len(numbers), count)
         if template is None:  # the codec's own way (and its own word on a bad row)
             joined = join(outcome[3], timing, run_started)
             evidence = joined.evidence

@@ -276,3 +276,27 @@ def test_remembered_values_are_told_apart_exactly() -> None:
         )
         bodies.add(outcome.body)
     assert len(bodies) > 1
+
+
+def test_timings_leave_out_unrecorded_addresses_and_older_timings_still_join() -> None:
+    """No attempt recorded its source address: the timing ends with the numbers (8 bytes a
+    row in PostgreSQL); any recorded one closes it with the list. Stores written before
+    always closed it with the list, all nulls as a rule, and still read back the same."""
+    rng = random.Random(1202)
+    seen = {"listed": 0, "left out": 0}
+    for _ in range(300):
+        check = _record(rng, {"k": _plain(rng, 0)}, {"d": _plain(rng, 1)})
+        outcome, timing = split(check, _RUN_START)
+        values = json.loads(timing)
+        recorded = [a.local_address for a in check.attempts]
+        if any(address is not None for address in recorded):
+            assert values[-1] == recorded
+            seen["listed"] += 1
+            continue
+        assert all(type(v) is not list for v in values)
+        seen["left out"] += 1
+        older = json.dumps([*values, [None] * len(check.attempts)], separators=(",", ":"))
+        assert join(outcome.body, older, _RUN_START) == join(outcome.body, timing, _RUN_START)
+        attempts = join(outcome.body, timing, _RUN_START).attempts
+        assert [a["local_address"] for a in attempts] == recorded
+    assert min(seen.values()) > 50

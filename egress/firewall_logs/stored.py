@@ -213,22 +213,14 @@ def index_store(
     params = (format_ts(since), format_ts(until), *clusters, *regions)
     chosen = f"SELECT k.{{}} FROM runs AS r JOIN checks AS k ON k.run = r.id WHERE {where}"
     conn = store.connection
-    defs = {
-        int(row[0]): row[1:]
-        for row in conn.execute(
-            "SELECT id, check_id, host, port, expectation, required FROM check_defs "
-            f"WHERE id IN ({chosen.format('def')})",
-            params,
-        )
-    }
-    outcomes = {
-        int(row[0]): row[1:]
-        for row in conn.execute(
-            "SELECT id, verdict, status, assurance, body FROM outcomes "
-            f"WHERE id IN ({chosen.format('outcome')})",
-            params,
-        )
-    }
+
+    def by_id(columns: str, table: str, reference: str) -> dict[int, Any]:
+        """The rows of `table` the window's results reference, by id."""
+        query = f"SELECT id, {columns} FROM {table} WHERE id IN ({chosen.format(reference)})"
+        return {int(row[0]): row[1:] for row in conn.execute(query, params)}
+
+    defs = by_id("check_id, host, port, expectation, required", "check_defs", "def")
+    outcomes = by_id("verdict, status, assurance, body", "outcomes", "outcome")
     rows = conn.execute(
         "SELECT r.id, r.run_id, r.started_at, r.finished_at, r.node_ip, r.pod_ip, k.def, "
         f"k.outcome, k.timing FROM runs AS r JOIN checks AS k ON k.run = r.id WHERE {where} "

@@ -170,10 +170,6 @@ class SqliteDatabase:
     def lock_for_migration(self, conn: Connection) -> None:
         """BEGIN IMMEDIATE already holds the only write lock."""
 
-    def insert_returning_id(self, conn: Connection, sql: str, params: Sequence[Any]) -> int:
-        row = conn.execute(sql + " RETURNING id", params).fetchone()
-        return int(row[0])
-
     def insert_many(
         self, conn: Connection, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
     ) -> None:
